@@ -1,0 +1,112 @@
+package wire
+
+import "errors"
+
+// Method is a request verb of the state protocol.
+type Method uint8
+
+const (
+	MethodGet Method = iota + 1
+	MethodPut
+	MethodDelete
+	MethodHead
+)
+
+func (m Method) String() string {
+	switch m {
+	case MethodGet:
+		return "GET"
+	case MethodPut:
+		return "PUT"
+	case MethodDelete:
+		return "DELETE"
+	case MethodHead:
+		return "HEAD"
+	}
+	return "?"
+}
+
+// Exclusive is the value of the Exclusive header (case-insensitive on the wire).
+type Exclusive uint8
+
+const (
+	ExclusiveNone    Exclusive = iota // absent or an unknown value: a plain Get
+	ExclusiveAcquire                  // "acquire"
+	ExclusiveRelease                  // "release"
+)
+
+// Num is a numeric request header as received. Valid means the value is a
+// decimal integer in 0..MaxInt32 (surrounding spaces allowed); the range rules
+// of each header (Timeout 1..525600, ExtraFlags 0/1) belong to package locking.
+type Num struct {
+	Value   int32
+	Present bool
+	Valid   bool
+}
+
+// Request is one parsed request. Its byte slices alias the buffer given to
+// Parse or the Parser's own scratch space: valid until the next Parse call.
+type Request struct {
+	Method Method
+	// Target is the raw request target as sent.
+	Target []byte
+	// Key is the URL-decoded target (%xx decoded, '+' -> space, one leading
+	// '/' dropped when the target starts with "//"), the session key.
+	Key        []byte
+	Exclusive  Exclusive
+	Timeout    Num
+	LockCookie Num // from LockCookie, or Lock-Cookie when LockCookie is absent
+	ExtraFlags Num
+	// ContentLength is -1 when the header is absent.
+	ContentLength int64
+	Body          []byte
+	// Close is set by "Connection: close": answer, then close.
+	Close bool
+	// Invalid, when not empty, says why this well-framed request must be
+	// answered 400 (the connection stays usable), e.g. "empty target".
+	Invalid string
+}
+
+// Response is what the server sends back. The encoder writes the headers in the
+// order of the canonical templates of protocol.md §2.3.
+type Response struct {
+	Status      int // 200, 400, 404 or 423
+	ActionFlags bool
+	// LockCookie is written on a 200 when HasLockCookie (GetExclusive), and
+	// always on a 423.
+	LockCookie    int32
+	HasLockCookie bool
+	// Timeout (minutes) is written on a 200 when HasTimeout (Get, GetExclusive).
+	Timeout    int32
+	HasTimeout bool
+	// LockDateTicks (.NET ticks, server-local time) and LockAgeSeconds: 423 only.
+	LockDateTicks  int64
+	LockAgeSeconds int64
+	Body           []byte
+}
+
+// Limits bound what the parser accepts. They are enforced while bytes arrive:
+// a request that exceeds one is rejected before it is buffered whole.
+type Limits struct {
+	MaxLineBytes   int   // one request or header line, CRLF included
+	MaxHeaderLines int   // header lines in one request
+	MaxBodyBytes   int64 // Content-Length
+}
+
+// DefaultLimits returns the limits used unless configured otherwise.
+func DefaultLimits() Limits {
+	return Limits{MaxLineBytes: 8 << 10, MaxHeaderLines: 64, MaxBodyBytes: 20 << 20}
+}
+
+// ErrIncomplete: the buffer does not yet hold a whole request (or response);
+// read more bytes and call again.
+var ErrIncomplete = errors.New("wire: incomplete message")
+
+// ProtocolError is input that cannot be framed: the connection must be closed,
+// after a 400 response when Reply400 is set.
+type ProtocolError struct {
+	Reason   string
+	Reply400 bool
+}
+
+func (e *ProtocolError) Error() string { return "wire: " + e.Reason }
