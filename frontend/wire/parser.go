@@ -101,7 +101,7 @@ func (p *Parser) Parse(buf []byte, req *Request) (n int, err error) {
 	*req = p.cur
 	req.Target = buf[p.tOff:p.tEnd:p.tEnd]
 	req.Key = p.scratch
-	if req.Method == MethodPut {
+	if req.Method == MethodPut && req.ContentLength >= 0 {
 		// Capped so that an append by the caller cannot clobber the next request.
 		req.Body = buf[p.headLen:p.need:p.need]
 	}
