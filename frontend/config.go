@@ -1,0 +1,110 @@
+package frontend
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/frontend/wire"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultVersion      = "4.0.30319"
+	DefaultIdleTimeout  = 60 * time.Second
+	DefaultWriteTimeout = 10 * time.Second // the client's own stateNetworkTimeout
+	// shutdownGrace is how long a connection caught with half a request may
+	// keep reading after Shutdown began, so that request can still be answered.
+	shutdownGrace = 2 * time.Second
+)
+
+// Config configures a Server. Zero values take the defaults above.
+type Config struct {
+	// Backend stores the sessions. Required. The server does not close it.
+	Backend backends.Backend
+	// Version is sent as X-AspNet-Version; the client needs major >= 2.
+	Version string
+	// Limits bound request size; see wire.Limits.
+	Limits wire.Limits
+	// IdleTimeout closes a connection that sends nothing for this long.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds writing one batch of responses to a client.
+	WriteTimeout time.Duration
+	// AllowedNetworks, when not empty, lists the client networks accepted;
+	// connections from elsewhere are closed at once.
+	AllowedNetworks []netip.Prefix
+	// MaxConnections caps concurrent client connections (0: no cap). Extra
+	// connections are closed at once and logged.
+	MaxConnections int
+	// Now is the clock (nil: time.Now). LockDate is sent in Location.
+	Now      func() time.Time
+	Location *time.Location // nil: time.Local, as the reference server does
+	Logger   *slog.Logger   // nil: slog.Default()
+}
+
+// Validate reports the first invalid field. It does not require Backend, so a
+// configuration can be checked before the store is opened; New does.
+func (c *Config) Validate() error {
+	if c.Version != "" && !versionOK(c.Version) {
+		return fmt.Errorf("frontend: version %q: must start with a major version >= 2 (the client checks it)", c.Version)
+	}
+	if c.Limits.MaxLineBytes < 0 || c.Limits.MaxHeaderLines < 0 || c.Limits.MaxBodyBytes < 0 {
+		return errors.New("frontend: limits: must not be negative")
+	}
+	if c.IdleTimeout < 0 || c.WriteTimeout < 0 {
+		return errors.New("frontend: timeouts: must not be negative")
+	}
+	if c.MaxConnections < 0 {
+		return errors.New("frontend: max_connections: must not be negative")
+	}
+	return nil
+}
+
+// versionOK mirrors the client's check: the text before the first '.' is an
+// integer >= 2.
+func versionOK(v string) bool {
+	major := 0
+	for i := 0; i < len(v) && v[i] != '.'; i++ {
+		if v[i] < '0' || v[i] > '9' || major > 1<<20 {
+			return false
+		}
+		major = major*10 + int(v[i]-'0')
+	}
+	return major >= 2
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Version == "" {
+		d.Version = DefaultVersion
+	}
+	def := wire.DefaultLimits()
+	if d.Limits.MaxLineBytes == 0 {
+		d.Limits.MaxLineBytes = def.MaxLineBytes
+	}
+	if d.Limits.MaxHeaderLines == 0 {
+		d.Limits.MaxHeaderLines = def.MaxHeaderLines
+	}
+	if d.Limits.MaxBodyBytes == 0 {
+		d.Limits.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if d.IdleTimeout == 0 {
+		d.IdleTimeout = DefaultIdleTimeout
+	}
+	if d.WriteTimeout == 0 {
+		d.WriteTimeout = DefaultWriteTimeout
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Location == nil {
+		d.Location = time.Local
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return d
+}

@@ -1,0 +1,173 @@
+package frontend
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/locking"
+)
+
+const (
+	// readBufSize is a connection's read buffer between large requests: a
+	// real request (about 200 header bytes and a few KiB of session) fits.
+	readBufSize = 8 << 10
+	// keepBufMax: buffers grown past this for one large body are dropped
+	// once idle, so one 20 MiB session does not pin 20 MiB per connection.
+	keepBufMax = 256 << 10
+)
+
+// conn is one client connection, served by one goroutine. Its buffers are
+// reused from request to request; nothing is allocated per request on the
+// common path.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	parser *wire.Parser
+
+	in         []byte // read buffer; unparsed bytes are in[start:end]
+	start, end int
+	out        []byte // responses not yet written
+
+	req  wire.Request
+	lreq locking.Request
+
+	// Per-request inputs and outputs of the transition. The transition is a
+	// method value built once per connection, so handing it to the backend
+	// allocates nothing per request.
+	transition backends.Transition
+	now        time.Time
+	mark       int
+	result     locking.Result
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, parser: wire.NewParser(s.cfg.Limits),
+		in: make([]byte, readBufSize), out: make([]byte, 0, readBufSize)}
+	c.transition = c.transit
+	return c
+}
+
+// interrupt wakes a goroutine blocked reading so it sees the shutdown.
+func (c *conn) interrupt() { c.nc.SetReadDeadline(time.Now()) }
+
+func (c *conn) serve() {
+	c.s.stats.Open.Add(1)
+	defer c.s.stats.Open.Add(-1)
+	reason, err := c.loop()
+	c.nc.Close()
+	if c.s.log.Enabled(c.s.ctx, slog.LevelDebug) {
+		c.s.log.Debug("connection closed", "remote", c.nc.RemoteAddr().String(), "reason", string(reason), "err", err)
+	}
+}
+
+func (c *conn) loop() (closeReason, error) {
+	graced := false
+	for {
+		// Answer every whole request already buffered, in order; responses
+		// to pipelined requests go out in one write.
+		for c.start < c.end {
+			n, err := c.parser.Parse(c.in[c.start:c.end], &c.req)
+			if errors.Is(err, wire.ErrIncomplete) {
+				break
+			}
+			if err != nil {
+				return c.protocolError(err)
+			}
+			c.start += n
+			if closeNow, reason := c.handle(); closeNow {
+				if err := c.flush(); err != nil {
+					return reasonWriteError, err
+				}
+				return reason, nil
+			}
+		}
+		if err := c.flush(); err != nil {
+			return reasonWriteError, err
+		}
+		c.makeRoom()
+
+		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		if c.s.shuttingDown.Load() {
+			if c.start == c.end || graced {
+				return reasonShutdown, nil
+			}
+			graced = true // half a request is here: let it finish
+			c.nc.SetReadDeadline(time.Now().Add(shutdownGrace))
+		}
+		n, err := c.nc.Read(c.in[c.end:])
+		c.end += n
+		if err != nil && n == 0 {
+			switch {
+			case errors.Is(err, io.EOF):
+				return reasonClientClosed, nil
+			case errors.Is(err, os.ErrDeadlineExceeded) && c.s.shuttingDown.Load():
+				if c.start < c.end && !graced {
+					continue
+				}
+				return reasonShutdown, nil
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				return reasonIdle, nil
+			}
+			return reasonReadError, err
+		}
+	}
+}
+
+// makeRoom moves unparsed bytes to the front and grows the buffer when the
+// pending request needs more than fits; the parser has already checked the
+// request against the limits, so growth is bounded by them.
+func (c *conn) makeRoom() {
+	pending := c.end - c.start
+	if pending == 0 && len(c.in) > keepBufMax {
+		c.in = make([]byte, readBufSize)
+	}
+	if c.start > 0 {
+		copy(c.in, c.in[c.start:c.end])
+		c.start, c.end = 0, pending
+	}
+	need := c.parser.Need()
+	if need <= pending {
+		need = pending + 1
+	}
+	if need > len(c.in) {
+		if need < 2*len(c.in) && pending > 0 && c.parser.Need() == 0 {
+			need = 2 * len(c.in) // head still growing: double
+		}
+		grown := make([]byte, need)
+		copy(grown, c.in[:c.end])
+		c.in = grown
+	}
+}
+
+func (c *conn) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	_, err := c.nc.Write(c.out)
+	if cap(c.out) > keepBufMax {
+		c.out = make([]byte, 0, readBufSize)
+	} else {
+		c.out = c.out[:0]
+	}
+	return err
+}
+
+func (c *conn) protocolError(err error) (closeReason, error) {
+	c.s.stats.ProtocolErrs.Add(1)
+	var pe *wire.ProtocolError
+	if errors.As(err, &pe) && pe.Reply400 {
+		c.s.stats.Requests.Add(1)
+		c.s.stats.countStatus(400)
+		c.out = wire.AppendResponse(c.out, c.s.cfg.Version, &wire.Response{Status: 400})
+		c.flush()
+	}
+	c.s.log.Info("closing connection: malformed request", "remote", c.nc.RemoteAddr().String(), "err", err)
+	return reasonProtocol, err
+}

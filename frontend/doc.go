@@ -1,0 +1,35 @@
+// Package frontend is the TCP side of the gateway: it accepts web-server
+// connections, reads requests with package wire, runs the lock rules of package
+// locking inside a backend transition, and writes the answers.
+//
+// # Connections
+//
+// One goroutine per connection, owned by the Server's WaitGroup. Requests on a
+// connection are answered strictly in order; pipelined requests that arrive
+// together get their responses in one write. Each connection reuses its read
+// and write buffers, so the request path allocates nothing in steady state
+// beyond the key string handed to the backend. Limits (line length, header
+// count, body size) are enforced by the parser while bytes arrive. An idle
+// connection closes after Config.IdleTimeout. Each connection closes once, with
+// a reason that is logged at debug level.
+//
+// # What the web server is told
+//
+// Only 200, 400, 404 and 423, byte-exact to protocol.md §2.3. Input that
+// cannot be framed closes the connection (after a 400 where §2.5 says so). When
+// the backend cannot answer, the connection is closed and the failure logged:
+// never a 404 (the web server would start a new, empty session) nor a 200 for a
+// write that did not happen. outcomeForError is the one place deciding that.
+// A GetExclusive whose client has already closed the socket takes no lock.
+//
+// # Shutdown
+//
+// Shutdown closes the listeners, wakes idle connections so they close, lets
+// requests in flight (and a request half received, for a short grace) be
+// answered, and waits for all connection goroutines.
+//
+// # What it does not do
+//
+// No lock rules (package locking), no storage (package backends), no peer
+// lookups (package peering).
+package frontend

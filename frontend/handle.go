@@ -1,0 +1,111 @@
+package frontend
+
+import (
+	"log/slog"
+
+	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/locking"
+)
+
+// handle answers c.req, appending the response to c.out. It reports whether
+// the connection must close after the responses so far are written.
+func (c *conn) handle() (closeNow bool, reason closeReason) {
+	s, req := c.s, &c.req
+	s.stats.Requests.Add(1)
+	closeNow, reason = req.Close, reasonConnHeader
+	if req.Invalid != "" {
+		c.reply400(req.Invalid)
+		return
+	}
+	c.lreq = locking.Request{Op: operation(req), Timeout: num(req.Timeout), LockCookie: num(req.LockCookie),
+		ExtraFlags: num(req.ExtraFlags), Body: req.Body}
+	if bad, ok := locking.Validate(&c.lreq); !ok {
+		c.reply400(bad.Reason)
+		return
+	}
+	if c.lreq.Op == locking.OpGetExclusive && c.start == c.end && peerClosed(c.nc) {
+		// Nobody would receive the cookie: taking the lock would orphan the
+		// session until the next client forces it open.
+		return true, reasonClientGone
+	}
+	c.now = s.cfg.Now()
+	c.mark = len(c.out)
+	err := s.cfg.Backend.Apply(s.ctx, string(req.Key), c.transition)
+	if err != nil {
+		c.out = c.out[:c.mark]
+		if status, closeConn := outcomeForError(err); !closeConn {
+			s.log.Warn("request refused", "op", c.lreq.Op.String(), "key", string(req.Key), "err", err)
+			c.reply400(err.Error())
+			_ = status
+			return
+		}
+		s.stats.BackendErrors.Add(1)
+		s.log.Error("backend failed; closing the connection instead of answering",
+			"op", c.lreq.Op.String(), "key", string(req.Key), "remote", c.nc.RemoteAddr().String(), "err", err)
+		return true, reasonBackend
+	}
+	s.stats.countStatus(c.result.Status)
+	if s.log.Enabled(s.ctx, slog.LevelDebug) {
+		s.log.Debug("request", "op", c.lreq.Op.String(), "key", string(req.Key), "status", c.result.Status,
+			"reason", c.result.Reason)
+	}
+	return
+}
+
+// transit is the backend transition for the current request: the lock rules,
+// then the response, encoded while the record's bytes are still valid. It
+// may run more than once (Redis retries), so it starts from c.mark each time.
+func (c *conn) transit(cur *backends.Record) backends.Change {
+	res, ch := locking.Apply(cur, &c.lreq, c.now)
+	c.result = res
+	c.out = c.appendResult(c.out[:c.mark], &res)
+	c.result.Body = nil // it aliases the record
+	return ch
+}
+
+func (c *conn) appendResult(dst []byte, res *locking.Result) []byte {
+	r := wire.Response{Status: res.Status, ActionFlags: res.ActionFlags}
+	switch res.Status {
+	case 200:
+		r.HasLockCookie, r.LockCookie = res.HasLockCookie, res.LockCookie
+		if res.HasBody {
+			r.HasTimeout, r.Timeout, r.Body = true, res.Timeout, res.Body
+		}
+	case 423:
+		r.LockCookie = res.LockCookie
+		r.LockDateTicks = wire.TicksFromTime(res.LockDate.In(c.s.cfg.Location))
+		r.LockAgeSeconds = res.LockAgeSeconds
+	}
+	return wire.AppendResponse(dst, c.s.cfg.Version, &r)
+}
+
+func (c *conn) reply400(why string) {
+	c.s.stats.countStatus(400)
+	if c.s.log.Enabled(c.s.ctx, slog.LevelDebug) {
+		c.s.log.Debug("bad request", "remote", c.nc.RemoteAddr().String(), "reason", why)
+	}
+	c.out = wire.AppendResponse(c.out, c.s.cfg.Version, &wire.Response{Status: 400})
+}
+
+func operation(r *wire.Request) locking.Op {
+	switch r.Method {
+	case wire.MethodPut:
+		return locking.OpSet
+	case wire.MethodDelete:
+		return locking.OpRemove
+	case wire.MethodHead:
+		return locking.OpResetTimeout
+	}
+	switch r.Exclusive {
+	case wire.ExclusiveAcquire:
+		return locking.OpGetExclusive
+	case wire.ExclusiveRelease:
+		return locking.OpRelease
+	}
+	return locking.OpGet
+}
+
+func num(n wire.Num) locking.Num {
+	return locking.Num{Value: n.Value, Present: n.Present, Valid: n.Valid}
+}

@@ -1,0 +1,209 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server answers the ASP.NET state protocol on a listener.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	// ctx is cancelled when Shutdown gives up waiting; backend calls use it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	shuttingDown atomic.Bool
+	stats        Stats
+
+	mu        sync.Mutex // guards listeners and conns
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	wg        sync.WaitGroup // one per Serve loop and per connection goroutine
+}
+
+// New returns a server for cfg.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Backend == nil {
+		return nil, errors.New("frontend: backend: required")
+	}
+	c := cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg: c, log: c.Logger, ctx: ctx, cancel: cancel,
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+	}, nil
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("frontend: server closed")
+
+// Serve accepts connections on ln until Shutdown, and then returns
+// ErrServerClosed. Temporary accept errors back off instead of spinning.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.shuttingDown.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.shuttingDown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.startConn(nc)
+	}
+}
+
+// isTemporary covers accept errors such as EMFILE that pass with time.
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) startConn(nc net.Conn) {
+	if !s.allowed(nc.RemoteAddr()) {
+		s.stats.Rejected.Add(1)
+		s.log.Warn("connection refused", "remote", nc.RemoteAddr().String(), "reason", reasonNotAllowed)
+		nc.Close()
+		return
+	}
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.shuttingDown.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+		s.mu.Unlock()
+		s.stats.Rejected.Add(1)
+		s.log.Warn("connection refused", "remote", nc.RemoteAddr().String(), "reason", reasonTooManyConns,
+			"max_connections", s.cfg.MaxConnections)
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.stats.Accepted.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+}
+
+func (s *Server) allowed(a net.Addr) bool {
+	if len(s.cfg.AllowedNetworks) == 0 {
+		return true
+	}
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(tcp.IP)
+	if !ok {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range s.cfg.AllowedNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Shutdown stops accepting, lets requests in flight finish and be answered,
+// closes idle connections, and waits for every connection goroutine. When ctx
+// ends first, the remaining connections are closed and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shuttingDown.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.interrupt()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Stats are cumulative counters, safe to read at any time.
+type Stats struct {
+	Accepted      atomic.Int64 // connections accepted
+	Rejected      atomic.Int64 // connections refused (network or cap)
+	Open          atomic.Int64 // connections open now
+	Requests      atomic.Int64 // requests answered or dropped
+	Status200     atomic.Int64
+	Status400     atomic.Int64
+	Status404     atomic.Int64
+	Status423     atomic.Int64
+	BackendErrors atomic.Int64 // requests whose connection was closed because the store failed
+	ProtocolErrs  atomic.Int64 // connections closed for unframeable input
+}
+
+func (st *Stats) countStatus(code int) {
+	switch code {
+	case 200:
+		st.Status200.Add(1)
+	case 400:
+		st.Status400.Add(1)
+	case 404:
+		st.Status404.Add(1)
+	case 423:
+		st.Status423.Add(1)
+	}
+}
