@@ -1,0 +1,668 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/aspstate/aspstate/frontend/wire"
+)
+
+// benchConfig is what one bench run does.
+type benchConfig struct {
+	Server      string
+	App         string
+	Connections int
+	Duration    time.Duration
+	Warmup      time.Duration
+	Sessions    int
+	Payload     int
+	Scenario    string
+	Setup       bool
+	ReadPercent int           // mixed: share of plain Gets
+	Poll        time.Duration // contend: sleep after a 423
+	NetTimeout  time.Duration
+	MaxErrors   int // errors printed (all are counted)
+}
+
+func (c *benchConfig) validate() error {
+	switch c.Scenario {
+	case "read", "cycle", "mixed", "contend":
+	default:
+		return fmt.Errorf("unknown scenario %q (want read, cycle, mixed or contend)", c.Scenario)
+	}
+	switch {
+	case c.Connections < 1:
+		return errors.New("--connections must be at least 1")
+	case c.Duration <= 0:
+		return errors.New("--duration must be positive")
+	case c.Warmup < 0:
+		return errors.New("--warmup must not be negative")
+	case c.Sessions < 1:
+		return errors.New("--sessions must be at least 1")
+	case c.Payload < 0:
+		return errors.New("--payload must not be negative")
+	case c.ReadPercent < 0 || c.ReadPercent > 100:
+		return errors.New("--read-percent must be 0..100")
+	case c.Poll < 0:
+		return errors.New("--poll must not be negative")
+	}
+	if (c.Scenario == "cycle" || c.Scenario == "mixed") && c.Sessions < c.Connections {
+		return errors.New("--sessions must be at least --connections: each connection locks only its own sessions, so any 423 is an error (use --scenario contend to measure contention)")
+	}
+	return nil
+}
+
+// Operation kinds, recorded in separate histograms.
+const (
+	opGet     = iota // plain Get answered 200
+	opAcquire        // GetExclusive answered 200
+	opSet            // PUT answered 200
+	opLocked         // any request answered 423 (contend: polls)
+	opOther          // any other answer (counted as an error)
+	numOps
+)
+
+var opNames = [numOps]string{"get", "acquire", "set", "locked", "other"}
+
+// benchRun is the state shared by the connections of one run.
+type benchRun struct {
+	cfg     benchConfig
+	targets []string // request target of each session
+	payload []byte   // the body of every PUT (contend: the counter blob)
+	errLog  io.Writer
+
+	start, end time.Time // the measurement window; warmup is before start
+
+	errs      atomic.Int64
+	errMu     sync.Mutex // serialises printed errors
+	contend   *contendState
+	setupErrs atomic.Int64
+}
+
+func (b *benchRun) errorf(format string, args ...any) {
+	n := b.errs.Add(1)
+	if int(n) <= b.cfg.MaxErrors {
+		b.errMu.Lock()
+		fmt.Fprintf(b.errLog, "bench: error: "+format+"\n", args...)
+		if int(n) == b.cfg.MaxErrors {
+			fmt.Fprintln(b.errLog, "bench: further errors are counted, not printed")
+		}
+		b.errMu.Unlock()
+	}
+}
+
+// worker is one connection and the goroutine that drives it.
+type worker struct {
+	id      int
+	b       *benchRun
+	c       *client
+	req     wire.ClientRequest
+	resp    wire.ClientResponse
+	rng     *rand.Rand
+	own     []int // session indexes this connection uses
+	payload []byte
+	hist    [numOps]histogram
+	cycles  int64 // contend: acknowledged cycles in the window
+}
+
+func (w *worker) connect(ctx context.Context) bool {
+	if w.c != nil {
+		return true
+	}
+	c, err := dialClient(ctx, w.b.cfg.Server, w.b.cfg.NetTimeout)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.b.errorf("conn %d: %v", w.id, err)
+			time.Sleep(50 * time.Millisecond)
+		}
+		return false
+	}
+	c.timeout = 0
+	// One deadline for the whole run: a server that stops answering ends the
+	// run at the latest network-timeout after its end.
+	c.conn.SetDeadline(w.b.end.Add(w.b.cfg.NetTimeout))
+	w.c = c
+	return true
+}
+
+// do runs w.req and records its latency under op when the answer is 200 and
+// it lies inside the window. ok is false on a transport error (reported, the
+// connection is dropped and reopened by the next connect).
+func (w *worker) do(op int) (ok bool, t1 time.Time) {
+	t0 := time.Now()
+	err := w.c.roundTrip(&w.req, &w.resp)
+	t1 = time.Now()
+	if err != nil {
+		w.b.errorf("conn %d: %s: %v", w.id, w.req.Method, err)
+		w.c.Close()
+		w.c = nil
+		return false, t1
+	}
+	switch w.resp.Status {
+	case 200:
+	case 423:
+		op = opLocked
+	default:
+		op = opOther
+	}
+	if !t0.Before(w.b.start) && !t1.After(w.b.end) {
+		w.hist[op].record(t1.Sub(t0))
+	}
+	return true, t1
+}
+
+func (w *worker) unexpected(what string) {
+	w.b.errorf("conn %d: %s %s: unexpected %d %s", w.id, what, w.req.Target, w.resp.Status, w.resp.Reason)
+}
+
+func (w *worker) set(target string, cookie wire.Num, body []byte) {
+	w.req = wire.ClientRequest{Method: wire.MethodPut, Target: target, Host: w.b.cfg.Server,
+		Timeout: wire.Num{Value: 20, Present: true, Valid: true}, LockCookie: cookie, Body: body}
+}
+
+// get is a read-only page: Get, expecting the payload back.
+func (w *worker) get(target string) {
+	w.req = wire.ClientRequest{Method: wire.MethodGet, Target: target, Host: w.b.cfg.Server}
+	if ok, _ := w.do(opGet); !ok {
+		return
+	}
+	if w.resp.Status != 200 {
+		w.unexpected("Get")
+		return
+	}
+	if !bytes.Equal(w.resp.Body, w.payload) {
+		w.b.errorf("conn %d: Get %s: body of %d bytes differs from the %d bytes stored", w.id, target, len(w.resp.Body), len(w.payload))
+	}
+}
+
+// cycle is a read-write page: GetExclusive, then Set with the cookie.
+func (w *worker) cycle(target string) {
+	w.req = wire.ClientRequest{Method: wire.MethodGet, Target: target, Host: w.b.cfg.Server, Exclusive: wire.ExclusiveAcquire}
+	if ok, _ := w.do(opAcquire); !ok {
+		return
+	}
+	if w.resp.Status != 200 {
+		w.unexpected("GetExclusive")
+		return
+	}
+	if !w.resp.LockCookie.Present {
+		w.b.errorf("conn %d: GetExclusive %s: 200 without LockCookie", w.id, target)
+		return
+	}
+	if len(w.resp.Body) != len(w.payload) {
+		w.b.errorf("conn %d: GetExclusive %s: body of %d bytes, stored %d", w.id, target, len(w.resp.Body), len(w.payload))
+	}
+	w.set(target, w.resp.LockCookie, w.payload)
+	if ok, _ := w.do(opSet); ok && w.resp.Status != 200 {
+		w.unexpected("Set")
+	}
+}
+
+func (w *worker) pick() string {
+	return w.b.targets[w.own[w.rng.IntN(len(w.own))]]
+}
+
+func (w *worker) loop(ctx context.Context) {
+	cfg := &w.b.cfg
+	for ctx.Err() == nil && time.Now().Before(w.b.end) {
+		if !w.connect(ctx) {
+			continue
+		}
+		switch cfg.Scenario {
+		case "read":
+			w.get(w.pick())
+		case "cycle":
+			w.cycle(w.pick())
+		case "mixed":
+			if w.rng.IntN(100) < cfg.ReadPercent {
+				w.get(w.pick())
+			} else {
+				w.cycle(w.pick())
+			}
+		case "contend":
+			w.contendCycle(ctx)
+		}
+	}
+}
+
+// setup stores every session this connection owns, so that reads find them.
+// A session left locked by an earlier run is overwritten with the cookie
+// from its 423, as the client's forced release would.
+func (w *worker) setup(ctx context.Context) {
+	for _, i := range w.own {
+		for attempt := 0; ; attempt++ {
+			if ctx.Err() != nil {
+				return
+			}
+			if !w.connect(ctx) {
+				w.b.setupErrs.Add(1)
+				return
+			}
+			cookie := wire.Num{Value: 0, Present: true, Valid: true}
+			if attempt > 0 {
+				cookie = w.resp.LockCookie
+			}
+			w.set(w.b.targets[i], cookie, w.payload)
+			ok, _ := w.do(opSet)
+			if !ok {
+				w.b.setupErrs.Add(1)
+				break
+			}
+			if w.resp.Status == 423 && attempt == 0 {
+				continue
+			}
+			if w.resp.Status != 200 {
+				w.b.setupErrs.Add(1)
+				w.unexpected("setup Set")
+			}
+			break
+		}
+	}
+}
+
+// bench runs one load test. Errors it counts are in the result; the error it
+// returns means the run could not take place.
+func bench(ctx context.Context, cfg benchConfig, errLog io.Writer) (*benchResult, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.MaxErrors == 0 {
+		cfg.MaxErrors = 10
+	}
+	b := &benchRun{cfg: cfg, errLog: errLog}
+	payload := benchPayload(cfg.Payload)
+	b.payload = payload
+
+	workers := make([]*worker, cfg.Connections)
+	for i := range workers {
+		workers[i] = &worker{id: i + 1, b: b, rng: rand.New(rand.NewPCG(uint64(i), 0x9e3779b97f4a7c15)),
+			payload: payload}
+	}
+	// Far-off window during setup, so that setup is neither measured nor cut short.
+	b.start = time.Now().Add(24 * time.Hour)
+	b.end = b.start.Add(cfg.NetTimeout + time.Hour)
+
+	var setupTook time.Duration
+	if cfg.Scenario == "contend" {
+		if err := b.setupContend(ctx, workers); err != nil {
+			return nil, err
+		}
+	} else {
+		b.targets = make([]string, cfg.Sessions)
+		for i := range b.targets {
+			b.targets[i] = wire.ClientTarget(cfg.App, sessionID(i))
+		}
+		for i := range cfg.Sessions {
+			w := workers[i%len(workers)]
+			w.own = append(w.own, i)
+		}
+		if cfg.Sessions < cfg.Connections { // read only: share sessions
+			for i := cfg.Sessions; i < cfg.Connections; i++ {
+				workers[i].own = []int{i % cfg.Sessions}
+			}
+		}
+		if cfg.Setup {
+			t0 := time.Now()
+			runAll(workers, func(w *worker) { w.setup(ctx) })
+			setupTook = time.Since(t0)
+			if n := b.setupErrs.Load(); n > 0 {
+				return nil, fmt.Errorf("setup: %d of %d sessions could not be stored", n, cfg.Sessions)
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	b.start = time.Now().Add(cfg.Warmup)
+	b.end = b.start.Add(cfg.Duration)
+	for _, w := range workers {
+		if w.c != nil {
+			w.c.conn.SetDeadline(b.end.Add(cfg.NetTimeout))
+		}
+	}
+	runAll(workers, func(w *worker) { w.loop(ctx) })
+	for _, w := range workers {
+		if w.c != nil {
+			w.c.Close()
+		}
+	}
+	if cfg.Scenario == "contend" {
+		b.verifyContend(ctx)
+	}
+	return b.result(workers, setupTook), nil
+}
+
+func runAll(workers []*worker, f func(*worker)) {
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(func() { f(w) })
+	}
+	wg.Wait()
+}
+
+// benchPayload is the blob bench stores. The ceiling server answers with
+// benchPayload(ceilingBodyBytes), so a read bench against it with the default
+// --payload sees the body it expects.
+func benchPayload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + 1)
+	}
+	return b
+}
+
+// sessionID makes a 24-character id like the ones SessionIDManager creates.
+func sessionID(i int) string {
+	s := strconv.Itoa(i)
+	const base = "benchsession000000000000"
+	return base[:len(base)-len(s)] + s
+}
+
+type latencyStats struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50_us"`
+	P99   float64 `json:"p99_us"`
+	Max   float64 `json:"max_us"`
+	Mean  float64 `json:"mean_us"`
+}
+
+func statsOf(h *histogram) latencyStats {
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	return latencyStats{Count: int64(h.n), P50: us(h.percentile(50)), P99: us(h.percentile(99)),
+		Max: us(time.Duration(h.max)), Mean: us(h.mean())}
+}
+
+type benchResult struct {
+	Scenario    string                  `json:"scenario"`
+	Server      string                  `json:"server"`
+	Connections int                     `json:"connections"`
+	Sessions    int                     `json:"sessions"`
+	Payload     int                     `json:"payload_bytes"`
+	Duration    float64                 `json:"duration_s"`
+	Warmup      float64                 `json:"warmup_s"`
+	SetupS      float64                 `json:"setup_s,omitempty"`
+	Requests    int64                   `json:"requests"`
+	RPS         float64                 `json:"requests_per_s"`
+	Errors      int64                   `json:"errors"`
+	Latency     latencyStats            `json:"latency"`
+	Ops         map[string]latencyStats `json:"ops"`
+	// contend only
+	Cycles      int64         `json:"cycles,omitempty"`
+	CyclesPerS  float64       `json:"handoffs_per_s,omitempty"`
+	Handoff     *latencyStats `json:"handoff,omitempty"`
+	CounterSeen int64         `json:"counter,omitempty"`
+	CyclesAcked int64         `json:"cycles_acked_total,omitempty"`
+}
+
+func (b *benchRun) result(workers []*worker, setupTook time.Duration) *benchResult {
+	cfg := &b.cfg
+	var all histogram
+	var per [numOps]histogram
+	var cycles int64
+	for _, w := range workers {
+		for op := range numOps {
+			per[op].merge(&w.hist[op])
+			all.merge(&w.hist[op])
+		}
+		cycles += w.cycles
+	}
+	secs := cfg.Duration.Seconds()
+	r := &benchResult{
+		Scenario: cfg.Scenario, Server: cfg.Server, Connections: cfg.Connections,
+		Sessions: cfg.Sessions, Payload: cfg.Payload,
+		Duration: secs, Warmup: cfg.Warmup.Seconds(), SetupS: setupTook.Seconds(),
+		Requests: int64(all.n), RPS: float64(all.n) / secs, Errors: b.errs.Load(),
+		Latency: statsOf(&all), Ops: make(map[string]latencyStats),
+	}
+	for op := range numOps {
+		if per[op].n > 0 {
+			r.Ops[opNames[op]] = statsOf(&per[op])
+		}
+	}
+	if st := b.contend; st != nil {
+		r.Sessions = 1
+		r.Cycles = cycles
+		r.CyclesPerS = float64(cycles) / secs
+		h := statsOf(&st.hist)
+		r.Handoff = &h
+		r.CounterSeen = st.counter
+		r.CyclesAcked = st.acked.Load()
+	}
+	return r
+}
+
+func (r *benchResult) print(w io.Writer) {
+	ms := func(us float64) string { return strconv.FormatFloat(us/1e3, 'f', 3, 64) + "ms" }
+	line := func(name string, s latencyStats) {
+		fmt.Fprintf(w, "  %-8s %10d  p50 %s  p99 %s  max %s\n", name, s.Count, ms(s.P50), ms(s.P99), ms(s.Max))
+	}
+	fmt.Fprintf(w, "scenario %s against %s: %d connections, %d sessions, %d-byte payload, %gs measured after %gs warmup\n",
+		r.Scenario, r.Server, r.Connections, r.Sessions, r.Payload, r.Duration, r.Warmup)
+	if r.SetupS > 0 {
+		fmt.Fprintf(w, "setup: %d sessions stored in %.2fs\n", r.Sessions, r.SetupS)
+	}
+	fmt.Fprintf(w, "requests %d, %.0f requests/s, errors %d (setup and warmup included)\n", r.Requests, r.RPS, r.Errors)
+	line("all", r.Latency)
+	for op := range numOps {
+		if s, ok := r.Ops[opNames[op]]; ok {
+			line(opNames[op], s)
+		}
+	}
+	if r.Handoff != nil {
+		fmt.Fprintf(w, "hand-offs %d, %.0f/s (blob counter %d, cycles acknowledged %d)\n", r.Cycles, r.CyclesPerS, r.CounterSeen, r.CyclesAcked)
+		line("handoff", *r.Handoff)
+	}
+}
+
+func runBench(ctx context.Context, args []string, s streams) int {
+	fs := pflag.NewFlagSet("aspstate bench", pflag.ContinueOnError)
+	var cfg benchConfig
+	fs.StringVar(&cfg.Server, "server", defaultServer, "state server host:port")
+	fs.StringVar(&cfg.App, "app", defaultApp, "application id of the generated sessions")
+	fs.IntVar(&cfg.Connections, "connections", 50, "connections, one goroutine and one request in flight each")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time")
+	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before measuring starts")
+	fs.IntVar(&cfg.Sessions, "sessions", 10000, "sessions (read, cycle, mixed; each connection uses its own share)")
+	fs.IntVar(&cfg.Payload, "payload", 1024, "session blob size in bytes (contend: at least 8)")
+	fs.StringVar(&cfg.Scenario, "scenario", "read", "read (Get), cycle (GetExclusive + Set), mixed (--read-percent Gets, the rest cycles), contend (every connection on one session)")
+	fs.BoolVar(&cfg.Setup, "setup", true, "store every session before measuring (contend always stores its session)")
+	fs.IntVar(&cfg.ReadPercent, "read-percent", 80, "mixed: percentage of plain Gets")
+	fs.DurationVar(&cfg.Poll, "poll", time.Millisecond, "contend: wait after a 423 before asking again (the web server waits 500ms)")
+	fs.DurationVar(&cfg.NetTimeout, "network-timeout", 10*time.Second, "connect timeout; also how long after the end a stuck request may take")
+	fs.IntVar(&cfg.MaxErrors, "print-errors", 10, "errors printed (all are counted)")
+	asJSON := fs.Bool("json", false, "print the result as one JSON line")
+	ceiling := fs.Bool("ceiling", false, "start an in-process ceiling server on 127.0.0.1:0 and bench it instead of --server (it shares this process's CPU)")
+	fs.Usage = func() {
+		fmt.Fprintln(s.stderr, "Usage: aspstate bench [flags]\n\nA protocol load generator. Exit status 1 when any request failed.")
+		fs.PrintDefaults()
+	}
+	if code, done := parseFlags(fs, args, s); done {
+		return code
+	}
+	if cfg.MaxErrors < 1 {
+		cfg.MaxErrors = 1
+	}
+	if *ceiling {
+		srv, err := listenCeiling("127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintf(s.stderr, "aspstate bench: ceiling: %v\n", err)
+			return exitFail
+		}
+		defer srv.Close()
+		cfg.Server = srv.Addr()
+		if cfg.Scenario != "read" {
+			fmt.Fprintln(s.stderr, "aspstate bench: the ceiling answers everything with the same 200 and no LockCookie; only --scenario read is meaningful")
+			return exitUsage
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		fmt.Fprintf(s.stderr, "aspstate bench: %v\n", err)
+		return exitUsage
+	}
+	res, err := bench(ctx, cfg, s.stderr)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "aspstate bench: %v\n", err)
+		return exitFail
+	}
+	if *asJSON {
+		out, _ := json.Marshal(res)
+		fmt.Fprintf(s.stdout, "%s\n", out)
+	} else {
+		res.print(s.stdout)
+	}
+	if res.Errors > 0 {
+		return exitFail
+	}
+	return exitOK
+}
+
+// contendState is the shared state of the contend scenario: every connection
+// locks the same session, increments the 8-byte counter at the start of its
+// blob and stores it with the cookie.
+type contendState struct {
+	target string
+	base   time.Time
+	acked  atomic.Int64 // Sets answered 200, warmup included
+
+	mu   sync.Mutex // guards ring and hist
+	ring [1024]handoffSlot
+	hist histogram
+
+	counter int64 // the counter found at the end
+}
+
+// handoffSlot pairs, for counter value c, the time the Set that wrote c was
+// acknowledged and the time the next GetExclusive (which reads c) was
+// answered. The two are observed by different goroutines in either order.
+type handoffSlot struct {
+	c        uint64
+	rel, acq int64 // nanoseconds since base; 0 = not seen yet
+	measured bool  // the acquire lies inside the window
+}
+
+func (st *contendState) event(c uint64, release bool, t time.Time, measured bool) {
+	ns := t.Sub(st.base).Nanoseconds() + 1
+	st.mu.Lock()
+	s := &st.ring[c%uint64(len(st.ring))]
+	if s.c != c {
+		*s = handoffSlot{c: c}
+	}
+	if release {
+		s.rel = ns
+	} else {
+		s.acq, s.measured = ns, measured
+	}
+	if s.rel != 0 && s.acq != 0 && s.measured {
+		st.hist.record(time.Duration(max(s.acq-s.rel, 0)))
+	}
+	st.mu.Unlock()
+}
+
+func (b *benchRun) setupContend(ctx context.Context, workers []*worker) error {
+	if len(b.payload) < 8 {
+		b.payload = make([]byte, 8)
+	}
+	binary.LittleEndian.PutUint64(b.payload, 0)
+	st := &contendState{base: time.Now()}
+	st.target = wire.ClientTarget(b.cfg.App, "contend"+strconv.FormatInt(time.Now().UnixNano()%1e17, 10))
+	b.contend = st
+	b.targets = []string{st.target}
+	for _, w := range workers {
+		w.own = []int{0}
+		w.payload = make([]byte, len(b.payload))
+		copy(w.payload, b.payload)
+	}
+	w := workers[0]
+	if !w.connect(ctx) {
+		return errors.New("setup: cannot connect")
+	}
+	w.set(st.target, wire.Num{Present: true, Valid: true}, b.payload)
+	if ok, _ := w.do(opSet); !ok || w.resp.Status != 200 {
+		return fmt.Errorf("setup: storing the contended session failed (status %d)", w.resp.Status)
+	}
+	return nil
+}
+
+// contendCycle polls GetExclusive until it holds the lock, then stores the
+// incremented counter with the cookie.
+func (w *worker) contendCycle(ctx context.Context) {
+	st := w.b.contend
+	w.req = wire.ClientRequest{Method: wire.MethodGet, Target: st.target, Host: w.b.cfg.Server, Exclusive: wire.ExclusiveAcquire}
+	ok, tAcq := w.do(opAcquire)
+	if !ok {
+		return
+	}
+	switch w.resp.Status {
+	case 423:
+		if w.b.cfg.Poll > 0 {
+			time.Sleep(w.b.cfg.Poll)
+		}
+		return
+	case 200:
+	default:
+		w.unexpected("GetExclusive")
+		return
+	}
+	cookie := w.resp.LockCookie
+	if !cookie.Present || len(w.resp.Body) < 8 {
+		w.b.errorf("conn %d: GetExclusive: 200 without LockCookie or with a %d-byte body", w.id, len(w.resp.Body))
+		return
+	}
+	c := binary.LittleEndian.Uint64(w.resp.Body)
+	measured := !tAcq.Before(w.b.start) && !tAcq.After(w.b.end)
+	st.event(c, false, tAcq, measured)
+	binary.LittleEndian.PutUint64(w.payload, c+1)
+	w.set(st.target, cookie, w.payload)
+	ok, tRel := w.do(opSet)
+	if !ok {
+		return
+	}
+	if w.resp.Status != 200 {
+		w.unexpected("Set")
+		return
+	}
+	st.acked.Add(1)
+	if measured {
+		w.cycles++
+	}
+	st.event(c+1, true, tRel, false)
+}
+
+// verifyContend reads the counter back: it must equal the number of Sets the
+// server acknowledged.
+func (b *benchRun) verifyContend(ctx context.Context) {
+	st := b.contend
+	c, err := dialClient(ctx, b.cfg.Server, b.cfg.NetTimeout)
+	if err != nil {
+		b.errorf("verify: %v", err)
+		return
+	}
+	defer c.Close()
+	req := wire.ClientRequest{Method: wire.MethodGet, Target: st.target, Host: b.cfg.Server}
+	var resp wire.ClientResponse
+	if err := c.roundTrip(&req, &resp); err != nil {
+		b.errorf("verify: %v", err)
+		return
+	}
+	if resp.Status != 200 || len(resp.Body) < 8 {
+		b.errorf("verify: Get of the contended session: %d %s with %d bytes", resp.Status, resp.Reason, len(resp.Body))
+		return
+	}
+	st.counter = int64(binary.LittleEndian.Uint64(resp.Body))
+	if acked := st.acked.Load(); st.counter != acked {
+		b.errorf("verify: the blob counter is %d but %d cycles were acknowledged: lost or phantom writes", st.counter, acked)
+	}
+}

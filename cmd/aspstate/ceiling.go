@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/aspstate/aspstate/frontend/wire"
+)
+
+// ceilingBodyBytes is the size of the ceiling server's fixed response body.
+const ceilingBodyBytes = 1024
+
+// ceilingServer answers every request with the same 200 carrying a 1 KiB body,
+// built once. It does nothing a state server must do beyond framing requests,
+// so benchmarking it measures the machine, the kernel's loopback and the Go
+// runtime: the most a Go state server could do here.
+type ceilingServer struct {
+	ln   net.Listener
+	resp []byte
+	wg   sync.WaitGroup // the accept loop and one goroutine per connection
+
+	mu     sync.Mutex // guards conns and closed
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func listenCeiling(addr string) (*ceilingServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	body := benchPayload(ceilingBodyBytes)
+	resp := wire.AppendResponse(nil, "4.0.30319", &wire.Response{
+		Status: 200, Timeout: 20, HasTimeout: true, Body: body,
+	})
+	s := &ceilingServer{ln: ln, resp: resp, conns: make(map[net.Conn]struct{})}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+func (s *ceilingServer) Addr() string { return s.ln.Addr().String() }
+
+// Close stops accepting, closes every connection and waits for their
+// goroutines.
+func (s *ceilingServer) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	err := s.ln.Close()
+	s.wg.Wait()
+	return err
+}
+
+func (s *ceilingServer) acceptLoop() {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serve(c)
+	}
+}
+
+// serve reads requests with wire's parser and answers each with the fixed
+// response. All the answers to the requests found in one read go out in one
+// write.
+func (s *ceilingServer) serve(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	limits := wire.DefaultLimits()
+	maxBuf := int(limits.MaxBodyBytes) + limits.MaxLineBytes*(limits.MaxHeaderLines+1)
+	p := wire.NewParser(limits)
+	var req wire.Request
+	buf := make([]byte, 16<<10)
+	out := make([]byte, 0, 16<<10)
+	r, w := 0, 0
+	for {
+		for r < w {
+			n, err := p.Parse(buf[r:w], &req)
+			if errors.Is(err, wire.ErrIncomplete) {
+				break
+			}
+			if err != nil {
+				c.Write(out)
+				return
+			}
+			r += n
+			out = append(out, s.resp...)
+			if req.Close {
+				c.Write(out)
+				return
+			}
+		}
+		if len(out) > 0 {
+			if _, err := c.Write(out); err != nil {
+				return
+			}
+			out = out[:0]
+		}
+		if r == w {
+			r, w = 0, 0
+		} else if need := max(p.Need(), w-r+1); r+need > len(buf) {
+			// Make room for the pending request: move it to the front, and
+			// grow once to the size its head announced.
+			if need > len(buf) {
+				if need > maxBuf {
+					return
+				}
+				nb := make([]byte, max(need, min(2*len(buf), maxBuf)))
+				w = copy(nb, buf[r:w])
+				buf = nb
+			} else {
+				w = copy(buf, buf[r:w])
+			}
+			r = 0
+		}
+		n, err := c.Read(buf[w:])
+		w += n
+		if err != nil && n == 0 {
+			return
+		}
+	}
+}
+
+func runCeiling(ctx context.Context, args []string, s streams) int {
+	fs := pflag.NewFlagSet("aspstate ceiling", pflag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:42424", "address to listen on")
+	fs.Usage = func() {
+		fmt.Fprintln(s.stderr, "Usage: aspstate ceiling [--listen ADDR]\n\nAnswers every request with a fixed 1 KiB 200: run bench against it to see what a Go server can do on this machine.")
+		fs.PrintDefaults()
+	}
+	if code, done := parseFlags(fs, args, s); done {
+		return code
+	}
+	srv, err := listenCeiling(*listen)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "aspstate ceiling: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(s.stderr, "aspstate ceiling: listening on %s\n", srv.Addr())
+	<-ctx.Done()
+	srv.Close()
+	return exitOK
+}

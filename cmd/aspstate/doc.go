@@ -1,0 +1,67 @@
+// Command aspstate is the operator's tool for ASP.NET state servers: anything
+// that speaks the protocol of aspnet_state.exe on TCP 42424, aspstated or
+// Microsoft's own service.
+//
+// # Commands
+//
+//	aspstate get|lock|unlock|put|delete|touch [flags] SESSIONID
+//
+// One request, as a .NET 4.x web server sends it, against --server
+// (default 127.0.0.1:42424): get is a plain Get, lock a GetExclusive, unlock a
+// ReleaseExclusive (--cookie required), put a Set (body from --file or stdin;
+// --timeout minutes, default 20, -1 omits the header; --cookie and
+// --extra-flags are sent only when given), delete a Remove (--cookie optional)
+// and touch a ResetTimeout (HEAD). The target is built from --app and the
+// session id as the client builds it; --key gives a decoded key instead and
+// --target a raw target sent unchanged. The tool prints the status line, the
+// headers that matter (ActionFlags, LockCookie, LockAge, LockDate as a time,
+// Timeout) and the body: as text when it is printable, otherwise as a hex dump.
+// With --raw the body goes to stdout unchanged and everything else to stderr.
+// Exit status 1 on a transport error or a 400, 2 on a usage error.
+//
+//	aspstate bench [flags]
+//
+// A load generator speaking the protocol: --connections goroutines, each with
+// its own connection and one request in flight, for --warmup then --duration.
+// Scenarios: read (Get), cycle (GetExclusive, then Set with the cookie: a
+// read-write page), mixed (--read-percent Gets, the rest cycles) and contend
+// (every connection on one session: GetExclusive, on 423 sleep --poll and try
+// again, then Set with the cookie; the blob starts with an 8-byte counter each
+// cycle increments, checked at the end against the cycles acknowledged). In
+// read, cycle and mixed each connection uses its own share of --sessions, so a
+// 423 is an error there. --setup (default true) stores every session before
+// the warmup; contend always stores its own fresh session. Latency is recorded
+// per request, without allocating, in log-linear histograms owned by each
+// connection and merged at the end. It prints requests/s and p50/p99/max
+// latency, per operation too; contend adds hand-offs/s and the hand-off
+// latency: from the 200 of a holder's Set to the 200 of the next GetExclusive.
+// Every transport error, 400 or unexpected status is counted as an error, the
+// first few printed, and makes the exit status 1. --json prints one JSON line.
+// With --ceiling, bench starts a ceiling server inside its own process on
+// 127.0.0.1:0 and benches that (convenient, but the two share the CPU: run
+// "aspstate ceiling" separately for the real yardstick).
+//
+//	aspstate ceiling --listen ADDR
+//
+// A minimal server that answers every request with the same 200 and a 1 KiB
+// body (the blob bench stores with the default --payload 1024), built once.
+// Benchmarking it shows what a Go server can do on this machine.
+//
+//	aspstate tap --listen ADDR --upstream ADDR
+//
+// A relay between web servers and a state server. Bytes go through unchanged
+// in both directions; a copy of each direction is parsed on another goroutine
+// and printed, one line per message:
+//
+//	conn 3 > GET /LM/W3SVC/1/ROOT/App(...)/kf51kjsndazux1l0vjlec5jw Exclusive=acquire
+//	conn 3 < 200 LockCookie=2 Timeout=20 body=7B (14000000 0000ff)
+//
+// Bytes that do not parse are printed as a hex dump. Closing either side
+// closes the other.
+//
+// # What it does not do
+//
+// It does not decode session blobs into items, and the tap does not alter,
+// delay or inject traffic. Bench does not pipeline: the ASP.NET client never
+// does.
+package main

@@ -1,0 +1,415 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/aspstate/aspstate/frontend/wire"
+)
+
+// tapServer relays connections between web servers and a state server,
+// unchanged in both directions, and prints what it sees. The relay goroutines
+// only copy bytes; each direction hands a copy of what it forwarded to a
+// logger goroutine that parses and prints, so a slow terminal never delays
+// the traffic (past maxLogBacklog bytes waiting, the log skips data instead).
+type tapServer struct {
+	ln          net.Listener
+	upstream    string
+	dialTimeout time.Duration
+	out         *lineWriter
+	nextID      atomic.Int64
+	wg          sync.WaitGroup // accept loop, relays and loggers
+
+	mu     sync.Mutex // guards conns and closed
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+// maxLogBacklog bounds the bytes one direction may queue for its logger.
+const maxLogBacklog = 64 << 20
+
+func listenTap(addr, upstream string, dialTimeout time.Duration, out io.Writer) (*tapServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &tapServer{ln: ln, upstream: upstream, dialTimeout: dialTimeout,
+		out: &lineWriter{w: out}, conns: make(map[net.Conn]struct{})}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s, nil
+}
+
+func (s *tapServer) Addr() string { return s.ln.Addr().String() }
+
+func (s *tapServer) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	err := s.ln.Close()
+	s.wg.Wait()
+	return err
+}
+
+// track registers c to be closed by Close; false when the server is closed.
+func (s *tapServer) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *tapServer) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *tapServer) acceptLoop() {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.relay(c)
+	}
+}
+
+func (s *tapServer) relay(down net.Conn) {
+	defer s.wg.Done()
+	id := s.nextID.Add(1)
+	prefix := "conn " + strconv.FormatInt(id, 10) + " "
+	if !s.track(down) {
+		down.Close()
+		return
+	}
+	defer s.untrack(down)
+	up, err := net.DialTimeout("tcp", s.upstream, s.dialTimeout)
+	if err != nil {
+		s.out.printf("%sfrom %s: upstream %s: %v; closing\n", prefix, down.RemoteAddr(), s.upstream, err)
+		down.Close()
+		return
+	}
+	if !s.track(up) {
+		up.Close()
+		down.Close()
+		return
+	}
+	defer s.untrack(up)
+	s.out.printf("%sopen %s -> %s\n", prefix, down.RemoteAddr(), s.upstream)
+
+	var once sync.Once
+	var reason string
+	closeBoth := func(why string) {
+		once.Do(func() {
+			reason = why
+			down.Close()
+			up.Close()
+		})
+	}
+	reqLog := newStreamLog(s.out, prefix+"> ", &requestDecoder{p: wire.NewParser(wire.DefaultLimits())})
+	respLog := newStreamLog(s.out, prefix+"< ", &responseDecoder{})
+	var logs sync.WaitGroup
+	logs.Add(2)
+	go func() { defer logs.Done(); reqLog.run() }()
+	go func() { defer logs.Done(); respLog.run() }()
+
+	var pumps sync.WaitGroup
+	pumps.Add(1)
+	go func() {
+		defer pumps.Done()
+		closeBoth(pump(up, down, reqLog, "client", "upstream"))
+	}()
+	closeBoth(pump(down, up, respLog, "upstream", "client"))
+	pumps.Wait()
+	reqLog.close()
+	respLog.close()
+	logs.Wait()
+	s.out.printf("%sclosed: %s\n", prefix, reason)
+}
+
+// pump copies src to dst until either fails, handing each chunk to log after
+// it was written. It returns why it stopped.
+func pump(dst, src net.Conn, log *streamLog, srcName, dstName string) string {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return "writing to " + dstName + ": " + werr.Error()
+			}
+			log.feed(buf[:n])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return srcName + " closed the connection"
+			}
+			return "reading from " + srcName + ": " + err.Error()
+		}
+	}
+}
+
+// lineWriter serialises whole lines from many goroutines onto one writer.
+type lineWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (l *lineWriter) write(b []byte) {
+	l.mu.Lock()
+	l.w.Write(b)
+	l.mu.Unlock()
+}
+
+func (l *lineWriter) printf(format string, args ...any) {
+	l.write(fmt.Appendf(nil, format, args...))
+}
+
+// decoder turns one direction's bytes into log lines.
+type decoder interface {
+	// decode consumes complete messages from buf, appending one line per
+	// message (each starting with prefix) to out. It returns the bytes used;
+	// an error means buf does not start with a message.
+	decode(buf []byte, prefix string, out []byte) (used int, _ []byte, _ error)
+	reset()
+}
+
+// streamLog queues the bytes one direction forwarded and decodes them on its
+// own goroutine (run).
+type streamLog struct {
+	out    *lineWriter
+	prefix string
+	dec    decoder
+
+	mu       sync.Mutex // guards the fields below
+	cond     *sync.Cond // signalled when pending grows or closed is set
+	pending  []byte
+	skipped  int // bytes not queued because the backlog was full
+	closed   bool
+	spareBuf []byte
+}
+
+func newStreamLog(out *lineWriter, prefix string, dec decoder) *streamLog {
+	l := &streamLog{out: out, prefix: prefix, dec: dec}
+	l.cond = sync.NewCond(&l.mu)
+	return l
+}
+
+// feed queues a copy of b. It never blocks on the output.
+func (l *streamLog) feed(b []byte) {
+	l.mu.Lock()
+	if l.skipped > 0 || len(l.pending)+len(b) > maxLogBacklog {
+		l.skipped += len(b)
+	} else {
+		l.pending = append(l.pending, b...)
+	}
+	l.mu.Unlock()
+	l.cond.Signal()
+}
+
+func (l *streamLog) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.cond.Signal()
+}
+
+func (l *streamLog) run() {
+	var buf, out []byte // buf: bytes not yet decoded
+	for {
+		l.mu.Lock()
+		for len(l.pending) == 0 && l.skipped == 0 && !l.closed {
+			l.cond.Wait()
+		}
+		chunk, skipped, closed := l.pending, l.skipped, l.closed
+		l.pending, l.spareBuf = l.spareBuf[:0], nil
+		l.skipped = 0
+		l.mu.Unlock()
+
+		buf = append(buf, chunk...)
+		l.mu.Lock()
+		l.spareBuf = chunk[:0]
+		l.mu.Unlock()
+
+		out = out[:0]
+		for len(buf) > 0 {
+			n, o, err := l.dec.decode(buf, l.prefix, out)
+			out = o
+			if err != nil {
+				out = appendHexDump(out, l.prefix, "unparseable ("+err.Error()+")", buf)
+				buf = buf[:0]
+				l.dec.reset()
+				break
+			}
+			if n == 0 {
+				break
+			}
+			buf = buf[:copy(buf, buf[n:])]
+		}
+		if skipped > 0 {
+			if len(buf) > 0 {
+				out = appendHexDump(out, l.prefix, "incomplete before a gap", buf)
+				buf = buf[:0]
+			}
+			out = fmt.Appendf(out, "%s[log fell behind: %d bytes forwarded but not shown]\n", l.prefix, skipped)
+			l.dec.reset()
+		}
+		if closed && len(buf) > 0 {
+			out = appendHexDump(out, l.prefix, "incomplete at close", buf)
+			buf = buf[:0]
+		}
+		if len(out) > 0 {
+			l.out.write(out)
+		}
+		if closed {
+			l.mu.Lock()
+			done := len(l.pending) == 0 && l.skipped == 0
+			l.mu.Unlock()
+			if done {
+				return
+			}
+		}
+	}
+}
+
+func appendHexDump(out []byte, prefix, what string, b []byte) []byte {
+	const maxDump = 1024
+	out = fmt.Appendf(out, "%s%s, %d bytes:\n", prefix, what, len(b))
+	if len(b) > maxDump {
+		out = append(out, hex.Dump(b[:maxDump])...)
+		return fmt.Appendf(out, "... %d more bytes\n", len(b)-maxDump)
+	}
+	return append(out, hex.Dump(b)...)
+}
+
+// requestDecoder prints requests as parsed by the server's own parser.
+type requestDecoder struct {
+	p   *wire.Parser
+	req wire.Request
+}
+
+func (d *requestDecoder) reset() { d.p = wire.NewParser(wire.DefaultLimits()) }
+
+func (d *requestDecoder) decode(buf []byte, prefix string, out []byte) (int, []byte, error) {
+	n, err := d.p.Parse(buf, &d.req)
+	if errors.Is(err, wire.ErrIncomplete) {
+		return 0, out, nil
+	}
+	if err != nil {
+		return 0, out, err
+	}
+	r := &d.req
+	out = append(out, prefix...)
+	out = append(out, r.Method.String()...)
+	out = append(out, ' ')
+	out = appendPrintable(out, r.Key)
+	switch r.Exclusive {
+	case wire.ExclusiveAcquire:
+		out = append(out, " Exclusive=acquire"...)
+	case wire.ExclusiveRelease:
+		out = append(out, " Exclusive=release"...)
+	}
+	out = appendNum(out, "Timeout", r.Timeout)
+	out = appendNum(out, "LockCookie", r.LockCookie)
+	out = appendNum(out, "ExtraFlags", r.ExtraFlags)
+	if r.Close {
+		out = append(out, " Connection=close"...)
+	}
+	if r.ContentLength >= 0 || len(r.Body) > 0 {
+		out = append(out, ' ')
+		out = appendBodyPreview(out, r.Body)
+	}
+	if r.Invalid != "" {
+		out = append(out, " invalid="...)
+		out = strconv.AppendQuote(out, r.Invalid)
+	}
+	return n, append(out, '\n'), nil
+}
+
+// responseDecoder prints responses as the client-side parser reads them.
+type responseDecoder struct {
+	resp wire.ClientResponse
+}
+
+func (d *responseDecoder) reset() {}
+
+func (d *responseDecoder) decode(buf []byte, prefix string, out []byte) (int, []byte, error) {
+	n, err := wire.ParseResponse(buf, &d.resp)
+	if errors.Is(err, wire.ErrIncomplete) {
+		return 0, out, nil
+	}
+	if err != nil {
+		return 0, out, err
+	}
+	r := &d.resp
+	out = append(out, prefix...)
+	out = strconv.AppendInt(out, int64(r.Status), 10)
+	out = appendNum(out, "ActionFlags", r.ActionFlags)
+	out = appendNum(out, "LockCookie", r.LockCookie)
+	out = appendNum(out, "LockAge", r.LockAge)
+	if r.HasLockDate {
+		out = append(out, " LockDate="...)
+		out = append(out, wire.TimeFromTicks(r.LockDate, time.UTC).Format("2006-01-02T15:04:05.000")...)
+	}
+	out = appendNum(out, "Timeout", r.Timeout)
+	if len(r.Body) > 0 {
+		out = append(out, ' ')
+		out = appendBodyPreview(out, r.Body)
+	}
+	return n, append(out, '\n'), nil
+}
+
+func runTap(ctx context.Context, args []string, s streams) int {
+	fs := pflag.NewFlagSet("aspstate tap", pflag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:42425", "address web servers connect to")
+	upstream := fs.String("upstream", defaultServer, "state server to relay to")
+	dialTimeout := fs.Duration("network-timeout", 10*time.Second, "timeout for connecting to the upstream")
+	fs.Usage = func() {
+		fmt.Fprintln(s.stderr, "Usage: aspstate tap --listen ADDR --upstream ADDR\n\nRelays every connection unchanged and prints each request (>) and response (<).")
+		fs.PrintDefaults()
+	}
+	if code, done := parseFlags(fs, args, s); done {
+		return code
+	}
+	srv, err := listenTap(*listen, *upstream, *dialTimeout, s.stdout)
+	if err != nil {
+		fmt.Fprintf(s.stderr, "aspstate tap: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(s.stderr, "aspstate tap: listening on %s, relaying to %s\n", srv.Addr(), *upstream)
+	<-ctx.Done()
+	srv.Close()
+	return exitOK
+}
