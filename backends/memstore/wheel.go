@@ -1,0 +1,153 @@
+package memstore
+
+import (
+	"runtime"
+	"time"
+)
+
+const (
+	// wheelSlots is the number of one-second slots in each shard's timing
+	// wheel: one lap is about 17 minutes. An entry due in a later lap stays in
+	// its slot and is passed over (O(1)) when the slot comes round.
+	wheelSlots = 1024
+	// sweepInterval is how often the sweeper runs. With one-second slots and
+	// the current second revisited on every tick, a record is removed at most
+	// about this long after its deadline.
+	sweepInterval = 250 * time.Millisecond
+	// sweepBatch bounds how many entries the sweeper handles per hold of a
+	// shard lock, so a request never waits behind a large expiry.
+	sweepBatch = 128
+)
+
+// floorSec converts unix nanoseconds to whole seconds, rounding down.
+func floorSec(ns int64) int64 {
+	s := ns / int64(time.Second)
+	if ns < 0 && ns%int64(time.Second) != 0 {
+		s--
+	}
+	return s
+}
+
+func slotOf(sec int64) int { return int(uint64(sec) % wheelSlots) }
+
+// dueFor returns the second to file an entry with deadline d under: the
+// deadline's second, or the sweeper's current position if that is later.
+func (sh *shard) dueFor(d int64) int64 { return max(floorSec(d), sh.next) }
+
+// link files e under second due. sh.mu must be held and e not linked.
+func (sh *shard) link(e *entry, due int64) {
+	e.due = due
+	head := &sh.wheel[slotOf(due)]
+	e.prev = nil
+	e.next = *head
+	if *head != nil {
+		(*head).prev = e
+	}
+	*head = e
+}
+
+// unlink removes e from its slot. sh.mu must be held and e linked.
+func (sh *shard) unlink(e *entry) {
+	if sh.cursor == e {
+		sh.cursor = e.next
+	}
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		sh.wheel[slotOf(e.due)] = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+// sweepLoop runs the sweeper until Close.
+func (s *Store) sweepLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.sweep()
+		}
+	}
+}
+
+// sweep removes the records whose deadline has passed by the configured
+// clock, visiting only the wheel slots that came due since the last sweep.
+func (s *Store) sweep() (removed int) {
+	s.sweepMu.Lock()
+	defer s.sweepMu.Unlock()
+	start := time.Now()
+	now := s.now().UnixNano()
+	for i := range s.shards {
+		select {
+		case <-s.stop:
+			return removed
+		default:
+		}
+		removed += s.sweepShard(&s.shards[i], now)
+	}
+	if removed > 0 {
+		s.log.Debug("memstore: swept expired records", "removed", removed, "records", s.count.Load(), "took", time.Since(start))
+	}
+	return removed
+}
+
+// sweepShard sweeps the seconds of one shard from sh.next to now, releasing
+// the lock every sweepBatch entries. The current second is left as sh.next,
+// so it is visited again on the next tick for entries expiring later in it.
+func (s *Store) sweepShard(sh *shard, now int64) (removed int) {
+	nowSec := floorSec(now)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() || nowSec < sh.next {
+		return 0 // closed, or the clock went backwards: wait for it to catch up
+	}
+	from := max(sh.next, nowSec-wheelSlots+1) // after a long gap, each slot once is enough
+	sh.next = nowSec
+	n := 0
+	for sec := from; sec <= nowSec; sec++ {
+		sh.cursor = sh.wheel[slotOf(sec)]
+		for sh.cursor != nil {
+			e := sh.cursor
+			sh.cursor = e.next
+			if s.sweepEntry(sh, e, sec, now) {
+				removed++
+			}
+			if n++; n == sweepBatch && sh.cursor != nil {
+				n = 0
+				sh.mu.Unlock()
+				runtime.Gosched() // let requests waiting on this shard in first
+				sh.mu.Lock()
+				if s.closed.Load() {
+					sh.cursor = nil
+					return removed
+				}
+			}
+		}
+	}
+	return removed
+}
+
+// sweepEntry handles one entry found in the slot of second sec: remove it if
+// expired, re-file it if its deadline slid past sec, leave it if it is filed
+// for a later lap. It reports whether it removed the entry.
+func (s *Store) sweepEntry(sh *shard, e *entry, sec, now int64) bool {
+	if now > e.deadline {
+		s.removeLocked(sh, e)
+		return true
+	}
+	if e.due > sec {
+		return false
+	}
+	if due := sh.dueFor(e.deadline); due != e.due {
+		sh.unlink(e)
+		sh.link(e, due)
+	}
+	return false
+}
