@@ -1,0 +1,47 @@
+# Thin wrapper over the go tool; every target is one or two commands you can
+# run by hand. `make test` is the README's test command and what CI runs.
+
+GO       ?= go
+BIN      ?= bin
+FUZZTIME ?= 30s
+
+.PHONY: build run test test-deps bench fuzz lint windows
+
+# Build both binaries into ./bin.
+build:
+	$(GO) build -o $(BIN)/ ./cmd/aspstated ./cmd/aspstate
+
+# Run the server with the memory backend on 127.0.0.1:42424, no configuration.
+run:
+	$(GO) run ./cmd/aspstated
+
+# Install what the tests need that Go does not fetch itself: redis-server
+# (the Redis backend and farm tests start a real one on a free loopback port).
+test-deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (needed by the Redis tests)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; fi; }
+
+# All tests, with the race detector.
+test: test-deps
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+# Go benchmarks (the load figures in BENCHMARKS.md come from `aspstate bench`).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Fuzz the wire codec for FUZZTIME per target.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./frontend/wire/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZTIME) ./frontend/wire/
+
+# gofmt, go vet and staticcheck (installed from the Go module proxy).
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@latest ./...
+
+# The Windows build must keep working: users replace aspnet_state.exe there.
+windows:
+	GOOS=windows GOARCH=amd64 $(GO) build -o /dev/null ./...

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// defineFlags declares every configuration key as a flag with the same dotted
+// name, with its default and help. It is the single list of valid keys: a key
+// in a file or the environment that is not here is an error.
+func defineFlags(fs *pflag.FlagSet) {
+	fs.String("listen", "127.0.0.1:42424", "address to accept web servers on (loopback only by default, like the stock service)")
+	fs.StringSlice("allowed_networks", nil, "client networks (CIDR) allowed to connect; empty allows any that can reach the listener")
+	fs.String("version", "4.0.30319", "X-AspNet-Version sent on every response (major version must be >= 2)")
+	fs.Duration("idle_timeout", 60*time.Second, "close a client connection after this long without a request")
+	fs.Duration("write_timeout", 10*time.Second, "give up writing a response to a client after this long")
+	fs.Int("max_connections", 0, "maximum concurrent client connections (0: no limit)")
+	fs.Duration("shutdown_timeout", 10*time.Second, "on SIGINT/SIGTERM, wait this long for requests in flight")
+	fs.Int("limits.max_line_bytes", 8<<10, "longest request or header line accepted")
+	fs.Int("limits.max_header_lines", 64, "most header lines in one request")
+	fs.Int64("limits.max_body_bytes", 20<<20, "largest session blob accepted (Content-Length)")
+	fs.String("log.level", "info", "log level: debug, info, warn or error (debug logs every request)")
+	fs.String("log.format", "text", "log format: text or json")
+
+	fs.String("backend.type", "memory", "where sessions live: memory, bbolt, badger or redis")
+	fs.Int64("backend.memory.max_bytes", 0, "memory backend: cap on stored bytes; a PUT past it gets 400 (0: no cap)")
+
+	fs.String("backend.bbolt.path", "aspstate.db", "bbolt backend: data file")
+	fs.String("backend.bbolt.sync", "always", "bbolt backend: always (fsync each write, group commit) or none (leave it to the OS)")
+	fs.Duration("backend.bbolt.flush_interval", 5*time.Second, "bbolt backend: how often slid expiry deadlines are written to disk")
+
+	fs.String("backend.badger.path", "aspstate-badger", "badger backend: data directory")
+	fs.String("backend.badger.sync", "always", "badger backend: always (fsync each write, group commit) or none")
+	fs.Int64("backend.badger.value_log_file_size", 64<<20, "badger backend: size of each value log file")
+	fs.Int64("backend.badger.mem_table_size", 16<<20, "badger backend: size of each memtable")
+	fs.Int64("backend.badger.block_cache_size", 32<<20, "badger backend: block cache size")
+	fs.Int64("backend.badger.index_cache_size", 16<<20, "badger backend: index cache size")
+	fs.Int("backend.badger.num_memtables", 2, "badger backend: memtables kept in memory")
+	fs.Duration("backend.badger.gc_interval", 5*time.Minute, "badger backend: how often the value log is garbage-collected")
+
+	fs.StringSlice("backend.redis.addrs", []string{"127.0.0.1:6379"}, "redis backend: address, sentinel addresses (with master_name) or cluster addresses")
+	fs.String("backend.redis.master_name", "", "redis backend: Sentinel master name")
+	fs.String("backend.redis.username", "", "redis backend: ACL user name")
+	fs.String("backend.redis.password", "", "redis backend: password")
+	fs.Int("backend.redis.db", 0, "redis backend: database number")
+	fs.String("backend.redis.key_prefix", "aspstate:", "redis backend: prefix of every key this gateway writes")
+	fs.Int("backend.redis.pool_size", 0, "redis backend: connections per node (0: the library default, 10 per CPU)")
+	fs.Duration("backend.redis.dial_timeout", time.Second, "redis backend: connect timeout")
+	fs.Duration("backend.redis.read_timeout", time.Second, "redis backend: read timeout")
+	fs.Duration("backend.redis.write_timeout", time.Second, "redis backend: write timeout")
+	fs.Bool("backend.redis.tls.enabled", false, "redis backend: use TLS")
+	fs.String("backend.redis.tls.ca_file", "", "redis backend: CA bundle to verify the server")
+	fs.String("backend.redis.tls.cert_file", "", "redis backend: client certificate")
+	fs.String("backend.redis.tls.key_file", "", "redis backend: client key")
+	fs.String("backend.redis.tls.server_name", "", "redis backend: expected server name")
+	fs.Bool("backend.redis.tls.insecure_skip_verify", false, "redis backend: do not verify the server certificate (testing only)")
+}
