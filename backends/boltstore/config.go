@@ -1,0 +1,101 @@
+package boltstore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Sync policies for Config.Sync.
+const (
+	// SyncAlways fsyncs every write before Apply returns. Concurrent writers
+	// share one transaction and one fsync (group commit). Survives power loss.
+	SyncAlways = "always"
+	// SyncNone leaves flushing to the OS (bbolt's NoSync). A committed write
+	// is in the page cache, so a process crash (kill -9) loses nothing; a
+	// power loss or kernel crash may lose recent writes, or the file.
+	SyncNone = "none"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultSync          = SyncAlways
+	DefaultFlushInterval = 5 * time.Second
+	DefaultSweepInterval = time.Second
+	DefaultMaxValueSize  = 20 << 20 // the gateway's default body limit
+
+	// lockTimeout is how long Open waits for bbolt's file lock before it
+	// reports the file as locked by another process.
+	lockTimeout = time.Second
+)
+
+// Config configures a Store. Zero fields take the defaults above; Validate
+// reports the first bad field by its configuration key.
+type Config struct {
+	// Path is the data file (created if missing). Required.
+	Path string
+	// Sync is the sync policy: "always" (default) or "none".
+	Sync string
+	// FlushInterval is how often deadlines slid by reads are written to disk
+	// in one batch. It bounds how much work a crash leaves undone, never
+	// correctness: see "Expiry" in the package documentation.
+	FlushInterval time.Duration
+	// SweepInterval is how often expired records are removed from disk.
+	// Expired records are invisible at once whatever this is.
+	SweepInterval time.Duration
+	// MaxValueSize is the largest Record.Data Apply stores; larger gives
+	// backends.ErrTooLarge.
+	MaxValueSize int
+	// Now is the clock used for expiry (time.Now if nil).
+	Now func() time.Time
+	// Logger receives the store's warnings and errors (slog.Default if nil).
+	Logger *slog.Logger
+}
+
+// withDefaults returns cfg with zero fields replaced by defaults.
+func (cfg Config) withDefaults() Config {
+	if cfg.Sync == "" {
+		cfg.Sync = DefaultSync
+	}
+	if cfg.FlushInterval == 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = DefaultSweepInterval
+	}
+	if cfg.MaxValueSize == 0 {
+		cfg.MaxValueSize = DefaultMaxValueSize
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}
+
+// maxValueSize leaves room for the record header inside bbolt's value limit.
+const maxValueSize = (1<<31 - 2) - recordHeaderLen
+
+// Validate checks cfg after applying defaults. Errors name the key.
+func (cfg Config) Validate() error {
+	c := cfg.withDefaults()
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("boltstore: %s: %s", key, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Path == "":
+		return errors.New("boltstore: path: must not be empty")
+	case c.Sync != SyncAlways && c.Sync != SyncNone:
+		return bad("sync", "%q is not a sync policy (want %q or %q)", c.Sync, SyncAlways, SyncNone)
+	case c.FlushInterval < time.Millisecond:
+		return bad("flush_interval", "%s is below 1ms", c.FlushInterval)
+	case c.SweepInterval < time.Millisecond:
+		return bad("sweep_interval", "%s is below 1ms", c.SweepInterval)
+	case c.MaxValueSize < 1 || c.MaxValueSize > maxValueSize:
+		return bad("max_value_size", "%d is outside [1, %d]", c.MaxValueSize, maxValueSize)
+	}
+	return nil
+}

@@ -1,0 +1,224 @@
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/locking"
+)
+
+// leaseIntervals is the lease length in flush intervals. A read whose slide
+// happens after the durable lease waits for a flush; a longer lease makes
+// that rarer and loosens the deadlines recovered after a crash by as much.
+const leaseIntervals = 12
+
+// Store is a backends.Backend that keeps records in one bbolt file.
+type Store struct {
+	cfg   Config
+	db    *bolt.DB
+	ix    *index
+	locks *locking.KeyLocks
+	log   *slog.Logger
+
+	// lease is the durable lease (Unix ns): a slide at or after it must be
+	// flushed before Apply returns. Written by the writer only.
+	lease atomic.Int64
+
+	writes  chan *writeOp    // Apply -> writer: Store and Delete
+	flushes chan chan error  // Apply -> writer: flush now (lease ran out)
+	sweeps  chan *sweepBatch // sweeper -> writer
+
+	dirtyBuf []dirtyItem // reused by flush; owned by the writer goroutine
+
+	stopSweeper chan struct{} // closed by Close to stop the sweeper
+	stopWriter  chan struct{} // closed by Close, after the sweeper stopped
+	sweeperDone chan struct{} // closed by the sweeper when it returns
+	wg          sync.WaitGroup
+
+	mu       sync.Mutex     // guards closed and the Add side of inflight
+	closed   bool           // set by Close; Apply then returns ErrClosed
+	inflight sync.WaitGroup // Apply calls in progress; Close waits for them
+
+	closeOnce sync.Once
+	closeErr  error // result of Close; written once inside closeOnce
+	finalErr  error // the writer's last flush on Close; read after wg.Wait
+}
+
+var _ backends.Backend = (*Store)(nil)
+
+// Apply runs fn on key's current record and applies its change. See
+// backends.Backend and the package documentation.
+func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(key) == 0 || len(key) > bolt.MaxKeySize {
+		return fmt.Errorf("boltstore: key of %d bytes: must be 1..%d bytes", len(key), bolt.MaxKeySize)
+	}
+
+	unlock := s.locks.Lock(key)
+	defer unlock()
+
+	now := s.now()
+	live, exists := s.ix.touch(key, now)
+
+	var (
+		change backends.Change
+		val    []byte // encoded record, for Store
+		bkey   = []byte(key)
+	)
+	decide := func(cur *backends.Record) {
+		change = fn(cur)
+		if change.Action == backends.Store && len(change.Record.Data) <= s.cfg.MaxValueSize {
+			// Encode now: Record.Data may alias cur.Data, which points
+			// into the memory map and is valid only inside the view.
+			val = encodeRecord(&change.Record)
+		}
+	}
+	if !live {
+		decide(nil)
+	} else if err := s.read(bkey, decide); err != nil {
+		return fmt.Errorf("boltstore: read %q in %s: %w", key, s.cfg.Path, err)
+	}
+
+	switch change.Action {
+	case backends.Store:
+		if val == nil {
+			return fmt.Errorf("boltstore: %d-byte value (limit %d): %w",
+				len(change.Record.Data), s.cfg.MaxValueSize, backends.ErrTooLarge)
+		}
+		t := change.Record.Timeout
+		return s.write(&writeOp{key: bkey, val: val, deadline: deadlineAt(now, t), timeout: t})
+	case backends.Delete:
+		if !exists {
+			return nil
+		}
+		return s.write(&writeOp{key: bkey, del: true})
+	}
+	if live && now >= s.lease.Load() {
+		s.renewLease(ctx)
+	}
+	return nil
+}
+
+// read runs decide on key's record (nil if the file lacks it) inside a read
+// transaction. A bbolt panic (a corrupt page) becomes an error; a panic in
+// the transition is not bbolt's and propagates.
+func (s *Store) read(key []byte, decide func(*backends.Record)) (err error) {
+	inTransition := false
+	defer func() {
+		if r := recover(); r != nil {
+			if inTransition {
+				panic(r)
+			}
+			err = fmt.Errorf("bbolt panicked (corrupt file?): %v", r)
+		}
+	}()
+	return s.db.View(func(tx *bolt.Tx) error {
+		var cur *backends.Record
+		if v := tx.Bucket(bucketSessions).Get(key); v != nil {
+			rec, err := decodeRecord(v)
+			if err != nil {
+				return err
+			}
+			cur = &rec
+		}
+		inTransition = true
+		decide(cur)
+		inTransition = false
+		return nil
+	})
+}
+
+// enter registers an Apply unless the store is closed.
+func (s *Store) enter() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return backends.ErrClosed
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+// write hands op to the writer and waits for it to commit. It waits even if
+// ctx is cancelled: the key lock must be held until the write has landed or
+// failed, or the next Apply on the key could read the old record.
+func (s *Store) write(op *writeOp) error {
+	op.done = make(chan error, 1)
+	s.writes <- op
+	if err := <-op.done; err != nil {
+		return fmt.Errorf("boltstore: write %q to %s: %w", op.key, s.cfg.Path, err)
+	}
+	return nil
+}
+
+// renewLease asks the writer to flush deadlines now, because this read slid a
+// deadline after the durable lease. A failure is logged, not returned: the
+// answer is right, only the slide's durability is at stake, and writes report
+// a broken disk themselves.
+func (s *Store) renewLease(ctx context.Context) {
+	done := make(chan error, 1)
+	select {
+	case s.flushes <- done:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			s.log.Warn("boltstore: deadline flush failed; a crash now could expire recently read sessions early",
+				"path", s.cfg.Path, "err", err)
+		}
+	case <-ctx.Done():
+	}
+}
+
+// Len returns the number of live (unexpired) sessions. It scans the index:
+// meant for tests, tools and occasional metrics.
+func (s *Store) Len() int {
+	return s.ix.countLive(s.now())
+}
+
+// Close waits for Apply calls in progress, stops the sweeper, writes every
+// slid deadline and marks the file as cleanly closed, then closes it. Later
+// Apply calls return backends.ErrClosed. Close is idempotent; concurrent calls
+// all wait for the first.
+func (s *Store) Close() error {
+	s.closeOnce.Do(s.close)
+	return s.closeErr
+}
+
+func (s *Store) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+
+	s.inflight.Wait()
+	close(s.stopSweeper)
+	<-s.sweeperDone
+	close(s.stopWriter)
+	s.wg.Wait()
+
+	err := s.db.Close()
+	switch {
+	case s.finalErr != nil:
+		s.closeErr = fmt.Errorf("boltstore: close %s: %w", s.cfg.Path, s.finalErr)
+	case err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen):
+		s.closeErr = fmt.Errorf("boltstore: close %s: %w", s.cfg.Path, err)
+	}
+}
+
+// now is the store's clock in Unix ns.
+func (s *Store) now() int64 { return s.cfg.Now().UnixNano() }
