@@ -163,3 +163,19 @@ func TestBinaryAllowedNetworks(t *testing.T) {
 		t.Fatalf("allowed client: status %d, want 404", r.Status)
 	}
 }
+
+// Every sample configuration shipped in deploy/config is accepted.
+func TestBinarySampleConfigsParse(t *testing.T) {
+	files, _ := filepath.Glob("../deploy/config/*")
+	if len(files) < 4 {
+		t.Fatalf("found %d sample configs, want at least 4", len(files))
+	}
+	for _, f := range files {
+		cmd := exec.Command(binPath, "--config", f, "--print-config")
+		cmd.Env = cleanEnv()
+		out, err := runWithTimeout(cmd, 20*time.Second)
+		if err != nil {
+			t.Errorf("%s: %v\n%s", f, err, out)
+		}
+	}
+}
