@@ -34,10 +34,10 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 	err := s.cfg.Backend.Apply(s.ctx, string(req.Key), c.transition)
 	if err != nil {
 		c.out = c.out[:c.mark]
-		if status, closeConn := outcomeForError(err); !closeConn {
+		if _, closeConn := outcomeForError(err); !closeConn {
+			// The only non-closing outcome is a 400 (capacity or size).
 			s.log.Warn("request refused", "op", c.lreq.Op.String(), "key", string(req.Key), "err", err)
 			c.reply400(err.Error())
-			_ = status
 			return
 		}
 		s.stats.BackendErrors.Add(1)

@@ -134,6 +134,11 @@ func (s *tapServer) relay(down net.Conn) {
 	var reason string
 	closeBoth := func(why string) {
 		once.Do(func() {
+			s.mu.Lock()
+			if s.closed {
+				why = "tap shutting down"
+			}
+			s.mu.Unlock()
 			reason = why
 			down.Close()
 			up.Close()
