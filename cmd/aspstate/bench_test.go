@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aspstate/aspstate/frontend/wire"
 )
 
 func runBenchJSON(t *testing.T, args ...string) (*benchResult, runResult) {
@@ -121,5 +127,32 @@ func TestBenchContendDetectsLostWrites(t *testing.T) {
 		"--duration", "200ms", "--warmup", "0s", "--poll", "1ms")
 	if r.code != exitFail || res == nil || res.Errors == 0 || !strings.Contains(r.stderr, "lost or phantom writes") {
 		t.Fatalf("exit %d, %+v, stderr %s", r.code, res, r.stderr)
+	}
+}
+
+// The bench must not be the bottleneck: a round trip, the latency record and
+// the bookkeeping around it do not allocate.
+func TestWorkerRequestDoesNotAllocate(t *testing.T) {
+	srv, err := listenCeiling("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	b := &benchRun{cfg: benchConfig{Server: srv.Addr(), NetTimeout: 5 * time.Second, MaxErrors: 1}, errLog: io.Discard,
+		payload: benchPayload(ceilingBodyBytes)}
+	b.targets = []string{wire.ClientTarget(defaultApp, sessionID(0))}
+	b.start = time.Now()
+	b.end = b.start.Add(time.Hour)
+	w := &worker{id: 1, b: b, own: []int{0}, payload: b.payload, rng: rand.New(rand.NewPCG(1, 1))}
+	if !w.connect(context.Background()) {
+		t.Fatal("cannot connect")
+	}
+	defer w.c.Close()
+	w.get(w.pick()) // grow the buffers
+	if n := testing.AllocsPerRun(200, func() { w.get(w.pick()) }); n != 0 {
+		t.Errorf("%v allocations per Get", n)
+	}
+	if e := b.errs.Load(); e != 0 || w.hist[opGet].n != 202 { // AllocsPerRun runs f once more to warm up
+		t.Errorf("errors %d, recorded %d", e, w.hist[opGet].n)
 	}
 }
