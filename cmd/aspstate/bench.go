@@ -339,6 +339,9 @@ func bench(ctx context.Context, cfg benchConfig, errLog io.Writer) (*benchResult
 			w.c.Close()
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("interrupted: %w", err)
+	}
 	if cfg.Scenario == "contend" {
 		b.verifyContend(ctx)
 	}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +156,45 @@ func TestWorkerRequestDoesNotAllocate(t *testing.T) {
 	}
 	if e := b.errs.Load(); e != 0 || w.hist[opGet].n != 202 { // AllocsPerRun runs f once more to warm up
 		t.Errorf("errors %d, recorded %d", e, w.hist[opGet].n)
+	}
+}
+
+// p2pStateServer's status lines have no "HTTP/1.1 " prefix.
+func TestBenchReadWithoutHTTPPrefix(t *testing.T) {
+	addr, _ := scripted(t, "200 OK\r\nX-AspNet-Version: 2.0.50727\r\nTimeout: 20\r\nCache-Control: private\r\nContent-Length: 1024\r\n\r\n"+
+		string(benchPayload(1024)))
+	res, r := runBenchJSON(t, "--server", addr, "--connections", "2", "--sessions", "4", "--duration", "200ms", "--warmup", "0s")
+	if r.code != 0 || res == nil || res.Errors != 0 || res.Requests == 0 {
+		t.Fatalf("exit %d, %+v, stderr %s", r.code, res, r.stderr)
+	}
+}
+
+func TestCeilingPipelinedAndLargeRequests(t *testing.T) {
+	srv, err := listenCeiling("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	get := wire.AppendRequest(nil, &wire.ClientRequest{Method: wire.MethodGet, Target: "k"})
+	in := append(bytes.Repeat(get, 2), wire.AppendRequest(nil, &wire.ClientRequest{Method: wire.MethodPut, Target: "k",
+		Body: make([]byte, 300<<10)})...)
+	go c.Write(in)
+	got := make([]byte, 3*len(srv.resp))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, bytes.Repeat(srv.resp, 3)) {
+		t.Error("the answers are not three copies of the fixed response")
+	}
+	// Garbage: the ceiling closes the connection.
+	c.Write([]byte("garbage\r\n\r\n"))
+	if n, err := c.Read(got); err == nil {
+		t.Errorf("read %d bytes after garbage, want the connection closed", n)
 	}
 }
