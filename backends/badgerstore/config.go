@@ -1,0 +1,137 @@
+package badgerstore
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Sync policies for Config.Sync.
+const (
+	// SyncAlways fsyncs every write before Apply returns. Concurrent writers
+	// share one fsync (badger's group commit). Survives power loss.
+	SyncAlways = "always"
+	// SyncNone leaves flushing to the OS. Badger writes through mmap, so a
+	// process crash (kill -9) still loses nothing; a power loss or kernel crash
+	// may lose the last seconds of writes.
+	SyncNone = "none"
+)
+
+// Defaults, chosen so that 1,000,000 sessions of 1 KiB keep the process's
+// anonymous memory well under 1 GiB (badger's own defaults reserve 5 × 64 MiB
+// memtables and a 256 MiB block cache).
+const (
+	DefaultSync             = SyncAlways
+	DefaultValueLogFileSize = 64 << 20 // per value-log file; GC rewrites one file at a time
+	DefaultValueThreshold   = 256      // encoded records at least this long go to the value log, keeping the LSM tree small
+	DefaultMemTableSize     = 16 << 20 // per memtable (skiplist arena)
+	DefaultNumMemtables     = 3        // memtables kept in memory before writers stall
+	DefaultBlockCacheSize   = 32 << 20 // decompressed SST blocks
+	DefaultIndexCacheSize   = 16 << 20 // SST indexes and bloom filters
+	DefaultGCInterval       = 5 * time.Minute
+	DefaultMaxValueSize     = 20 << 20 // the gateway's default body limit
+)
+
+// Config configures a Store. Zero fields take the defaults above; Validate
+// reports the first bad field by its configuration key.
+type Config struct {
+	// Path is the data directory (created if missing). Required.
+	Path string
+	// Sync is the sync policy: "always" (default) or "none".
+	Sync string
+	// ValueLogFileSize is the size of one value-log file, in bytes [1 MiB, 2 GiB).
+	ValueLogFileSize int64
+	// ValueThreshold: encoded records at least this long are kept in the value
+	// log; smaller ones inline in the LSM tree.
+	ValueThreshold int64
+	// MemTableSize is the size of one memtable in bytes.
+	MemTableSize int64
+	// BlockCacheSize is the block cache in bytes (0 takes the default).
+	BlockCacheSize int64
+	// IndexCacheSize bounds the memory for table indexes and bloom filters.
+	IndexCacheSize int64
+	// NumMemtables is how many memtables may be in memory at once.
+	NumMemtables int
+	// GCInterval is how often the value-log garbage collector runs.
+	GCInterval time.Duration
+	// MaxValueSize is the largest Record.Data Apply stores; larger gives
+	// backends.ErrTooLarge. Must be below ValueLogFileSize.
+	MaxValueSize int
+	// Now is the clock used for expiry and lock dates (time.Now if nil).
+	Now func() time.Time
+	// Logger receives badger's warnings and errors and the store's own
+	// (slog.Default if nil). Badger's info and debug lines go to Debug.
+	Logger *slog.Logger
+}
+
+// withDefaults returns cfg with zero fields replaced by defaults.
+func (cfg Config) withDefaults() Config {
+	if cfg.Sync == "" {
+		cfg.Sync = DefaultSync
+	}
+	if cfg.ValueLogFileSize == 0 {
+		cfg.ValueLogFileSize = DefaultValueLogFileSize
+	}
+	if cfg.ValueThreshold == 0 {
+		cfg.ValueThreshold = DefaultValueThreshold
+	}
+	if cfg.MemTableSize == 0 {
+		cfg.MemTableSize = DefaultMemTableSize
+	}
+	if cfg.NumMemtables == 0 {
+		cfg.NumMemtables = DefaultNumMemtables
+	}
+	if cfg.BlockCacheSize == 0 {
+		cfg.BlockCacheSize = DefaultBlockCacheSize
+	}
+	if cfg.IndexCacheSize == 0 {
+		cfg.IndexCacheSize = DefaultIndexCacheSize
+	}
+	if cfg.GCInterval == 0 {
+		cfg.GCInterval = DefaultGCInterval
+	}
+	if cfg.MaxValueSize == 0 {
+		cfg.MaxValueSize = DefaultMaxValueSize
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}
+
+// Validate checks cfg after applying defaults. Errors name the key.
+func (cfg Config) Validate() error {
+	c := cfg.withDefaults()
+	bad := func(key, format string, args ...any) error {
+		return fmt.Errorf("badgerstore: %s: %s", key, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case c.Path == "":
+		return errors.New("badgerstore: path: must not be empty")
+	case c.Sync != SyncAlways && c.Sync != SyncNone:
+		return bad("sync", "%q is not a sync policy (want %q or %q)", c.Sync, SyncAlways, SyncNone)
+	case c.ValueLogFileSize < 1<<20 || c.ValueLogFileSize >= 2<<30:
+		return bad("value_log_file_size", "%d is outside [1 MiB, 2 GiB)", c.ValueLogFileSize)
+	case c.MemTableSize < 1<<20:
+		return bad("mem_table_size", "%d is below 1 MiB", c.MemTableSize)
+	case c.ValueThreshold < 0 || c.ValueThreshold > c.MemTableSize*15/100 || c.ValueThreshold > 1<<20:
+		return bad("value_threshold", "%d is outside [0, min(1 MiB, 15%% of mem_table_size)]", c.ValueThreshold)
+	case c.NumMemtables < 1:
+		return bad("num_memtables", "%d is below 1", c.NumMemtables)
+	case c.BlockCacheSize < 0:
+		return bad("block_cache_size", "%d is negative", c.BlockCacheSize)
+	case c.IndexCacheSize < 0:
+		return bad("index_cache_size", "%d is negative", c.IndexCacheSize)
+	case c.GCInterval < time.Second:
+		return bad("gc_interval", "%s is below 1s", c.GCInterval)
+	case c.MaxValueSize < 1:
+		return bad("max_value_size", "%d is below 1", c.MaxValueSize)
+	case int64(c.MaxValueSize)+headerLen+1024 >= c.ValueLogFileSize:
+		return bad("max_value_size", "%d does not fit in a value-log file of %d bytes", c.MaxValueSize, c.ValueLogFileSize)
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package badgerstore
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+const (
+	rewriteEvery = time.Second      // how often pending horizon rewrites are flushed
+	sweepEvery   = 20 * time.Second // how often expired records are deleted (the reference sweeps every 20 s)
+	maintBatch   = 128              // keys per background transaction: small, so conflicts with Apply cost little
+	sweepLimit   = 16 * maintBatch  // expired keys handled per sweep round
+	gcRatio      = 0.5              // rewrite a value-log file once half of it is garbage
+)
+
+// maintain is the goroutine that rewrites horizons and sweeps expired records.
+// Owned by the Store; Close stops it.
+func (s *Store) maintain() {
+	defer s.wg.Done()
+	rewrite := time.NewTicker(rewriteEvery)
+	defer rewrite.Stop()
+	sweep := time.NewTicker(sweepEvery)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-rewrite.C:
+			if err := s.flushPending(); err != nil {
+				s.cfg.Logger.Warn("badgerstore: rewriting session horizons", "path", s.path, "err", err)
+			}
+		case <-sweep.C:
+			if _, err := s.sweep(); err != nil {
+				s.cfg.Logger.Warn("badgerstore: sweeping expired sessions", "path", s.path, "err", err)
+			}
+		}
+	}
+}
+
+// collectGarbage is the goroutine that runs badger's value-log GC. Owned by
+// the Store; Close stops it.
+func (s *Store) collectGarbage() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		// Each successful run rewrites one file; repeat until nothing is worth it.
+		for {
+			err := s.db.RunValueLogGC(gcRatio)
+			if err != nil {
+				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+					s.cfg.Logger.Warn("badgerstore: value-log GC", "path", s.path, "err", err)
+				}
+				break
+			}
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// flushPending rewrites the horizon of every pending key whose deadline is
+// still close to it. Keys that hit a conflict stay pending.
+func (s *Store) flushPending() error {
+	s.pendingMu.Lock()
+	keys := make([]string, 0, len(s.pending))
+	for k := range s.pending {
+		keys = append(keys, k)
+	}
+	clear(s.pending)
+	s.pendingMu.Unlock()
+	var errs []error
+	for len(keys) > 0 {
+		n := min(len(keys), maintBatch)
+		if err := s.rewriteBatch(keys[:n]); err != nil {
+			for _, k := range keys[:n] {
+				s.enqueue(k)
+			}
+			if !errors.Is(err, badger.ErrConflict) {
+				errs = append(errs, err)
+			}
+		}
+		keys = keys[n:]
+	}
+	return errors.Join(errs...)
+}
+
+// rewriteBatch pushes the horizon of keys forward in one transaction. Each key
+// is read under its key lock; an Apply that writes one of them between that
+// read and the commit makes the commit fail with badger.ErrConflict, so this
+// never overwrites a newer record.
+func (s *Store) rewriteBatch(keys []string) error {
+	type done struct {
+		key string
+	}
+	var dones []done
+	now := s.cfg.Now()
+	nowRel := s.rel(now)
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	for _, key := range keys {
+		d, err := func() (*done, error) {
+			unlock := s.locks.Lock(key)
+			defer unlock()
+			e, ok := s.dl.get(key)
+			if !ok || e.d < nowRel {
+				return nil, nil // gone or expired: the sweeper's business
+			}
+			bkey := recordKey(key)
+			item, err := txn.Get(bkey)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return nil, err
+			}
+			rec, hsec, err := decodeRecord(v)
+			if err != nil {
+				return nil, err
+			}
+			t := ttlOf(&rec)
+			diskH := s.relSec(hsec)
+			if e.d <= diskH-int64(slack(t))/2 {
+				return nil, nil // an Apply already moved it
+			}
+			nh := s.horizonSec(max(diskH, e.d+int64(slack(t))))
+			setHorizon(v, nh)
+			ent := badger.NewEntry(bkey, v)
+			ent.ExpiresAt = badgerExpiry(nh, now)
+			if err := txn.SetEntry(ent); err != nil {
+				return nil, err
+			}
+			return &done{key}, nil
+		}()
+		if err != nil {
+			return fmt.Errorf("badgerstore: %s: horizon rewrite: %w", s.path, err)
+		}
+		if d != nil {
+			dones = append(dones, *d)
+		}
+	}
+	if len(dones) == 0 {
+		return nil
+	}
+	return txn.Commit()
+}
+
+// sweep deletes expired records from disk and from the index, and returns how
+// many it removed. Badger's TTL would drop them eventually too, but only at
+// the horizon, and a restart before that would bring them back.
+func (s *Store) sweep() (int, error) {
+	total := 0
+	nowRel := s.rel(s.cfg.Now())
+	for {
+		keys := s.dl.expired(nowRel, sweepLimit)
+		round := 0
+		for i := 0; i < len(keys); i += maintBatch {
+			removed, err := s.sweepBatch(keys[i:min(i+maintBatch, len(keys))], nowRel)
+			round += removed
+			if err != nil && !errors.Is(err, badger.ErrConflict) {
+				return total + round, err
+			}
+		}
+		total += round
+		// Stop when everything expired fitted in this round, or when nothing
+		// could be removed (conflicts: the next sweep retries).
+		if len(keys) < sweepLimit || round == 0 {
+			return total, nil
+		}
+	}
+}
+
+// sweepBatch deletes keys that are still expired, in one transaction, with
+// the same conflict protection as rewriteBatch.
+func (s *Store) sweepBatch(keys []string, nowRel int64) (int, error) {
+	type done struct {
+		key string
+		gen uint64
+	}
+	var dones []done
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	for _, key := range keys {
+		d, err := func() (*done, error) {
+			unlock := s.locks.Lock(key)
+			defer unlock()
+			e, ok := s.dl.get(key)
+			if !ok || e.d >= nowRel {
+				return nil, nil
+			}
+			bkey := recordKey(key)
+			if _, err := txn.Get(bkey); err != nil {
+				if errors.Is(err, badger.ErrKeyNotFound) {
+					return &done{key, e.gen}, nil // badger's TTL got there first
+				}
+				return nil, err
+			}
+			if err := txn.Delete(bkey); err != nil {
+				return nil, err
+			}
+			return &done{key, e.gen}, nil
+		}()
+		if err != nil {
+			return 0, fmt.Errorf("badgerstore: %s: sweep: %w", s.path, err)
+		}
+		if d != nil {
+			dones = append(dones, *d)
+		}
+	}
+	if len(dones) == 0 {
+		return 0, nil
+	}
+	if err := txn.Commit(); err != nil {
+		return 0, err
+	}
+	for _, d := range dones {
+		s.dl.removeIf(d.key, d.gen)
+	}
+	return len(dones), nil
+}

@@ -1,0 +1,265 @@
+package badgerstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/locking"
+)
+
+// Store is a durable backends.Backend on a badger database. See doc.go.
+type Store struct {
+	cfg   Config
+	path  string
+	db    *badger.DB
+	locks *locking.KeyLocks
+	dl    *deadlines
+	// epoch is the store clock's reading at Open; in-memory times are
+	// nanoseconds since it, which cannot overflow for ±292 years.
+	epoch time.Time
+
+	life   sync.RWMutex // guards closed; Apply holds it shared for its whole run so Close waits for in-flight calls
+	closed bool
+
+	pendingMu sync.Mutex // guards pending
+	// pending holds keys whose deadline is getting close to the horizon on
+	// disk; the maintenance goroutine rewrites their horizon in batches.
+	pending map[string]struct{}
+
+	stop chan struct{}  // closed by Close to stop the goroutines below
+	wg   sync.WaitGroup // the maintenance and value-log GC goroutines
+}
+
+var _ backends.Backend = (*Store)(nil)
+
+// rel converts a time on the store's clock to nanoseconds since epoch.
+func (s *Store) rel(t time.Time) int64 { return int64(t.Sub(s.epoch)) }
+
+// relSec converts a horizon in Unix seconds (store clock) to nanoseconds since epoch.
+func (s *Store) relSec(sec int64) int64 { return s.rel(time.Unix(sec, 0)) }
+
+// horizonSec returns the Unix second (store clock) at or after rel.
+func (s *Store) horizonSec(rel int64) int64 {
+	t := s.epoch.Add(time.Duration(rel))
+	sec := t.Unix()
+	if t.Nanosecond() > 0 {
+		sec++
+	}
+	return sec
+}
+
+// badgerExpiry maps a horizon on the store's clock to badger's ExpiresAt,
+// which badger compares with the real wall clock. It is relative to now so
+// that a test clock far from the wall clock still gives a sane TTL.
+func badgerExpiry(hsec int64, now time.Time) uint64 {
+	exp := time.Now().Add(time.Unix(hsec, 0).Sub(now)).Unix() + 1
+	if exp < 1 {
+		exp = 1
+	}
+	return uint64(exp)
+}
+
+// slack is how far the horizon written to disk runs ahead of the deadline.
+// The horizon is rewritten once the deadline comes within slack/2 of it, so a
+// session read continuously costs one write per slack/2, and a restart may
+// keep a session alive up to slack longer than the memory backend would.
+func slack(ttl time.Duration) time.Duration {
+	return min(max(ttl, time.Minute), 5*time.Minute)
+}
+
+func ttlOf(r *backends.Record) time.Duration { return max(r.TTL(), 0) }
+
+// Len returns the number of keys in the in-memory deadline index: every record
+// on disk, including expired ones the sweeper has not removed yet. Approximate.
+func (s *Store) Len() int { return s.dl.len() }
+
+// Apply runs fn on key's live record (nil when absent or expired) and applies
+// the change. See backends.Backend.
+func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return backends.ErrClosed
+	}
+	unlock := s.locks.Lock(key)
+	defer unlock()
+
+	now := s.cfg.Now()
+	nowRel := s.rel(now)
+	bkey := recordKey(key)
+	var (
+		ch       backends.Change
+		found    bool  // fn saw a live record
+		onDisk   bool  // a record (live or expired) is on disk
+		diskH    int64 // its horizon, relative
+		ttl      time.Duration
+		newVal   []byte // what to write: the new record, or the old one with a later horizon
+		tooLarge bool
+	)
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(bkey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			ch = fn(nil)
+		} else if err != nil {
+			return err
+		} else {
+			err = item.Value(func(v []byte) error {
+				rec, hsec, err := decodeRecord(v)
+				if err != nil {
+					return err
+				}
+				onDisk = true
+				diskH = s.relSec(hsec)
+				eff := diskH
+				if e, ok := s.dl.get(key); ok && e.d < eff {
+					eff = e.d
+				}
+				if nowRel > eff {
+					// Expired: invisible at once. Pin the in-memory deadline
+					// so the sweeper removes it (after Open it may be an
+					// overestimate taken from badger's TTL).
+					s.dl.slide(key, eff)
+					ch = fn(nil)
+				} else {
+					found = true
+					ttl = ttlOf(&rec)
+					ch = fn(&rec)
+					if ch.Action == backends.Keep && nowRel+int64(ttl) > diskH {
+						// The deadline would pass the horizon on disk: rewrite
+						// it now, keeping a copy since v dies with the txn.
+						newVal = append([]byte(nil), v...)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		// Encode while cur.Data is still valid: ch.Record.Data may alias it.
+		if ch.Action == backends.Store {
+			if len(ch.Record.Data) > s.cfg.MaxValueSize {
+				tooLarge = true
+				return nil
+			}
+			newVal = encodeRecord(&ch.Record, 0)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("badgerstore: %s: read: %w", s.path, err)
+	}
+
+	switch ch.Action {
+	case backends.Store:
+		if tooLarge {
+			return backends.ErrTooLarge
+		}
+		t := ttlOf(&ch.Record)
+		d := nowRel + int64(t)
+		hsec := s.horizonSec(d + int64(slack(t)))
+		setHorizon(newVal, hsec)
+		if err := s.write(bkey, newVal, hsec, now); err != nil {
+			return fmt.Errorf("badgerstore: %s: write: %w", s.path, err)
+		}
+		s.dl.put(key, d)
+	case backends.Delete:
+		if onDisk {
+			if err := s.del(bkey); err != nil {
+				return fmt.Errorf("badgerstore: %s: delete: %w", s.path, err)
+			}
+		}
+		s.dl.remove(key)
+	default:
+		if !found {
+			return nil
+		}
+		d := nowRel + int64(ttl)
+		if newVal != nil {
+			hsec := s.horizonSec(d + int64(slack(ttl)))
+			setHorizon(newVal, hsec)
+			if err := s.write(bkey, newVal, hsec, now); err != nil {
+				// The read itself succeeded; serve it. Memory keeps the true
+				// deadline and the background rewriter retries. Only a crash
+				// before that succeeds could shorten this session.
+				s.cfg.Logger.Warn("badgerstore: extending a session's horizon failed", "path", s.path, "err", err)
+				s.dl.slide(key, d)
+				s.enqueue(key)
+				return nil
+			}
+			s.dl.put(key, d)
+			return nil
+		}
+		s.dl.slide(key, d)
+		if d > diskH-int64(slack(ttl))/2 {
+			s.enqueue(key)
+		}
+	}
+	return nil
+}
+
+// write stores one encoded record. With SyncWrites the commit waits for the
+// fsync, which badger shares between concurrent commits.
+func (s *Store) write(bkey, val []byte, hsec int64, now time.Time) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	e := badger.NewEntry(bkey, val)
+	e.ExpiresAt = badgerExpiry(hsec, now)
+	if err := txn.SetEntry(e); err != nil {
+		return err
+	}
+	return txn.Commit()
+}
+
+func (s *Store) del(bkey []byte) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	if err := txn.Delete(bkey); err != nil {
+		return err
+	}
+	return txn.Commit()
+}
+
+func (s *Store) enqueue(key string) {
+	s.pendingMu.Lock()
+	s.pending[key] = struct{}{}
+	s.pendingMu.Unlock()
+}
+
+// Close stops the background goroutines, removes expired records from disk,
+// writes the exact deadlines to the snapshot file and closes the database.
+// Idempotent.
+func (s *Store) Close() error {
+	s.life.Lock()
+	if s.closed {
+		s.life.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.life.Unlock()
+
+	close(s.stop)
+	s.wg.Wait()
+	_, serr := s.sweep()
+	if serr != nil {
+		serr = fmt.Errorf("badgerstore: %s: final sweep: %w", s.path, serr)
+	}
+	var werr error
+	if err := s.writeSnapshot(); err != nil {
+		werr = fmt.Errorf("badgerstore: %s: writing the deadline snapshot (the next Open falls back to upper bounds): %w", s.path, err)
+	}
+	var cerr error
+	if err := s.db.Close(); err != nil {
+		cerr = fmt.Errorf("badgerstore: %s: close: %w", s.path, err)
+	}
+	return errors.Join(serr, werr, cerr)
+}
