@@ -78,6 +78,9 @@ func (p *Parser) limits() Limits {
 // framed (close the connection, after a 400 if Reply400). A well-framed
 // request that must be answered 400 comes back with req.Invalid set.
 //
+// Only a PUT gets a Body (empty, not nil, for Content-Length: 0). A body sent
+// with another method is consumed, to stay in frame, and dropped.
+//
 // req's byte slices alias buf and the Parser: see the package documentation.
 func (p *Parser) Parse(buf []byte, req *Request) (n int, err error) {
 	if !p.resumable(buf) {

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"math"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -127,13 +128,17 @@ func unhex4(b []byte) int {
 // would turn them into U+FFFD; real clients only send ASCII, and keeping them
 // cannot make two distinct targets collide).
 func appendURLDecoded(dst, s []byte) []byte {
+	// Decoding never lengthens: %xx is 3 bytes for 1, %uXXXX 6 for at most 3.
+	// Sizing once and writing by index keeps the common pure-ASCII case fast.
+	base := len(dst)
+	dst = slices.Grow(dst, len(s))[:base+len(s)]
+	w := base
 	n := len(s)
 	for i := 0; i < n; i++ {
 		c := s[i]
 		switch {
 		case c == '+':
-			dst = append(dst, ' ')
-			continue
+			c = ' '
 		case c == '%' && i < n-2:
 			if s[i+1] == 'u' && i < n-5 {
 				if r := unhex4(s[i+2:]); r >= 0 {
@@ -146,18 +151,18 @@ func appendURLDecoded(dst, s []byte) []byte {
 							i += 6
 						}
 					}
-					dst = utf8.AppendRune(dst, rune(r)) // lone surrogates -> U+FFFD
+					w += utf8.EncodeRune(dst[w:], rune(r)) // lone surrogates -> U+FFFD
 					continue
 				}
 			} else if h1, h2 := unhex(s[i+1]), unhex(s[i+2]); h1 >= 0 && h2 >= 0 {
-				dst = append(dst, byte(h1<<4|h2))
+				c = byte(h1<<4 | h2)
 				i += 2
-				continue
 			}
 		}
-		dst = append(dst, c)
+		dst[w] = c
+		w++
 	}
-	return dst
+	return dst[:w]
 }
 
 func utf16High(r int) bool { return 0xD800 <= r && r < 0xDC00 }
