@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -56,10 +57,17 @@ type loaded struct {
 // openFile opens the bbolt file and loads it. bbolt panics on some corrupt
 // pages; that becomes an error naming the path, never a crash.
 func openFile(cfg Config) (db *bolt.DB, ld loaded, err error) {
+	// bbolt does not close its file when it panics inside Open; remember it
+	// so that at least the descriptor is closed. The file lock stays held by
+	// bbolt's leftover memory map until the process exits: a corrupt file is
+	// a startup error, and the operator restarts after repairing it.
+	var file *os.File
 	defer func() {
 		if r := recover(); r != nil {
 			if db != nil {
 				closeQuietly(db)
+			} else if file != nil {
+				_ = file.Close()
 			}
 			db, err = nil, fmt.Errorf("boltstore: open %s: corrupt file (bbolt: %v)", cfg.Path, r)
 		}
@@ -68,6 +76,11 @@ func openFile(cfg Config) (db *bolt.DB, ld loaded, err error) {
 		Timeout:      lockTimeout,
 		NoSync:       cfg.Sync == SyncNone,
 		FreelistType: bolt.FreelistMapType, // hashmap freelist: fast allocation in big files
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		},
 	})
 	switch {
 	case errors.Is(err, bolt.ErrTimeout):

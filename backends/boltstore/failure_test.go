@@ -1,0 +1,318 @@
+package boltstore
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/aspstate/aspstate/backends"
+)
+
+// wantOpenError opens path and checks the error names the path and says why.
+func wantOpenError(t *testing.T, e *testEnv, path string, why ...string) {
+	t.Helper()
+	cfg := e.cfg
+	cfg.Path = path
+	s, err := Open(cfg)
+	if err == nil {
+		_ = s.Close()
+		t.Fatalf("Open(%s) succeeded", path)
+	}
+	t.Logf("Open: %v", err)
+	msg := err.Error()
+	if !strings.Contains(msg, path) {
+		t.Errorf("error does not name the path: %v", err)
+	}
+	for _, w := range why {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error %q does not say %q", msg, w)
+		}
+	}
+}
+
+func TestSecondOpenFailsFastNamingTheLock(t *testing.T) {
+	e := newTestEnv(t, time.Hour, time.Hour)
+	e.open(e.path)
+	start := time.Now()
+	wantOpenError(t, e, e.path, "locked by another process")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("second Open took %s", d) // generous: the machine is shared
+	}
+}
+
+func TestGarbageFileIsRefused(t *testing.T) {
+	e := newTestEnv(t, time.Hour, time.Hour)
+	junk := make([]byte, 64<<10)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(junk)
+	if err := os.WriteFile(e.path, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantOpenError(t, e, e.path, "not a bbolt file")
+	if got, _ := os.ReadFile(e.path); !bytes.Equal(got, junk) {
+		t.Error("Open modified a file it refused")
+	}
+}
+
+func TestNewerFormatIsRefused(t *testing.T) {
+	e := newTestEnv(t, time.Hour, time.Hour)
+	s := e.open(e.path)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	editFile(t, e.path, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(metaFormat, []byte{0, 0, 0, formatVersion + 1})
+	})
+	wantOpenError(t, e, e.path, "format version 2", "newer")
+}
+
+func TestForeignBoltFileIsRefused(t *testing.T) {
+	e := newTestEnv(t, time.Hour, time.Hour)
+	editFile(t, e.path, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("someone else's"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	wantOpenError(t, e, e.path, "not an aspstated session file")
+}
+
+func TestCorruptPagesAreAnErrorNotAPanic(t *testing.T) {
+	e := newTestEnv(t, time.Hour, time.Hour)
+	e.cfg.Sync = SyncNone
+	s := e.open(e.path)
+	for i := range 200 {
+		if err := backends.Put(ctx, s, strings.Repeat("k", 50)+string(rune('a'+i%26))+strings.Repeat("x", i),
+			backends.Record{Data: bytes.Repeat([]byte{byte(i)}, 300), Timeout: 20}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Keep the two meta pages (valid checksums) and overwrite everything
+	// they point to.
+	raw, err := os.ReadFile(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := os.Getpagesize()
+	for i := 2 * page; i < len(raw); i++ {
+		raw[i] = 0xA5
+	}
+	if err := os.WriteFile(e.path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantOpenError(t, e, e.path, "corrupt") // the test itself would die on a panic
+}
+
+func TestMissingDirectoryNamesThePath(t *testing.T) {
+	e := newTestEnv(t, time.Hour, time.Hour)
+	wantOpenError(t, e, filepath.Join(e.path, "no", "such", "dir.db"), "no such file or directory")
+}
+
+// editFile opens path with bbolt directly and runs fn in a write transaction.
+func editFile(t *testing.T, path string, fn func(*bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFullDiskFailsTheWrite uses bbolt's MaxSize to make the file unable to
+// grow. That exercises the same path as a full disk from Apply's side (the
+// write transaction fails while allocating pages and rolls back), but the
+// error comes from bbolt's limit check, not from the kernel's ENOSPC.
+func TestFullDiskFailsTheWrite(t *testing.T) {
+	e := newTestEnv(t, time.Hour, time.Hour)
+	s := e.open(e.path)
+	if err := backends.Put(ctx, s, "existing", backends.Record{Data: []byte("still here"), Timeout: 20}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The writer goroutine reads MaxSize only inside a write transaction;
+	// the channel send in Apply orders this assignment before it.
+	s.db.MaxSize = int(info.Size())
+
+	big := backends.Record{Data: bytes.Repeat([]byte("x"), 512<<10), Timeout: 20}
+	err = backends.Put(ctx, s, "big", big)
+	if err == nil {
+		t.Fatal("a write that cannot fit was acknowledged")
+	}
+	if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrClosed) || errors.Is(err, backends.ErrFull) {
+		t.Fatalf("write failure disguised as %v", err)
+	}
+	if !strings.Contains(err.Error(), e.path) {
+		t.Errorf("error does not name the path: %v", err)
+	}
+	// The store keeps serving what it has, and the failed write left nothing.
+	if got, err := backends.Get(ctx, s, "existing"); err != nil || string(got.Data) != "still here" {
+		t.Fatalf("read after a failed write = %q, %v", got.Data, err)
+	}
+	if _, err := backends.Get(ctx, s, "big"); !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("the failed write is visible: %v", err)
+	}
+	// Once there is room again, writes work.
+	s.db.MaxSize = 0
+	if err := backends.Put(ctx, s, "big", big); err != nil {
+		t.Fatalf("write after space came back: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = e.open(e.path)
+	if got, err := backends.Get(ctx, s, "big"); err != nil || len(got.Data) != len(big.Data) {
+		t.Fatalf("after reopen: %d bytes, %v", len(got.Data), err)
+	}
+}
+
+// TestClosedFileFailsReadsAndWrites closes the bbolt handle under the store,
+// as an unusable file would: every Apply that needs the file returns an error
+// rather than a not-found or an acknowledgement.
+func TestClosedFileFailsReadsAndWrites(t *testing.T) {
+	e := newTestEnv(t, time.Hour, time.Hour)
+	s := e.open(e.path)
+	if err := backends.Put(ctx, s, "k", backends.Record{Data: []byte("v"), Timeout: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backends.Get(ctx, s, "k"); err == nil || errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("read from a closed file = %v, want an error other than not-found", err)
+	}
+	// A write to a key the index does not know still needs the file.
+	if err := backends.Put(ctx, s, "new", backends.Record{Data: []byte("v"), Timeout: 20}); err == nil {
+		t.Fatal("write to a closed file acknowledged")
+	}
+	if err := s.Close(); err != nil {
+		t.Logf("Close after the file was closed under it: %v", err) // the final flush may fail; that is reported
+	}
+}
+
+func TestSweepRemovesExpiredRecordsFromDisk(t *testing.T) {
+	e := newTestEnv(t, time.Hour, 5*time.Millisecond)
+	e.cfg.Sync = SyncNone // 2,500 single writes: no fsync each
+	s := e.open(e.path)
+	const n = 2500 // more than one sweep batch
+	for i := range n {
+		timeout := int32(1)
+		if i%10 == 0 {
+			timeout = 20
+		}
+		if err := backends.Put(ctx, s, "k"+strings.Repeat("0", i%7)+string(rune(i)), backends.Record{Data: []byte("v"), Timeout: timeout}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.clock.Advance(time.Minute + time.Millisecond)
+	want := n / 10
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		sessions, deadlines := bucketLens(t, s)
+		if sessions == want && deadlines == want && s.ix.len() == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after sweeping: %d sessions, %d deadlines, %d index entries on disk; want %d",
+				sessions, deadlines, s.ix.len(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s.Len() != want {
+		t.Fatalf("Len = %d, want %d", s.Len(), want)
+	}
+}
+
+func bucketLens(t *testing.T, s *Store) (sessions, deadlines int) {
+	t.Helper()
+	err := s.db.View(func(tx *bolt.Tx) error {
+		sessions = tx.Bucket(bucketSessions).Stats().KeyN
+		deadlines = tx.Bucket(bucketDeadlines).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sessions, deadlines
+}
+
+func TestTooLarge(t *testing.T) {
+	e := newTestEnv(t, time.Hour, time.Hour)
+	s := e.open(e.path)
+	err := backends.Put(ctx, s, "k", backends.Record{Data: make([]byte, testMaxValue+1), Timeout: 20})
+	if !errors.Is(err, backends.ErrTooLarge) {
+		t.Fatalf("Put of MaxValueSize+1 bytes = %v, want ErrTooLarge", err)
+	}
+	if err := s.Apply(ctx, "", func(*backends.Record) backends.Change { return backends.Change{} }); err == nil {
+		t.Error("empty key accepted (bbolt cannot store it)")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "boltstore: path: must not be empty"},
+		{Config{Path: "x", Sync: "sometimes"}, "boltstore: sync:"},
+		{Config{Path: "x", FlushInterval: -time.Second}, "boltstore: flush_interval:"},
+		{Config{Path: "x", SweepInterval: time.Microsecond}, "boltstore: sweep_interval:"},
+		{Config{Path: "x", MaxValueSize: -1}, "boltstore: max_value_size:"},
+		{Config{Path: "x", MaxValueSize: 1 << 31}, "boltstore: max_value_size:"},
+		{Config{Path: "x", Sync: "none"}, ""},
+		{Config{Path: "x"}, ""},
+	} {
+		err := tc.cfg.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v", tc.cfg, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("%+v: %v, want %q...", tc.cfg, err, tc.want)
+		}
+	}
+	if _, err := Open(Config{Path: "x", Sync: "fsync"}); err == nil || !strings.Contains(err.Error(), "sync") {
+		t.Errorf("Open with a bad sync policy = %v", err)
+	}
+}
+
+func TestRecordEncodingRoundTrips(t *testing.T) {
+	for _, r := range []backends.Record{
+		{},
+		{Data: []byte{}, Timeout: 1},
+		{Data: []byte("x"), Timeout: 525600, Uninitialized: true, Locked: true, LockCookie: 1<<31 - 1,
+			LockDate: time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.UTC)},
+		{Data: []byte("y"), LockCookie: -5, LockDate: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)},
+		{Data: []byte("z"), LockDate: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+	} {
+		got, err := decodeRecord(encodeRecord(&r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Data, r.Data) || got.Timeout != r.Timeout || got.Uninitialized != r.Uninitialized ||
+			got.Locked != r.Locked || got.LockCookie != r.LockCookie || !got.LockDate.Equal(r.LockDate) {
+			t.Errorf("round trip of %+v = %+v", r, got)
+		}
+	}
+	for _, bad := range [][]byte{nil, {recordVersion}, append([]byte{9}, make([]byte, recordHeaderLen)...)} {
+		if _, err := decodeRecord(bad); !errors.Is(err, errBadRecord) {
+			t.Errorf("decode %x = %v", bad, err)
+		}
+	}
+}
