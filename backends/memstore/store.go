@@ -35,7 +35,8 @@ type Store struct {
 	// rather than once per rejected request.
 	fullLogged atomic.Bool
 
-	sweepMu sync.Mutex // guards the sweep itself: one sweep at a time owns the shards' cursors
+	sweepMu sync.Mutex // guards pending and the sweep itself: one sweep at a time owns the shards' cursors
+	pending []uint16   // shards with sweeping left to do, reused from tick to tick
 	stop    chan struct{}
 	wg      sync.WaitGroup // the sweeper goroutine
 	once    sync.Once      // Close
@@ -52,9 +53,12 @@ type shard struct {
 	// next is the first second the sweeper has not finished. Entries are never
 	// filed under an earlier second, which would only be visited a lap later.
 	next int64
-	// cursor is the sweeper's next entry while it releases mu between batches;
-	// unlink moves it on if a request removes that entry meanwhile.
-	cursor *entry
+	// sweepSec is the second the sweeper is in, from the start of a sweep to
+	// next; cursor is its next entry in that second's slot, kept while it
+	// releases mu between batches (unlink moves it on if a request removes
+	// that entry meanwhile). cursor is nil outside a sweep.
+	sweepSec int64
+	cursor   *entry
 	// scratch is the record handed to transitions. Reusing it (under mu) keeps
 	// the read path free of allocations.
 	scratch backends.Record
@@ -94,6 +98,7 @@ func New(cfg Config) (*Store, error) {
 		log:      cfg.Logger,
 		seed:     maphash.MakeSeed(),
 		stop:     make(chan struct{}),
+		pending:  make([]uint16, 0, numShards),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -303,6 +308,7 @@ func (s *Store) Close() error {
 			sh.mu.Lock()
 			sh.m = nil
 			clear(sh.wheel[:])
+			sh.cursor = nil
 			sh.mu.Unlock()
 		}
 		s.count.Store(0)

@@ -1,9 +1,6 @@
 package memstore
 
-import (
-	"runtime"
-	"time"
-)
+import "time"
 
 const (
 	// wheelSlots is the number of one-second slots in each shard's timing
@@ -14,8 +11,9 @@ const (
 	// the current second revisited on every tick, a record is removed at most
 	// about this long after its deadline.
 	sweepInterval = 250 * time.Millisecond
-	// sweepBatch bounds how many entries the sweeper handles per hold of a
-	// shard lock, so a request never waits behind a large expiry.
+	// sweepBatch bounds how many entries (or empty slots) the sweeper handles
+	// per hold of a shard lock, so a request never waits behind a large
+	// expiry: about 20 µs.
 	sweepBatch = 128
 )
 
@@ -78,19 +76,37 @@ func (s *Store) sweepLoop() {
 }
 
 // sweep removes the records whose deadline has passed by the configured
-// clock, visiting only the wheel slots that came due since the last sweep.
+// clock, visiting only the wheel slots that came due since the last sweep. It
+// works through the shards round robin, one bounded batch per shard lock
+// hold, so that a request on a shard with much to sweep waits at most one
+// batch and the shard's lock is not retaken at once.
 func (s *Store) sweep() (removed int) {
 	s.sweepMu.Lock()
 	defer s.sweepMu.Unlock()
 	start := time.Now()
 	now := s.now().UnixNano()
+	pending := s.pending[:0]
 	for i := range s.shards {
+		if s.startSweep(&s.shards[i], now) {
+			pending = append(pending, uint16(i))
+		}
+	}
+	for len(pending) > 0 {
 		select {
 		case <-s.stop:
 			return removed
 		default:
 		}
-		removed += s.sweepShard(&s.shards[i], now)
+		j := 0
+		for _, i := range pending {
+			n, done := s.sweepBatch(&s.shards[i], now)
+			removed += n
+			if !done {
+				pending[j] = i
+				j++
+			}
+		}
+		pending = pending[:j]
 	}
 	if removed > 0 {
 		s.log.Debug("memstore: swept expired records", "removed", removed, "records", s.count.Load(), "took", time.Since(start))
@@ -98,40 +114,48 @@ func (s *Store) sweep() (removed int) {
 	return removed
 }
 
-// sweepShard sweeps the seconds of one shard from sh.next to now, releasing
-// the lock every sweepBatch entries. The current second is left as sh.next,
-// so it is visited again on the next tick for entries expiring later in it.
-func (s *Store) sweepShard(sh *shard, now int64) (removed int) {
+// startSweep sets the shard up to sweep the seconds from sh.next to now and
+// reports whether there is anything to do. The current second stays as
+// sh.next, so it is visited again on the next tick for entries expiring
+// later in it.
+func (s *Store) startSweep(sh *shard, now int64) bool {
 	nowSec := floorSec(now)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if s.closed.Load() || nowSec < sh.next {
-		return 0 // closed, or the clock went backwards: wait for it to catch up
+		return false // closed, or the clock went backwards: wait for it to catch up
 	}
-	from := max(sh.next, nowSec-wheelSlots+1) // after a long gap, each slot once is enough
+	sh.sweepSec = max(sh.next, nowSec-wheelSlots+1) // after a long gap, each slot once is enough
 	sh.next = nowSec
-	n := 0
-	for sec := from; sec <= nowSec; sec++ {
-		sh.cursor = sh.wheel[slotOf(sec)]
-		for sh.cursor != nil {
-			e := sh.cursor
-			sh.cursor = e.next
-			if s.sweepEntry(sh, e, sec, now) {
-				removed++
+	sh.cursor = sh.wheel[slotOf(sh.sweepSec)]
+	return true
+}
+
+// sweepBatch sweeps up to sweepBatch entries or empty slots of one shard and
+// reports how many records it removed and whether the shard is done.
+func (s *Store) sweepBatch(sh *shard, now int64) (removed int, done bool) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		sh.cursor = nil
+		return removed, true
+	}
+	for budget := sweepBatch; budget > 0; budget-- {
+		if sh.cursor == nil {
+			if sh.sweepSec >= sh.next {
+				return removed, true
 			}
-			if n++; n == sweepBatch && sh.cursor != nil {
-				n = 0
-				sh.mu.Unlock()
-				runtime.Gosched() // let requests waiting on this shard in first
-				sh.mu.Lock()
-				if s.closed.Load() {
-					sh.cursor = nil
-					return removed
-				}
-			}
+			sh.sweepSec++
+			sh.cursor = sh.wheel[slotOf(sh.sweepSec)]
+			continue
+		}
+		e := sh.cursor
+		sh.cursor = e.next
+		if s.sweepEntry(sh, e, sh.sweepSec, now) {
+			removed++
 		}
 	}
-	return removed
+	return removed, false
 }
 
 // sweepEntry handles one entry found in the slot of second sec: remove it if

@@ -35,6 +35,8 @@ func TestEntryStaysSmall(t *testing.T) {
 // position), and the counters match.
 func checkInvariants(t *testing.T, s *Store) {
 	t.Helper()
+	s.sweepMu.Lock() // the background sweeper may be between batches
+	defer s.sweepMu.Unlock()
 	var count, bytes int64
 	for i := range s.shards {
 		sh := &s.shards[i]
