@@ -1,0 +1,236 @@
+// Package redistest starts real redis-server processes for tests: one per
+// call to Start, on a free loopback port, with persistence off and its files in
+// t.TempDir(). A Server can be stopped, restarted on the same port, and paused
+// with SIGSTOP to simulate a stall, which is what the fault tests of
+// backends/redisstore and the gateway's integration tests need.
+//
+// redis-server must be on PATH. If it is missing the test fails (it does not
+// skip): a skipped fault test is a test that silently never runs.
+package redistest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	// readyTimeout bounds how long a starting server may take to answer PING.
+	readyTimeout = 10 * time.Second
+	// stopTimeout bounds a graceful SIGTERM shutdown before SIGKILL.
+	stopTimeout = 5 * time.Second
+	// startAttempts covers the race between picking a free port and
+	// redis-server binding it, which another process may win.
+	startAttempts = 5
+)
+
+// Server is one redis-server process owned by a test.
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+
+	mu     sync.Mutex // guards proc, exited, paused, runs
+	proc   *exec.Cmd
+	exited chan struct{} // closed when proc has been waited for
+	paused bool
+	runs   int // number of processes started, names their log files
+}
+
+// Start finds redis-server on PATH, starts it on a free 127.0.0.1 port and
+// waits until it answers PING. The server is stopped when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redistest: redis-server not found on PATH (%v): install it (apt-get install redis-server, brew install redis) to run these tests", err)
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	t.Cleanup(s.Stop)
+	var last error
+	for range startAttempts {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("redistest: find a free port: %v", err)
+		}
+		s.port = port
+		if last = s.start(); last == nil {
+			return s
+		}
+	}
+	t.Fatalf("redistest: start redis-server: %v", last)
+	return nil
+}
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Port is the server's TCP port; it stays the same across Restart.
+func (s *Server) Port() int { return s.port }
+
+// Stop shuts the server down (resuming it first if paused) and waits for the
+// process to exit. Stopping a stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopLocked()
+}
+
+// Restart stops the server and starts a new one on the same port, with an
+// empty data set (persistence is off), and waits until it answers PING.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	// The port was just released; another process could take it, but on a
+	// test machine that is rare enough that a few attempts suffice.
+	var err error
+	for range startAttempts {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("redistest: restart redis-server on port %d: %v", s.port, err)
+}
+
+// Pause stops the process with SIGSTOP: connections stay open and the kernel
+// still accepts new ones, but nothing is answered, like a stalled server.
+func (s *Server) Pause() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		s.t.Fatalf("redistest: Pause: server is not running")
+	}
+	if err := pause(s.proc.Process); err != nil {
+		s.t.Fatalf("redistest: Pause: %v", err)
+	}
+	s.paused = true
+}
+
+// Resume continues a paused server with SIGCONT.
+func (s *Server) Resume() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil || !s.paused {
+		return
+	}
+	if err := resume(s.proc.Process); err != nil {
+		s.t.Fatalf("redistest: Resume: %v", err)
+	}
+	s.paused = false
+}
+
+// Client returns a go-redis client for the server (for inspection and setup
+// in tests), closed when the test ends.
+func (s *Server) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), DialTimeout: time.Second})
+	s.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// start launches one process on s.port and waits for PING. On failure the
+// process is gone and its log is in the error.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runs++
+	logFile := filepath.Join(s.dir, fmt.Sprintf("redis-%d.log", s.runs))
+	cmd := exec.Command(s.bin,
+		"--save", "", "--appendonly", "no",
+		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--dir", s.dir, "--logfile", logFile, "--daemonize", "no")
+	cmd.SysProcAttr = procAttr()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	s.proc, s.exited, s.paused = cmd, exited, false
+
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		if err := ping(s.Addr()); err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			s.proc = nil
+			return fmt.Errorf("redis-server exited during startup on port %d; log:\n%s", s.port, readLog(logFile))
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stopLocked()
+			return fmt.Errorf("redis-server did not answer PING within %v on port %d; log:\n%s", readyTimeout, s.port, readLog(logFile))
+		}
+	}
+}
+
+func (s *Server) stopLocked() {
+	if s.proc == nil {
+		return
+	}
+	p := s.proc.Process
+	if s.paused {
+		_ = resume(p)
+		s.paused = false
+	}
+	_ = terminate(p)
+	select {
+	case <-s.exited:
+	case <-time.After(stopTimeout):
+		_ = p.Kill()
+		<-s.exited
+	}
+	s.proc = nil
+}
+
+// ping sends an inline PING and expects +PONG.
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("unexpected reply %q", line)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func readLog(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	return string(b)
+}

@@ -1,0 +1,264 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/aspstate/aspstate/backends"
+)
+
+const (
+	// maxAttempts bounds the read-transition-CAS loop under contention.
+	maxAttempts = 16
+	// maxConflictBackoff caps the jittered sleep between attempts.
+	maxConflictBackoff = 20 * time.Millisecond
+	// probeInterval is how often the startup probe pings an unreachable Redis.
+	probeInterval = time.Second
+)
+
+// Redis connection state, for logging changes once rather than per request.
+const (
+	stateUnknown int32 = iota
+	stateUp
+	stateDown
+)
+
+// Store is a backends.Backend on Redis. It is safe for concurrent use, and
+// several Stores (in one or several processes) may share one Redis and key
+// prefix: the compare-and-set keeps their transitions atomic.
+type Store struct {
+	cfg    Config
+	client redis.UniversalClient
+	read   *redis.Script
+	cas    *redis.Script
+	log    *slog.Logger
+
+	state  atomic.Int32 // stateUnknown, stateUp or stateDown
+	closed atomic.Bool
+
+	stop      context.CancelFunc // ends the startup probe
+	wg        sync.WaitGroup     // the startup probe goroutine
+	closeOnce sync.Once
+	closeErr  error // set by closeOnce
+}
+
+var _ backends.Backend = (*Store)(nil)
+
+// Open validates cfg and creates the client. It does not wait for Redis: if
+// Redis is unreachable the gateway still starts, the problem is logged, Apply
+// returns errors, and everything works as soon as Redis answers.
+func Open(cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	tlsCfg, err := cfg.TLS.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	client := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:      cfg.Addrs,
+		MasterName: cfg.MasterName,
+		ClientName: "aspstated", // visible in CLIENT LIST
+		Username:   cfg.Username,
+		Password:   cfg.Password,
+		DB:         cfg.DB,
+		TLSConfig:  tlsCfg,
+		PoolSize:   cfg.PoolSize,
+		MaxRetries: cfg.MaxRetries,
+		// Dial failures are retried by the pool itself; two tries are
+		// enough to ride out a refused connection during a restart.
+		DialerRetries:         2,
+		DialTimeout:           cfg.DialTimeout,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		ContextTimeoutEnabled: true, // so Apply's deadline bounds socket I/O
+		// Not needed, and each costs a handshake step on every new connection.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Store{
+		cfg:    cfg,
+		client: client,
+		read:   redis.NewScript(readScript),
+		cas:    redis.NewScript(casScript),
+		log:    cfg.Logger.With("component", "redisstore"),
+		stop:   stop,
+	}
+	s.wg.Add(1)
+	go s.probe(ctx)
+	return s, nil
+}
+
+// Client returns the underlying go-redis client, for health checks, tools
+// and tests. Do not close it; close the Store.
+func (s *Store) Client() redis.UniversalClient { return s.client }
+
+// Close stops the startup probe and closes the connections. Apply calls after
+// Close return backends.ErrClosed. Close is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.stop()
+		s.wg.Wait()
+		if err := s.client.Close(); err != nil {
+			s.closeErr = fmt.Errorf("redisstore: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// probe pings Redis once at startup and, if it does not answer, every
+// probeInterval until it does, so that an operator sees at once in the log
+// whether the store works.
+func (s *Store) probe(ctx context.Context) {
+	defer s.wg.Done()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+		err := s.client.Ping(pctx).Err()
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			if s.state.CompareAndSwap(stateUnknown, stateUp) {
+				s.log.Info("redisstore: connected to redis", "addrs", s.cfg.Addrs)
+			} else {
+				s.markUp()
+			}
+			return
+		}
+		s.markDown(err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(probeInterval):
+		}
+	}
+}
+
+func (s *Store) markUp() {
+	if s.state.Load() != stateUp && s.state.Swap(stateUp) == stateDown {
+		s.log.Info("redisstore: redis is answering again", "addrs", s.cfg.Addrs)
+	}
+}
+
+func (s *Store) markDown(err error) {
+	if s.state.Swap(stateDown) != stateDown {
+		s.log.Error("redisstore: redis is not answering; session requests fail until it does",
+			"addrs", s.cfg.Addrs, "err", err)
+	}
+}
+
+// Apply runs fn on the key's record: (1) one script reads the record and
+// slides its expiry; (2) fn runs in Go; (3) unless fn keeps the record, a
+// second script writes or deletes it only if nobody else wrote it since (1),
+// and otherwise the whole sequence starts again, so fn may run several times.
+func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) error {
+	if s.closed.Load() {
+		return backends.ErrClosed
+	}
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > s.cfg.OpTimeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.OpTimeout)
+		defer cancel()
+	}
+	rkey := s.cfg.KeyPrefix + "s:" + key
+	keys := []string{rkey}
+	for attempt := 1; ; attempt++ {
+		// cur is the live record or nil; wid is the write id the CAS must
+		// find, "" when there is no hash at all.
+		var cur *backends.Record
+		var wid string
+		reply, err := s.read.Run(ctx, s.client, keys, s.cfg.Now().UnixMilli()).Slice()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return s.fail("read", err)
+		default:
+			if cur, wid, err = decodeRead(reply); err != nil {
+				return fmt.Errorf("redisstore: corrupt record: %w", err)
+			}
+		}
+
+		ch := fn(cur)
+		var args []any
+		switch ch.Action {
+		case backends.Keep:
+			s.markUp()
+			return nil
+		case backends.Delete:
+			if wid == "" {
+				s.markUp()
+				return nil // no hash: nothing to delete
+			}
+			args = []any{wid, newWriteID(), "d"}
+		case backends.Store:
+			if len(ch.Record.Data) > s.cfg.MaxValueSize {
+				return fmt.Errorf("redisstore: %d bytes: %w", len(ch.Record.Data), backends.ErrTooLarge)
+			}
+			args = append([]any{wid, newWriteID(), "s"}, storeArgs(&ch.Record, s.cfg.Now())...)
+		default:
+			return fmt.Errorf("redisstore: unknown action %v", ch.Action)
+		}
+
+		applied, err := s.cas.Run(ctx, s.client, keys, args...).Int()
+		if err != nil {
+			// The write may or may not have happened; running fn again
+			// could apply it twice, so report the failure instead.
+			return s.fail("write", err)
+		}
+		s.markUp()
+		if applied == 1 {
+			return nil
+		}
+		if attempt == maxAttempts {
+			return fmt.Errorf("redisstore: %d attempts: %w", attempt, ErrConflict)
+		}
+		// Jittered exponential backoff so that competing gateways do not
+		// retry in lockstep.
+		backoff := min(time.Duration(1<<attempt)*50*time.Microsecond, maxConflictBackoff)
+		t := time.NewTimer(mrand.N(backoff) + 1)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("redisstore: after %d conflicting writes: %w", attempt, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// fail wraps a Redis error and records an outage (network errors and
+// timeouts, not error replies or the caller's cancellation), unless the store
+// was closed under the call. Errors never name the key: it holds the session
+// id, which must not end up in logs.
+func (s *Store) fail(step string, err error) error {
+	if s.closed.Load() {
+		return backends.ErrClosed
+	}
+	var reply redis.Error
+	if !errors.As(err, &reply) && !errors.Is(err, context.Canceled) {
+		s.markDown(err)
+	}
+	return fmt.Errorf("redisstore: %s: %w", step, err)
+}
+
+// newWriteID returns a fresh compare-and-set token. Random rather than a
+// counter so that a record deleted and created again can never carry the
+// token a slow writer expects (the ABA problem).
+func newWriteID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	return hex.EncodeToString(b[:])
+}

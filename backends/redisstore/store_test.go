@@ -1,0 +1,307 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/backends/backendtest"
+	"github.com/aspstate/aspstate/backends/redisstore/redistest"
+)
+
+func TestValidate(t *testing.T) {
+	ok := Config{Addrs: []string{"127.0.0.1:6379"}}
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string // substring of the error; "" for valid
+	}{
+		{"standalone", func(*Config) {}, ""},
+		{"no addrs", func(c *Config) { c.Addrs = nil }, "redisstore: addrs: at least one address is required"},
+		{"addr without port", func(c *Config) { c.Addrs = []string{"localhost"} }, "addrs:"},
+		{"sentinel", func(c *Config) { c.MasterName = "mymaster"; c.Addrs = []string{"a:26379", "b:26379"}; c.DB = 3 }, ""},
+		{"cluster", func(c *Config) { c.Addrs = []string{"a:7000", "b:7001"} }, ""},
+		{"cluster with db", func(c *Config) { c.Addrs = []string{"a:7000", "b:7001"}; c.DB = 1 }, "db:"},
+		{"negative db", func(c *Config) { c.DB = -1 }, "db:"},
+		{"negative pool", func(c *Config) { c.PoolSize = -1 }, "pool_size:"},
+		{"negative timeout", func(c *Config) { c.ReadTimeout = -time.Second }, "read_timeout:"},
+		{"max retries", func(c *Config) { c.MaxRetries = -2 }, "max_retries:"},
+		{"negative max value", func(c *Config) { c.MaxValueSize = -1 }, "max_value_size:"},
+		{"tls options without tls", func(c *Config) { c.TLS.CAFile = "ca.pem" }, "tls.enabled:"},
+		{"cert without key", func(c *Config) { c.TLS = TLSConfig{Enabled: true, CertFile: "c.pem"} }, "tls.cert_file:"},
+		{"tls", func(c *Config) { c.TLS = TLSConfig{Enabled: true, CertFile: "c.pem", KeyFile: "k.pem"} }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			c.Addrs = append([]string(nil), ok.Addrs...)
+			tc.mod(&c)
+			err := c.Validate()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Validate: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Validate = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOpenReportsMissingTLSFile(t *testing.T) {
+	_, err := Open(Config{Addrs: []string{"127.0.0.1:1"}, TLS: TLSConfig{Enabled: true, CAFile: "/nonexistent/ca.pem"}})
+	if err == nil || !strings.Contains(err.Error(), "tls.ca_file") {
+		t.Fatalf("Open = %v, want a tls.ca_file error", err)
+	}
+}
+
+// TestConformanceSmoke covers the contract in the absence of the shared suite.
+func TestRoundTrip(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, nil)
+	ld := time.Date(2024, 2, 29, 23, 59, 59, 123456789, time.UTC)
+	keys := []string{
+		"/LM/W3SVC/1/ROOT/Shop(bYtVMaohfZFUiXYkEsOyO6OYDIrLpeN/XWE/4khrD9U=)/kf51kjsndazux1l0vjlec5jw",
+		"with space and {hash} tag",
+		"\x00\xff\r\n binary \x00",
+		"",
+	}
+	data := []byte{0, 1, 2, 0xff, '\r', '\n', 0, 'x'}
+	for _, k := range keys {
+		put(t, s, k, backends.Record{Data: data, Timeout: 20, Uninitialized: true, Locked: true, LockCookie: 7, LockDate: ld})
+	}
+	for _, k := range keys {
+		got, ok := get(t, s, k)
+		if !ok {
+			t.Fatalf("Get(%q): not found", k)
+		}
+		want := backends.Record{Data: data, Timeout: 20, Uninitialized: true, Locked: true, LockCookie: 7, LockDate: ld}
+		if !bytes.Equal(got.Data, want.Data) || got.Timeout != want.Timeout || got.Uninitialized != want.Uninitialized ||
+			got.Locked != want.Locked || got.LockCookie != want.LockCookie || !got.LockDate.Equal(want.LockDate) {
+			t.Fatalf("Get(%q) = %+v, want %+v", k, got, want)
+		}
+	}
+	// Binary keys stay distinct: a key is never split or normalised.
+	if _, ok := get(t, s, "\x00\xff\r\n binary "); ok {
+		t.Fatal("prefix of a binary key found")
+	}
+	// Empty data and a zero lock date round-trip as such.
+	put(t, s, keys[0], backends.Record{Timeout: 1})
+	got, _ := get(t, s, keys[0])
+	if len(got.Data) != 0 || !got.LockDate.IsZero() || got.Locked || got.LockCookie != 0 {
+		t.Fatalf("Get after reset = %+v", got)
+	}
+	if err := backends.Remove(bg(t), s, keys[1]); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	if err := backends.Remove(bg(t), s, keys[1]); !errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("second Remove = %v, want ErrNotFound", err)
+	}
+	if _, ok := get(t, s, keys[1]); ok {
+		t.Fatal("removed key still found")
+	}
+}
+
+// TestKeyLayout pins the layout doc.go promises to operators.
+func TestKeyLayout(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := backendtest.NewClock(time.UnixMilli(1_700_000_000_000).UTC())
+	s := open(t, srv, func(c *Config) { c.KeyPrefix = "app1:"; c.Now = clock.Now })
+	ld := time.Unix(0, 1_700_000_000_123_456_789).UTC()
+	put(t, s, "k/1", backends.Record{Data: []byte("blob\x00"), Timeout: 2, Locked: true, LockCookie: 5, LockDate: ld})
+	rc := srv.Client()
+	ctx := bg(t)
+	h, err := rc.HGetAll(ctx, "app1:s:k/1").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"d": "blob\x00", "t": "2", "f": "0", "c": "5", "l": "1", "ld": "1700000000123456789",
+		"x": "1700000120000", "v": "1",
+	}
+	for f, v := range want {
+		if h[f] != v {
+			t.Errorf("field %s = %q, want %q (hash %q)", f, h[f], v, h)
+		}
+	}
+	if len(h["w"]) != 16 {
+		t.Errorf("field w = %q, want 16 hex digits", h["w"])
+	}
+	if ttl := rc.PTTL(ctx, "app1:s:k/1").Val(); ttl <= 110*time.Second || ttl > 120*time.Second {
+		t.Errorf("PTTL = %v, want about 2m", ttl)
+	}
+	// A read one minute later slides both deadlines by one round trip.
+	clock.Advance(time.Minute)
+	rc.PExpire(ctx, "app1:s:k/1", time.Minute)
+	get(t, s, "k/1")
+	if x := rc.HGet(ctx, "app1:s:k/1", "x").Val(); x != "1700000180000" {
+		t.Errorf("after a read x = %s, want 1700000180000", x)
+	}
+	if ttl := rc.PTTL(ctx, "app1:s:k/1").Val(); ttl <= 110*time.Second {
+		t.Errorf("after a read PTTL = %v, want about 2m", ttl)
+	}
+	// A second write bumps the version.
+	put(t, s, "k/1", backends.Record{Data: []byte("b"), Timeout: 2})
+	if v := rc.HGet(ctx, "app1:s:k/1", "v").Val(); v != "2" {
+		t.Errorf("after a second write v = %s, want 2", v)
+	}
+}
+
+func TestExpiryFollowsGatewayClock(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := backendtest.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := open(t, srv, func(c *Config) { c.Now = clock.Now })
+	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 1})
+	clock.Advance(59 * time.Second)
+	if _, ok := get(t, s, "k"); !ok { // slides to +1 min from here
+		t.Fatal("live record not found")
+	}
+	clock.Advance(59 * time.Second)
+	if _, ok := get(t, s, "k"); !ok {
+		t.Fatal("record not found after its deadline was slid")
+	}
+	clock.Advance(61 * time.Second)
+	if _, ok := get(t, s, "k"); ok {
+		t.Fatal("expired record visible")
+	}
+	// An expired record is replaced by a store and is not resurrected.
+	calls := 0
+	err := s.Apply(bg(t), "k", func(cur *backends.Record) backends.Change {
+		calls++
+		if cur != nil {
+			t.Errorf("transition saw an expired record %+v", cur)
+		}
+		return backends.Change{Action: backends.Store, Record: backends.Record{Data: []byte("new"), Timeout: 5}}
+	})
+	if err != nil || calls != 1 {
+		t.Fatalf("Apply = %v after %d calls", err, calls)
+	}
+	if got, ok := get(t, s, "k"); !ok || string(got.Data) != "new" {
+		t.Fatalf("Get = %q, %v", got.Data, ok)
+	}
+}
+
+// countHook counts commands sent, to show what a round trip costs.
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(int64(len(cmds))); return next(ctx, cmds) }
+}
+
+func TestRoundTrips(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, nil)
+	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 20}) // loads both scripts
+	get(t, s, "k")
+	h := &countHook{}
+	s.Client().AddHook(h)
+	for _, tc := range []struct {
+		name string
+		fn   backends.Transition
+		want int64
+	}{
+		{"read and slide", func(*backends.Record) backends.Change { return backends.Change{} }, 1},
+		{"write", func(cur *backends.Record) backends.Change {
+			return backends.Change{Action: backends.Store, Record: *cur}
+		}, 2},
+		{"delete absent", func(*backends.Record) backends.Change { return backends.Change{Action: backends.Delete} }, 3}, // read, delete, read
+	} {
+		before := h.n.Load()
+		if err := s.Apply(bg(t), "k", tc.fn); err != nil {
+			t.Fatal(err)
+		}
+		if tc.name == "delete absent" {
+			_ = s.Apply(bg(t), "k", tc.fn)
+		}
+		if got := h.n.Load() - before; got != tc.want {
+			t.Errorf("%s: %d commands, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestMaxValueSize(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, func(c *Config) { c.MaxValueSize = 10 })
+	put(t, s, "k", backends.Record{Data: make([]byte, 10), Timeout: 1})
+	err := backends.Put(bg(t), s, "k", backends.Record{Data: make([]byte, 11), Timeout: 1})
+	if !errors.Is(err, backends.ErrTooLarge) {
+		t.Fatalf("Put of 11 bytes = %v, want ErrTooLarge", err)
+	}
+	if got, _ := get(t, s, "k"); len(got.Data) != 10 {
+		t.Fatalf("stored %d bytes, want the earlier 10", len(got.Data))
+	}
+}
+
+func TestClose(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, nil)
+	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 1})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := backends.Get(bg(t), s, "k"); !errors.Is(err, backends.ErrClosed) {
+		t.Fatalf("Get after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestApplyRespectsContext(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, nil)
+	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 1})
+	srv.Pause()
+	defer srv.Resume()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := s.Apply(ctx, "k", func(*backends.Record) backends.Change {
+		t.Error("transition ran while Redis was paused")
+		return backends.Change{}
+	})
+	if took := time.Since(start); err == nil || took > time.Second {
+		t.Fatalf("Apply = %v after %v, want an error near the 200ms deadline", err, took)
+	}
+}
+
+// TestOpenUnreachable: the gateway starts without Redis, says so in its log,
+// fails requests, and serves as soon as Redis is there.
+func TestOpenUnreachable(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Stop() // keeps the port, now closed
+	var logs logBuffer
+	s := open(t, srv, func(c *Config) { c.Logger = newLogger(&logs) })
+	eventually(t, 5*time.Second, "startup probe logs the outage", func() bool {
+		return logs.contains("redis is not answering")
+	})
+	if !logs.contains(srv.Addr()) {
+		t.Errorf("log does not name the address: %s", logs.String())
+	}
+	err := backends.Put(bg(t), s, "k", backends.Record{Data: []byte("x"), Timeout: 1})
+	if err == nil || errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("Put with Redis down = %v, want a failure", err)
+	}
+	var ne net.Error
+	if _, err := backends.Get(bg(t), s, "k"); err == nil || errors.Is(err, backends.ErrNotFound) {
+		t.Fatalf("Get with Redis down = %v, want a failure (not absent)", err)
+	} else if !errors.As(err, &ne) && !strings.Contains(err.Error(), "connect") {
+		t.Logf("Get error (for the record): %v", err)
+	}
+	srv.Restart()
+	took := eventually(t, 2*time.Second, "Put succeeds after Redis starts", func() bool {
+		return backends.Put(bg(t), s, "k", backends.Record{Data: []byte("x"), Timeout: 1}) == nil
+	})
+	t.Logf("first success %v after redis-server answered", took)
+	eventually(t, 3*time.Second, "recovery logged", func() bool { return logs.contains("redis is answering again") })
+}
