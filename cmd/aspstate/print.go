@@ -86,7 +86,11 @@ func appendBodyPreview(dst []byte, b []byte) []byte {
 	const maxShown = 32
 	dst = append(dst, "body="...)
 	dst = strconv.AppendInt(dst, int64(len(b)), 10)
-	dst = append(dst, "B ("...)
+	dst = append(dst, 'B')
+	if len(b) == 0 {
+		return dst
+	}
+	dst = append(dst, " ("...)
 	for i, c := range b {
 		if i == maxShown {
 			dst = append(dst, " ..."...)

@@ -19,14 +19,15 @@ import (
 
 // tapServer relays connections between web servers and a state server,
 // unchanged in both directions, and prints what it sees. The relay goroutines
-// only copy bytes; each direction hands a copy of what it forwarded to a
-// logger goroutine that parses and prints, so a slow terminal never delays
-// the traffic (past maxLogBacklog bytes waiting, the log skips data instead).
+// only copy bytes; they queue a copy of each chunk for a logger goroutine per
+// connection that parses and prints, so a slow terminal never delays the
+// traffic (past maxLogBacklog bytes waiting, the log skips data instead).
 type tapServer struct {
 	ln          net.Listener
 	upstream    string
 	dialTimeout time.Duration
 	out         *lineWriter
+	backlog     int // bytes a connection may queue for its logger
 	nextID      atomic.Int64
 	wg          sync.WaitGroup // accept loop, relays and loggers
 
@@ -35,16 +36,27 @@ type tapServer struct {
 	closed bool
 }
 
-// maxLogBacklog bounds the bytes one direction may queue for its logger.
+// maxLogBacklog bounds the bytes a connection may queue for its logger.
 const maxLogBacklog = 64 << 20
 
-func listenTap(addr, upstream string, dialTimeout time.Duration, out io.Writer) (*tapServer, error) {
-	ln, err := net.Listen("tcp", addr)
+// tapConfig is what listenTap needs.
+type tapConfig struct {
+	Listen, Upstream string
+	DialTimeout      time.Duration // connecting to Upstream
+	Out              io.Writer     // where the log goes
+	Backlog          int           // bytes a connection may queue for its logger; 0: maxLogBacklog
+}
+
+func listenTap(cfg tapConfig) (*tapServer, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
 	}
-	s := &tapServer{ln: ln, upstream: upstream, dialTimeout: dialTimeout,
-		out: &lineWriter{w: out}, conns: make(map[net.Conn]struct{})}
+	if cfg.Backlog <= 0 {
+		cfg.Backlog = maxLogBacklog
+	}
+	s := &tapServer{ln: ln, upstream: cfg.Upstream, dialTimeout: cfg.DialTimeout,
+		out: &lineWriter{w: cfg.Out}, backlog: cfg.Backlog, conns: make(map[net.Conn]struct{})}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s, nil
@@ -118,8 +130,8 @@ func (s *tapServer) relay(down net.Conn) {
 	defer s.untrack(down)
 	up, err := net.DialTimeout("tcp", s.upstream, s.dialTimeout)
 	if err != nil {
-		s.out.printf("%sfrom %s: upstream %s: %v; closing\n", prefix, down.RemoteAddr(), s.upstream, err)
 		down.Close()
+		s.out.printf("%sfrom %s: upstream %s: %v; closed\n", prefix, down.RemoteAddr(), s.upstream, err)
 		return
 	}
 	if !s.track(up) {
@@ -128,7 +140,6 @@ func (s *tapServer) relay(down net.Conn) {
 		return
 	}
 	defer s.untrack(up)
-	s.out.printf("%sopen %s -> %s\n", prefix, down.RemoteAddr(), s.upstream)
 
 	var once sync.Once
 	var reason string
@@ -144,38 +155,38 @@ func (s *tapServer) relay(down net.Conn) {
 			up.Close()
 		})
 	}
-	reqLog := newStreamLog(s.out, prefix+"> ", &requestDecoder{p: wire.NewParser(wire.DefaultLimits())})
-	respLog := newStreamLog(s.out, prefix+"< ", &responseDecoder{})
-	var logs sync.WaitGroup
-	logs.Add(2)
-	go func() { defer logs.Done(); reqLog.run() }()
-	go func() { defer logs.Done(); respLog.run() }()
+	log := newConnLog(s.out, prefix, s.backlog,
+		direction{prefix: prefix + "> ", dec: &requestDecoder{p: wire.NewParser(wire.DefaultLimits())}},
+		direction{prefix: prefix + "< ", dec: &responseDecoder{}})
+	logDone := make(chan struct{})
+	go func() { defer close(logDone); log.run() }()
+	log.note(fmt.Sprintf("%sopen %s -> %s\n", prefix, down.RemoteAddr(), s.upstream))
 
 	var pumps sync.WaitGroup
 	pumps.Add(1)
 	go func() {
 		defer pumps.Done()
-		closeBoth(pump(up, down, reqLog, "client", "upstream"))
+		closeBoth(pump(up, down, log, dirRequest, "client", "upstream"))
 	}()
-	closeBoth(pump(down, up, respLog, "upstream", "client"))
+	closeBoth(pump(down, up, log, dirResponse, "upstream", "client"))
 	pumps.Wait()
-	reqLog.close()
-	respLog.close()
-	logs.Wait()
-	s.out.printf("%sclosed: %s\n", prefix, reason)
+	log.note(prefix + "closed: " + reason + "\n")
+	log.close()
+	<-logDone
 }
 
-// pump copies src to dst until either fails, handing each chunk to log after
-// it was written. It returns why it stopped.
-func pump(dst, src net.Conn, log *streamLog, srcName, dstName string) string {
+// pump copies src to dst until either fails. Each chunk is queued for the
+// log (a copy, never blocking) just before it is written, so that the log
+// sees a request before the response it causes. It returns why it stopped.
+func pump(dst, src net.Conn, log *connLog, dir int, srcName, dstName string) string {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			log.feed(dir, buf[:n])
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return "writing to " + dstName + ": " + werr.Error()
 			}
-			log.feed(buf[:n])
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
@@ -211,102 +222,158 @@ type decoder interface {
 	reset()
 }
 
-// streamLog queues the bytes one direction forwarded and decodes them on its
-// own goroutine (run).
-type streamLog struct {
-	out    *lineWriter
+// Directions of a relayed connection.
+const (
+	dirRequest  = 0  // web server to state server
+	dirResponse = 1  // state server to web server
+	dirNote     = -1 // a line of the tap's own, printed as is
+)
+
+// direction is the decoding state of one direction of a connection.
+type direction struct {
 	prefix string
 	dec    decoder
-
-	mu       sync.Mutex // guards the fields below
-	cond     *sync.Cond // signalled when pending grows or closed is set
-	pending  []byte
-	skipped  int // bytes not queued because the backlog was full
-	closed   bool
-	spareBuf []byte
+	buf    []byte // bytes received but not yet decoded
 }
 
-func newStreamLog(out *lineWriter, prefix string, dec decoder) *streamLog {
-	l := &streamLog{out: out, prefix: prefix, dec: dec}
+// segment is a run of queued bytes from one direction.
+type segment struct {
+	dir, n int
+}
+
+// connLog queues the bytes a connection forwarded, in the order they were
+// forwarded, and decodes them on its own goroutine (run).
+type connLog struct {
+	out     *lineWriter
+	prefix  string // "conn 3 "
+	backlog int
+	dirs    [2]direction
+
+	mu      sync.Mutex // guards the fields below
+	cond    *sync.Cond // signalled when something is queued or closed is set
+	pending []byte
+	segs    []segment
+	skipped int // bytes not queued because the backlog was full
+	closed  bool
+	spare   []byte
+	spareS  []segment
+}
+
+func newConnLog(out *lineWriter, prefix string, backlog int, req, resp direction) *connLog {
+	l := &connLog{out: out, prefix: prefix, backlog: backlog, dirs: [2]direction{req, resp}}
 	l.cond = sync.NewCond(&l.mu)
 	return l
 }
 
-// feed queues a copy of b. It never blocks on the output.
-func (l *streamLog) feed(b []byte) {
+// feed queues a copy of b. It never waits for the output.
+func (l *connLog) feed(dir int, b []byte) {
 	l.mu.Lock()
-	if l.skipped > 0 || len(l.pending)+len(b) > maxLogBacklog {
+	if l.skipped > 0 || len(l.pending)+len(b) > l.backlog {
 		l.skipped += len(b)
 	} else {
 		l.pending = append(l.pending, b...)
+		if n := len(l.segs); n > 0 && l.segs[n-1].dir == dir {
+			l.segs[n-1].n += len(b)
+		} else {
+			l.segs = append(l.segs, segment{dir: dir, n: len(b)})
+		}
 	}
 	l.mu.Unlock()
 	l.cond.Signal()
 }
 
-func (l *streamLog) close() {
+// note queues a line of the tap's own, in order with the traffic.
+func (l *connLog) note(line string) {
+	l.mu.Lock()
+	l.pending = append(l.pending, line...)
+	l.segs = append(l.segs, segment{dir: dirNote, n: len(line)})
+	l.mu.Unlock()
+	l.cond.Signal()
+}
+
+func (l *connLog) close() {
 	l.mu.Lock()
 	l.closed = true
 	l.mu.Unlock()
 	l.cond.Signal()
 }
 
-func (l *streamLog) run() {
-	var buf, out []byte // buf: bytes not yet decoded
+func (l *connLog) run() {
+	var out []byte
 	for {
 		l.mu.Lock()
-		for len(l.pending) == 0 && l.skipped == 0 && !l.closed {
+		for len(l.segs) == 0 && l.skipped == 0 && !l.closed {
 			l.cond.Wait()
 		}
-		chunk, skipped, closed := l.pending, l.skipped, l.closed
-		l.pending, l.spareBuf = l.spareBuf[:0], nil
+		chunk, segs, skipped, closed := l.pending, l.segs, l.skipped, l.closed
+		l.pending, l.segs, l.spare, l.spareS = l.spare[:0], l.spareS[:0], nil, nil
 		l.skipped = 0
 		l.mu.Unlock()
 
-		buf = append(buf, chunk...)
-		l.mu.Lock()
-		l.spareBuf = chunk[:0]
-		l.mu.Unlock()
-
 		out = out[:0]
-		for len(buf) > 0 {
-			n, o, err := l.dec.decode(buf, l.prefix, out)
-			out = o
-			if err != nil {
-				out = appendHexDump(out, l.prefix, "unparseable ("+err.Error()+")", buf)
-				buf = buf[:0]
-				l.dec.reset()
-				break
+		rest := chunk
+		for _, sg := range segs {
+			if sg.dir == dirNote {
+				out = append(out, rest[:sg.n]...)
+			} else {
+				out = l.dirs[sg.dir].decode(rest[:sg.n], out)
 			}
-			if n == 0 {
-				break
-			}
-			buf = buf[:copy(buf, buf[n:])]
+			rest = rest[sg.n:]
 		}
 		if skipped > 0 {
-			if len(buf) > 0 {
-				out = appendHexDump(out, l.prefix, "incomplete before a gap", buf)
-				buf = buf[:0]
+			for i := range l.dirs {
+				out = l.dirs[i].flush(out, "incomplete before a gap")
 			}
 			out = fmt.Appendf(out, "%s[log fell behind: %d bytes forwarded but not shown]\n", l.prefix, skipped)
-			l.dec.reset()
 		}
-		if closed && len(buf) > 0 {
-			out = appendHexDump(out, l.prefix, "incomplete at close", buf)
-			buf = buf[:0]
+		if closed {
+			for i := range l.dirs {
+				out = l.dirs[i].flush(out, "incomplete at close")
+			}
 		}
 		if len(out) > 0 {
 			l.out.write(out)
 		}
-		if closed {
-			l.mu.Lock()
-			done := len(l.pending) == 0 && l.skipped == 0
-			l.mu.Unlock()
-			if done {
-				return
-			}
+
+		l.mu.Lock()
+		l.spare, l.spareS = chunk[:0], segs[:0]
+		done := closed && len(l.segs) == 0 && l.skipped == 0
+		l.mu.Unlock()
+		if done {
+			return
 		}
 	}
+}
+
+// decode appends b to the direction's buffer and one line per complete
+// message to out.
+func (d *direction) decode(b []byte, out []byte) []byte {
+	d.buf = append(d.buf, b...)
+	for len(d.buf) > 0 {
+		n, o, err := d.dec.decode(d.buf, d.prefix, out)
+		out = o
+		if err != nil {
+			out = appendHexDump(out, d.prefix, "unparseable ("+err.Error()+")", d.buf)
+			d.buf = d.buf[:0]
+			d.dec.reset()
+			break
+		}
+		if n == 0 {
+			break
+		}
+		d.buf = d.buf[:copy(d.buf, d.buf[n:])]
+	}
+	return out
+}
+
+// flush dumps the bytes of an unfinished message and starts afresh.
+func (d *direction) flush(out []byte, why string) []byte {
+	if len(d.buf) > 0 {
+		out = appendHexDump(out, d.prefix, why, d.buf)
+		d.buf = d.buf[:0]
+	}
+	d.dec.reset()
+	return out
 }
 
 func appendHexDump(out []byte, prefix, what string, b []byte) []byte {
@@ -408,7 +475,7 @@ func runTap(ctx context.Context, args []string, s streams) int {
 	if code, done := parseFlags(fs, args, s); done {
 		return code
 	}
-	srv, err := listenTap(*listen, *upstream, *dialTimeout, s.stdout)
+	srv, err := listenTap(tapConfig{Listen: *listen, Upstream: *upstream, DialTimeout: *dialTimeout, Out: s.stdout})
 	if err != nil {
 		fmt.Fprintf(s.stderr, "aspstate tap: %v\n", err)
 		return exitFail

@@ -15,7 +15,7 @@ import (
 func startTap(t *testing.T, upstream string) (*tapServer, *syncBuffer) {
 	t.Helper()
 	var log syncBuffer
-	tap, err := listenTap("127.0.0.1:0", upstream, 5*time.Second, &log)
+	tap, err := listenTap(tapConfig{Listen: "127.0.0.1:0", Upstream: upstream, DialTimeout: 5 * time.Second, Out: &log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +75,16 @@ func TestTapRelaysCeilingUnchanged(t *testing.T) {
 	}
 	if n := strings.Count(out, "conn 1 < 200"); n != 2 {
 		t.Errorf("%d responses logged, want 2:\n%s", n, out)
+	}
+	// Each request is logged before its response.
+	var order []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 3 && (f[2] == ">" || f[2] == "<") {
+			order = append(order, f[2]+f[3])
+		}
+	}
+	if got := strings.Join(order, " "); got != ">GET <200 >PUT <200" {
+		t.Errorf("log order %q", got)
 	}
 }
 
@@ -200,5 +210,64 @@ func waitFor(t *testing.T, log *syncBuffer, s string) {
 			t.Fatalf("log lacks %q after 5s:\n%s", s, log.String())
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// blockingWriter blocks every Write until release is closed.
+type blockingWriter struct {
+	release chan struct{}
+	syncBuffer
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	<-b.release
+	return b.syncBuffer.Write(p)
+}
+
+// A log that cannot keep up must not hold the traffic back: the relay goes
+// on, and the log says what it skipped.
+func TestTapNeverWaitsForTheLog(t *testing.T) {
+	ceil, err := listenCeiling("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ceil.Close()
+	out := &blockingWriter{release: make(chan struct{})}
+	// A backlog of about three responses.
+	tap, err := listenTap(tapConfig{Listen: "127.0.0.1:0", Upstream: ceil.Addr(), DialTimeout: 5 * time.Second, Out: out, Backlog: 4 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := false
+	defer func() {
+		if !released {
+			close(out.release)
+		}
+		tap.Close()
+	}()
+
+	// The "open" line already blocks the writer; 50 round trips must still
+	// go through.
+	c, err := net.Dial("tcp", tap.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	get := wire.AppendRequest(nil, &wire.ClientRequest{Method: wire.MethodGet, Target: "k"})
+	got := make([]byte, len(ceil.resp))
+	for i := range 50 {
+		if _, err := c.Write(get); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("round trip %d while the log is blocked: %v", i, err)
+		}
+	}
+	c.Close()
+	close(out.release)
+	released = true
+	waitFor(t, &out.syncBuffer, "conn 1 closed")
+	if s := out.String(); !strings.Contains(s, "[log fell behind: ") {
+		t.Errorf("log does not say it skipped bytes:\n%s", s)
 	}
 }
