@@ -101,60 +101,57 @@ func (s *Store) flushPending() error {
 // read and the commit makes the commit fail with badger.ErrConflict, so this
 // never overwrites a newer record.
 func (s *Store) rewriteBatch(keys []string) error {
-	type done struct {
-		key string
-	}
-	var dones []done
+	written := 0
 	now := s.cfg.Now()
 	nowRel := s.rel(now)
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	for _, key := range keys {
-		d, err := func() (*done, error) {
+		w, err := func() (bool, error) {
 			unlock := s.locks.Lock(key)
 			defer unlock()
 			e, ok := s.dl.get(key)
 			if !ok || e.d < nowRel {
-				return nil, nil // gone or expired: the sweeper's business
+				return false, nil // gone or expired: the sweeper's business
 			}
 			bkey := recordKey(key)
 			item, err := txn.Get(bkey)
 			if errors.Is(err, badger.ErrKeyNotFound) {
-				return nil, nil
+				return false, nil
 			}
 			if err != nil {
-				return nil, err
+				return false, err
 			}
 			v, err := item.ValueCopy(nil)
 			if err != nil {
-				return nil, err
+				return false, err
 			}
 			rec, hsec, err := decodeRecord(v)
 			if err != nil {
-				return nil, err
+				return false, err
 			}
 			t := ttlOf(&rec)
 			diskH := s.relSec(hsec)
 			if e.d <= diskH-int64(slack(t))/2 {
-				return nil, nil // an Apply already moved it
+				return false, nil // an Apply already moved it
 			}
 			nh := s.horizonSec(max(diskH, e.d+int64(slack(t))))
 			setHorizon(v, nh)
 			ent := badger.NewEntry(bkey, v)
 			ent.ExpiresAt = badgerExpiry(nh, now)
 			if err := txn.SetEntry(ent); err != nil {
-				return nil, err
+				return false, err
 			}
-			return &done{key}, nil
+			return true, nil
 		}()
 		if err != nil {
 			return fmt.Errorf("badgerstore: %s: horizon rewrite: %w", s.path, err)
 		}
-		if d != nil {
-			dones = append(dones, *d)
+		if w {
+			written++
 		}
 	}
-	if len(dones) == 0 {
+	if written == 0 {
 		return nil
 	}
 	return txn.Commit()

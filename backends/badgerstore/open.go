@@ -120,7 +120,7 @@ func openBadger(opts badger.Options) (db *badger.DB, err error) {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, fmt.Errorf("badgerstore: open %s: locked by another process (or another Store in this one): %w", opts.Dir, err)
 		}
-		return nil, fmt.Errorf("badgerstore: open %s: %w", opts.Dir, err)
+		return nil, fmt.Errorf("badgerstore: open %s: cannot open the badger database (unreadable, corrupt or incompatible files, or disk full?): %w", opts.Dir, err)
 	}
 	return db, nil
 }
