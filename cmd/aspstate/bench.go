@@ -452,8 +452,12 @@ func (r *benchResult) print(w io.Writer) {
 	line := func(name string, s latencyStats) {
 		fmt.Fprintf(w, "  %-8s %10d  p50 %s  p99 %s  max %s\n", name, s.Count, ms(s.P50), ms(s.P99), ms(s.Max))
 	}
-	fmt.Fprintf(w, "scenario %s against %s: %d connections, %d sessions, %d-byte payload, %gs measured after %gs warmup\n",
-		r.Scenario, r.Server, r.Connections, r.Sessions, r.Payload, r.Duration, r.Warmup)
+	sessions := strconv.Itoa(r.Sessions) + " sessions"
+	if r.Handoff != nil {
+		sessions = "one session"
+	}
+	fmt.Fprintf(w, "scenario %s against %s: %d connections, %s, %d-byte payload, %gs measured after %gs warmup\n",
+		r.Scenario, r.Server, r.Connections, sessions, r.Payload, r.Duration, r.Warmup)
 	if r.SetupS > 0 {
 		fmt.Fprintf(w, "setup: %d sessions stored in %.2fs\n", r.Sessions, r.SetupS)
 	}

@@ -50,8 +50,10 @@
 //	aspstate tap --listen ADDR --upstream ADDR
 //
 // A relay between web servers and a state server. Bytes go through unchanged
-// in both directions; a copy of each direction is parsed on another goroutine
-// and printed, one line per message:
+// in both directions. A copy of each chunk is queued, in the order the chunks
+// were forwarded, for one logger goroutine per connection that parses and
+// prints them, one line per message; a log that cannot keep up skips bytes
+// (and says so) rather than hold the traffic back:
 //
 //	conn 3 > GET /LM/W3SVC/1/ROOT/App(...)/kf51kjsndazux1l0vjlec5jw Exclusive=acquire
 //	conn 3 < 200 LockCookie=2 Timeout=20 body=7B (14000000 0000ff)
