@@ -17,3 +17,5 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
