@@ -25,3 +25,7 @@ func harness() backendtest.Harness {
 }
 
 func TestConformance(t *testing.T) { backendtest.Run(t, harness()) }
+
+// TestDifferential runs the differential test with a memstore as the store
+// under test: it checks the harness itself and memstore's determinism.
+func TestDifferential(t *testing.T) { backendtest.RunDifferential(t, harness()) }
