@@ -624,8 +624,16 @@ func (w *worker) contendCycle(ctx context.Context) {
 		return
 	}
 	cookie := w.resp.LockCookie
-	if !cookie.Present || len(w.resp.Body) < 8 {
-		w.b.errorf("conn %d: GetExclusive: 200 without LockCookie or with a %d-byte body", w.id, len(w.resp.Body))
+	if !cookie.Present {
+		w.b.errorf("conn %d: GetExclusive: 200 without LockCookie", w.id)
+		return
+	}
+	if len(w.resp.Body) < 8 {
+		w.b.errorf("conn %d: GetExclusive: %d-byte body, want the 8-byte counter", w.id, len(w.resp.Body))
+		// Release, so that the others are not stuck behind this lock.
+		w.req = wire.ClientRequest{Method: wire.MethodGet, Target: st.target, Host: w.b.cfg.Server,
+			Exclusive: wire.ExclusiveRelease, LockCookie: cookie}
+		w.do(opOther)
 		return
 	}
 	c := binary.LittleEndian.Uint64(w.resp.Body)
