@@ -58,6 +58,18 @@ func RunDifferential(t *testing.T, h Harness) {
 	}
 	t.Logf("differential seed %d (replay: %s=%d go test -run '^%s$')", seed, EnvDiffSeed, seed, t.Name())
 
+	d := newDiffer(t, seed)
+	d.sut = h.Open(t, t.TempDir(), d.clock.Now)
+	if d.sut == nil {
+		t.Fatal("Harness.Open returned nil")
+	}
+	t.Cleanup(func() { d.sut.Close() })
+	d.run(steps)
+}
+
+// newDiffer returns a differ with its clock and memstore oracle; the caller
+// opens the store under test on d.clock.
+func newDiffer(t *testing.T, seed uint64) *differ {
 	d := &differ{
 		t:       t,
 		seed:    seed,
@@ -65,20 +77,20 @@ func RunDifferential(t *testing.T, h Harness) {
 		clock0:  clockStart(),
 		ctx:     context.Background(),
 		cookies: map[string]int32{},
+		seen:    map[string]int{},
+		absent:  map[string]bool{},
 	}
 	d.clock = NewClock(d.clock0)
-	d.sut = h.Open(t, t.TempDir(), d.clock.Now)
-	if d.sut == nil {
-		t.Fatal("Harness.Open returned nil")
-	}
-	t.Cleanup(func() { d.sut.Close() })
 	oracle, err := memstore.New(memstore.Config{Now: d.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { oracle.Close() })
 	d.oracle = oracle
+	return d
+}
 
+func (d *differ) run(steps int) {
 	for d.step = 0; d.step < steps; d.step++ {
 		d.randomStep()
 		if d.step%20 == 19 {
@@ -103,6 +115,8 @@ type differ struct {
 	step        int
 	history     []string         // recent steps, for the failure message
 	cookies     map[string]int32 // last cookie the oracle reported per key
+	seen        map[string]int   // outcomes reached, for the coverage test
+	absent      map[string]bool  // the oracle's last answer says the key is absent
 }
 
 func (d *differ) note(format string, args ...any) {
@@ -150,6 +164,16 @@ func (d *differ) randomStep() {
 	}
 	if want.HasLockCookie || want.Status == 423 {
 		d.cookies[key] = want.LockCookie
+	}
+	switch {
+	case want.Status == 404 || req.Op == locking.OpRemove && want.Status == 200:
+		d.absent[key] = true
+	case want.Status != 400:
+		d.absent[key] = false
+	}
+	d.seen[fmt.Sprintf("%s %d", req.Op, want.Status)]++
+	if want.ActionFlags {
+		d.seen[fmt.Sprintf("%s ActionFlags", req.Op)]++
 	}
 }
 
@@ -237,6 +261,10 @@ func (d *differ) randomRequest(key string) *locking.Request {
 		req.LockCookie = d.randomCookie(key)
 		req.Timeout = d.randomTimeout()
 		req.ExtraFlags = d.randomFlags()
+		if d.absent[key] && d.rng.IntN(2) == 0 {
+			// What a web server sends after a 404: create an uninitialized item.
+			req.ExtraFlags = locking.N(1)
+		}
 		req.Body = d.randomBody()
 	}
 	return req
