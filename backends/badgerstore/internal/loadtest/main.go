@@ -84,6 +84,7 @@ func main() {
 }
 
 func report(what string, d time.Duration, s *badgerstore.Store) {
+	runtime.GC() // count live memory, not garbage awaiting collection
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	status, _ := os.ReadFile("/proc/self/status")
