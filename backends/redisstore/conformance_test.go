@@ -1,0 +1,42 @@
+package redisstore
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/backends/backendtest"
+	"github.com/aspstate/aspstate/backends/redisstore/redistest"
+)
+
+// harness opens Stores on srv. The suite's dir (unique per subtest) becomes
+// the key prefix, so reopening the same dir finds the same data: Redis keeps
+// it for as long as the server runs, which is what Durable asks here.
+func harness(srv *redistest.Server) backendtest.Harness {
+	return backendtest.Harness{
+		Open: func(t *testing.T, dir string, now func() time.Time) backends.Backend {
+			s, err := Open(Config{
+				Addrs:        []string{srv.Addr()},
+				KeyPrefix:    "bt:" + dir + ":",
+				Now:          now,
+				MaxValueSize: 1 << 20,
+				Logger:       slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			return s
+		},
+		Durable:      true,
+		MaxValueSize: 1 << 20,
+	}
+}
+
+func TestConformance(t *testing.T) {
+	backendtest.Run(t, harness(redistest.Start(t)))
+}
+
+func TestDifferential(t *testing.T) {
+	backendtest.RunDifferential(t, harness(redistest.Start(t)))
+}
