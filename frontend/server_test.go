@@ -488,8 +488,10 @@ func TestIdleTimeout(t *testing.T) {
 
 	busy := h.dial()
 	quiet := h.dial()
-	quiet.do(rq("GET", U1, "", ""), t404)
+	// Taken before the request is sent, so before the server can start its
+	// idle clock (after writing the reply): it cannot close before start+idle.
 	start := time.Now()
+	quiet.do(rq("GET", U1, "", ""), t404)
 
 	// Five requests 100 ms apart: 500 ms in all, never 200 ms idle.
 	for i := 0; i < 5; i++ {
@@ -501,8 +503,6 @@ func TestIdleTimeout(t *testing.T) {
 	if rest := quiet.readToEOF(); rest != "" {
 		t.Errorf("idle connection sent %q before closing", rest)
 	}
-	// The server starts its idle clock after writing the reply, before we
-	// start ours, so it cannot close earlier than this.
 	if el := time.Since(start); el < idle {
 		t.Errorf("idle connection closed after %v, before IdleTimeout %v", el, idle)
 	}
