@@ -50,11 +50,13 @@ type BackendConfig struct {
 		Path          string        `koanf:"path"`
 		Sync          string        `koanf:"sync"`
 		FlushInterval time.Duration `koanf:"flush_interval"`
+		SweepInterval time.Duration `koanf:"sweep_interval"`
 	} `koanf:"bbolt"`
 	Badger struct {
 		Path             string        `koanf:"path"`
 		Sync             string        `koanf:"sync"`
 		ValueLogFileSize int64         `koanf:"value_log_file_size"`
+		ValueThreshold   int64         `koanf:"value_threshold"`
 		MemTableSize     int64         `koanf:"mem_table_size"`
 		BlockCacheSize   int64         `koanf:"block_cache_size"`
 		IndexCacheSize   int64         `koanf:"index_cache_size"`
@@ -72,6 +74,8 @@ type BackendConfig struct {
 		DialTimeout  time.Duration `koanf:"dial_timeout"`
 		ReadTimeout  time.Duration `koanf:"read_timeout"`
 		WriteTimeout time.Duration `koanf:"write_timeout"`
+		OpTimeout    time.Duration `koanf:"op_timeout"`
+		MaxRetries   int           `koanf:"max_retries"`
 		TLS          struct {
 			Enabled            bool   `koanf:"enabled"`
 			CAFile             string `koanf:"ca_file"`

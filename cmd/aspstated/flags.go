@@ -4,6 +4,10 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/aspstate/aspstate/backends/badgerstore"
+	"github.com/aspstate/aspstate/backends/boltstore"
+	"github.com/aspstate/aspstate/backends/redisstore"
 )
 
 // defineFlags declares every configuration key as a flag with the same dotted
@@ -27,28 +31,32 @@ func defineFlags(fs *pflag.FlagSet) {
 	fs.Int64("backend.memory.max_bytes", 0, "memory backend: cap on stored bytes; a PUT past it gets 400 (0: no cap)")
 
 	fs.String("backend.bbolt.path", "aspstate.db", "bbolt backend: data file")
-	fs.String("backend.bbolt.sync", "always", "bbolt backend: always (fsync each write, group commit) or none (leave it to the OS)")
-	fs.Duration("backend.bbolt.flush_interval", 5*time.Second, "bbolt backend: how often slid expiry deadlines are written to disk")
+	fs.String("backend.bbolt.sync", boltstore.DefaultSync, "bbolt backend: always (fsync each write, group commit) or none (leave it to the OS)")
+	fs.Duration("backend.bbolt.flush_interval", boltstore.DefaultFlushInterval, "bbolt backend: how often slid expiry deadlines are written to disk")
+	fs.Duration("backend.bbolt.sweep_interval", boltstore.DefaultSweepInterval, "bbolt backend: how often expired sessions are removed from disk")
 
 	fs.String("backend.badger.path", "aspstate-badger", "badger backend: data directory")
-	fs.String("backend.badger.sync", "always", "badger backend: always (fsync each write, group commit) or none")
-	fs.Int64("backend.badger.value_log_file_size", 64<<20, "badger backend: size of each value log file")
-	fs.Int64("backend.badger.mem_table_size", 16<<20, "badger backend: size of each memtable")
-	fs.Int64("backend.badger.block_cache_size", 32<<20, "badger backend: block cache size")
-	fs.Int64("backend.badger.index_cache_size", 16<<20, "badger backend: index cache size")
-	fs.Int("backend.badger.num_memtables", 2, "badger backend: memtables kept in memory")
-	fs.Duration("backend.badger.gc_interval", 5*time.Minute, "badger backend: how often the value log is garbage-collected")
+	fs.String("backend.badger.sync", badgerstore.DefaultSync, "badger backend: always (fsync each write, group commit) or none")
+	fs.Int64("backend.badger.value_log_file_size", badgerstore.DefaultValueLogFileSize, "badger backend: size of each value log file")
+	fs.Int64("backend.badger.value_threshold", badgerstore.DefaultValueThreshold, "badger backend: records at least this long go to the value log")
+	fs.Int64("backend.badger.mem_table_size", badgerstore.DefaultMemTableSize, "badger backend: size of each memtable")
+	fs.Int("backend.badger.num_memtables", badgerstore.DefaultNumMemtables, "badger backend: memtables kept in memory")
+	fs.Int64("backend.badger.block_cache_size", badgerstore.DefaultBlockCacheSize, "badger backend: block cache size")
+	fs.Int64("backend.badger.index_cache_size", badgerstore.DefaultIndexCacheSize, "badger backend: index cache size")
+	fs.Duration("backend.badger.gc_interval", badgerstore.DefaultGCInterval, "badger backend: how often the value log is garbage-collected")
 
 	fs.StringSlice("backend.redis.addrs", []string{"127.0.0.1:6379"}, "redis backend: address, sentinel addresses (with master_name) or cluster addresses")
 	fs.String("backend.redis.master_name", "", "redis backend: Sentinel master name")
 	fs.String("backend.redis.username", "", "redis backend: ACL user name")
 	fs.String("backend.redis.password", "", "redis backend: password")
 	fs.Int("backend.redis.db", 0, "redis backend: database number")
-	fs.String("backend.redis.key_prefix", "aspstate:", "redis backend: prefix of every key this gateway writes")
+	fs.String("backend.redis.key_prefix", redisstore.DefaultKeyPrefix, "redis backend: prefix of every key this gateway writes")
 	fs.Int("backend.redis.pool_size", 0, "redis backend: connections per node (0: the library default, 10 per CPU)")
-	fs.Duration("backend.redis.dial_timeout", time.Second, "redis backend: connect timeout")
-	fs.Duration("backend.redis.read_timeout", time.Second, "redis backend: read timeout")
-	fs.Duration("backend.redis.write_timeout", time.Second, "redis backend: write timeout")
+	fs.Duration("backend.redis.dial_timeout", redisstore.DefaultDialTimeout, "redis backend: connect timeout")
+	fs.Duration("backend.redis.read_timeout", redisstore.DefaultReadTimeout, "redis backend: read timeout")
+	fs.Duration("backend.redis.write_timeout", redisstore.DefaultWriteTimeout, "redis backend: write timeout")
+	fs.Duration("backend.redis.op_timeout", redisstore.DefaultOpTimeout, "redis backend: bound on one operation, retries included (keep it under the web server's 10 s)")
+	fs.Int("backend.redis.max_retries", redisstore.DefaultMaxRetries, "redis backend: retries of one command after a network error (-1: none)")
 	fs.Bool("backend.redis.tls.enabled", false, "redis backend: use TLS")
 	fs.String("backend.redis.tls.ca_file", "", "redis backend: CA bundle to verify the server")
 	fs.String("backend.redis.tls.cert_file", "", "redis backend: client certificate")

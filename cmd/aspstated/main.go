@@ -67,7 +67,10 @@ func run(ctx context.Context, env runEnv) int {
 		fmt.Fprintf(env.stderr, "aspstated: %v\n", err)
 		return 2
 	}
-	be, err := openBackend(&cfg.Backend, log)
+	if cfg.Backend.Type == "redis" {
+		routeRedisLogs(log)
+	}
+	be, err := openBackend(&cfg.Backend, int(cfg.Limits.MaxBodyBytes), log)
 	if err != nil {
 		log.Error("cannot open the backend", "backend", cfg.Backend.Type, "err", err)
 		return 1
