@@ -41,19 +41,21 @@ func openTest(t testing.TB, cfg Config) *Store {
 	return s
 }
 
-func TestConformance(t *testing.T) {
-	backendtest.Run(t, backendtest.Harness{
-		Open: func(t *testing.T, dir string, now func() time.Time) backends.Backend {
-			s, err := Open(testConfig(dir, now))
-			if err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			return s
-		},
-		Durable:      true,
-		MaxValueSize: 1 << 20,
-	})
+var harness = backendtest.Harness{
+	Open: func(t *testing.T, dir string, now func() time.Time) backends.Backend {
+		s, err := Open(testConfig(dir, now))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s
+	},
+	Durable:      true,
+	MaxValueSize: 1 << 20,
 }
+
+func TestConformance(t *testing.T) { backendtest.Run(t, harness) }
+
+func TestDifferential(t *testing.T) { backendtest.RunDifferential(t, harness) }
 
 var ctx = context.Background()
 
