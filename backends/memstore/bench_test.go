@@ -62,7 +62,6 @@ func BenchmarkApplyGet(b *testing.B) {
 	var sink int
 	fn := getFn(&sink)
 	b.ReportAllocs()
-	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		if err := s.Apply(ctx, keys[i%len(keys)], fn); err != nil {
 			b.Fatal(err)
@@ -103,7 +102,6 @@ func BenchmarkApplyStore(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.SetBytes(1024)
-	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		if err := s.Apply(ctx, keys[i%len(keys)], fn); err != nil {
 			b.Fatal(err)
@@ -125,7 +123,6 @@ func BenchmarkApplyLockCycle(b *testing.B) {
 		return backends.Change{Action: backends.Store, Record: r}
 	}
 	b.ReportAllocs()
-	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		if err := s.Apply(ctx, keys[i%len(keys)], fn); err != nil {
 			b.Fatal(err)

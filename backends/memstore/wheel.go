@@ -1,6 +1,9 @@
 package memstore
 
-import "time"
+import (
+	"runtime"
+	"time"
+)
 
 const (
 	// wheelSlots is the number of one-second slots in each shard's timing
@@ -78,8 +81,9 @@ func (s *Store) sweepLoop() {
 // sweep removes the records whose deadline has passed by the configured
 // clock, visiting only the wheel slots that came due since the last sweep. It
 // works through the shards round robin, one bounded batch per shard lock
-// hold, so that a request on a shard with much to sweep waits at most one
-// batch and the shard's lock is not retaken at once.
+// hold, yielding after each batch that did work, so that a request on a shard
+// with much to sweep waits at most one batch and the shard's lock is not
+// retaken at once.
 func (s *Store) sweep() (removed int) {
 	s.sweepMu.Lock()
 	defer s.sweepMu.Unlock()
@@ -101,6 +105,12 @@ func (s *Store) sweep() (removed int) {
 		for _, i := range pending {
 			n, done := s.sweepBatch(&s.shards[i], now)
 			removed += n
+			if n > 0 || !done {
+				// A request woken when the batch released the lock waits in
+				// this P's run queue; yielding lets it run now rather than
+				// when the scheduler next preempts the sweeper (up to 10 ms).
+				runtime.Gosched()
+			}
 			if !done {
 				pending[j] = i
 				j++
