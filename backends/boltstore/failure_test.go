@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -212,32 +213,51 @@ func TestSweepRemovesExpiredRecordsFromDisk(t *testing.T) {
 	e.cfg.Sync = SyncNone // 2,500 single writes: no fsync each
 	s := e.open(e.path)
 	const n = 2500 // more than one sweep batch
+	key := func(i int) string { return fmt.Sprintf("k%05d", i) }
 	for i := range n {
 		timeout := int32(1)
 		if i%10 == 0 {
 			timeout = 20
 		}
-		if err := backends.Put(ctx, s, "k"+strings.Repeat("0", i%7)+string(rune(i)), backends.Record{Data: []byte("v"), Timeout: timeout}); err != nil {
+		if err := backends.Put(ctx, s, key(i), backends.Record{Data: []byte("v"), Timeout: timeout}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Every 10th 1-minute record is read at +30 s: it slides to +90 s.
+	e.clock.Advance(30 * time.Second)
+	for i := 5; i < n; i += 10 {
+		if _, err := backends.Get(ctx, s, key(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForDisk := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			sessions, deadlines := bucketLens(t, s)
+			if sessions == want && deadlines == want && s.ix.len() == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after sweeping: %d sessions, %d deadlines, %d index entries; want %d",
+					sessions, deadlines, s.ix.len(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	e.clock.Advance(30*time.Second + time.Millisecond) // +60 s: the unread 1-minute records expire
+	waitForDisk(2 * n / 10)
+	if s.Len() != 2*n/10 {
+		t.Fatalf("Len = %d, want %d", s.Len(), 2*n/10)
+	}
+	e.clock.Advance(30 * time.Second) // +90 s: the read ones too
+	waitForDisk(n / 10)
+	// A shorter timeout on a stored key is swept at its new deadline.
+	if err := backends.Put(ctx, s, key(0), backends.Record{Data: []byte("v"), Timeout: 1}); err != nil {
+		t.Fatal(err)
+	}
 	e.clock.Advance(time.Minute + time.Millisecond)
-	want := n / 10
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		sessions, deadlines := bucketLens(t, s)
-		if sessions == want && deadlines == want && s.ix.len() == want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after sweeping: %d sessions, %d deadlines, %d index entries on disk; want %d",
-				sessions, deadlines, s.ix.len(), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if s.Len() != want {
-		t.Fatalf("Len = %d, want %d", s.Len(), want)
-	}
+	waitForDisk(n/10 - 1)
 }
 
 func bucketLens(t *testing.T, s *Store) (sessions, deadlines int) {

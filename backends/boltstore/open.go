@@ -155,7 +155,7 @@ func load(tx *bolt.Tx, cfg Config) (loaded, error) {
 		if !ld.clean && persisted >= flushed {
 			deadline = max(persisted, deadlineAt(lease, timeout))
 		}
-		ld.ix.load(string(k), &entry{deadline: deadline, persisted: persisted, timeout: timeout})
+		ld.ix.load(&entry{key: string(k), deadline: deadline, persisted: persisted, timeout: timeout})
 		ld.records++
 	}
 	// From now on a crash must take the recovery path above.

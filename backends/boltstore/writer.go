@@ -146,7 +146,7 @@ func (s *Store) flush(force bool) error {
 			dl := tx.Bucket(bucketDeadlines)
 			slab := make([]byte, deadlineLen*len(chunk))
 			for i, it := range chunk {
-				k := []byte(it.key)
+				k := []byte(it.e.key)
 				if dl.Get(k) == nil {
 					continue // never resurrect a deadline for a deleted record
 				}
@@ -165,7 +165,7 @@ func (s *Store) flush(force bool) error {
 		})
 		if err != nil {
 			for _, it := range items[start:] {
-				s.ix.markDirty(it.key)
+				s.ix.requeue(it)
 			}
 			clear(s.dirtyBuf)
 			return fmt.Errorf("flush %d deadlines: %w", len(items)-start, err)
@@ -177,7 +177,7 @@ func (s *Store) flush(force bool) error {
 			break
 		}
 	}
-	clear(s.dirtyBuf) // drop the key references
+	clear(s.dirtyBuf) // drop the entry references
 	s.lease.Store(lease)
 	return nil
 }
@@ -185,11 +185,7 @@ func (s *Store) flush(force bool) error {
 // sweep removes keys that are still expired from the index and the file.
 func (s *Store) sweep(keys []string) error {
 	now := s.now()
-	type removed struct {
-		key string
-		e   *entry
-	}
-	var gone []removed
+	var gone []*entry
 	err := s.update(func(tx *bolt.Tx) error {
 		sess, dl := tx.Bucket(bucketSessions), tx.Bucket(bucketDeadlines)
 		for _, k := range keys {
@@ -200,7 +196,7 @@ func (s *Store) sweep(keys []string) error {
 			if e == nil {
 				continue
 			}
-			gone = append(gone, removed{k, e})
+			gone = append(gone, e)
 			if err := sess.Delete([]byte(k)); err != nil {
 				return err
 			}
@@ -211,8 +207,8 @@ func (s *Store) sweep(keys []string) error {
 		return nil
 	})
 	if err != nil {
-		for _, r := range gone {
-			s.ix.restore(r.key, r.e)
+		for _, e := range gone {
+			s.ix.restore(e)
 		}
 		return fmt.Errorf("sweep %d expired records: %w", len(keys), err)
 	}
