@@ -92,24 +92,27 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		return fmt.Errorf("boltstore: read %q in %s: %w", key, s.cfg.Path, err)
 	}
 
+	var err error
 	switch change.Action {
 	case backends.Store:
 		if val == nil {
-			return fmt.Errorf("boltstore: %d-byte value (limit %d): %w",
+			err = fmt.Errorf("boltstore: %d-byte value (limit %d): %w",
 				len(change.Record.Data), s.cfg.MaxValueSize, backends.ErrTooLarge)
+			break
 		}
 		t := change.Record.Timeout
-		return s.write(&writeOp{key: bkey, val: val, deadline: deadlineAt(now, t), timeout: t})
+		err = s.write(&writeOp{key: bkey, val: val, deadline: deadlineAt(now, t), timeout: t})
 	case backends.Delete:
-		if !exists {
-			return nil
+		if exists {
+			err = s.write(&writeOp{key: bkey, del: true})
 		}
-		return s.write(&writeOp{key: bkey, del: true})
 	}
-	if live && now >= s.lease.Load() {
+	// The slide above stands unless a write replaced the deadline; past the
+	// lease it must be durable before we answer.
+	if live && (change.Action == backends.Keep || err != nil) && now >= s.lease.Load() {
 		s.renewLease(ctx)
 	}
-	return nil
+	return err
 }
 
 // read runs decide on key's record (nil if the file lacks it) inside a read
