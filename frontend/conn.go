@@ -29,6 +29,7 @@ type conn struct {
 	s      *Server
 	nc     net.Conn
 	parser *wire.Parser
+	peer   *peerWatch
 
 	in         []byte // read buffer; unparsed bytes are in[start:end]
 	start, end int
@@ -47,7 +48,7 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, parser: wire.NewParser(s.cfg.Limits),
+	c := &conn{s: s, nc: nc, parser: wire.NewParser(s.cfg.Limits), peer: newPeerWatch(nc),
 		in: make([]byte, readBufSize), out: make([]byte, 0, readBufSize)}
 	c.transition = c.transit
 	return c

@@ -4,6 +4,10 @@ package frontend
 
 import "net"
 
-// peerClosed cannot peek portably here; the lock is taken, as the reference
+// peerWatch cannot peek portably here; the lock is taken, as the reference
 // server always does.
-func peerClosed(net.Conn) bool { return false }
+type peerWatch struct{}
+
+func newPeerWatch(net.Conn) *peerWatch { return &peerWatch{} }
+
+func (*peerWatch) peerClosed() bool { return false }
