@@ -28,9 +28,8 @@
 // transition runs (a bbolt record points into the memory map, for example): the
 // transition copies what it keeps. The Change it returns may alias the current
 // Data or the caller's buffers; the backend copies what it stores and retains
-// nothing of the caller's after Apply returns. That includes the key: the
-// gateway may pass a key string that aliases a buffer it reuses, so a store
-// that keeps the key copies it (strings.Clone).
+// nothing of the caller's after Apply returns. The key is an ordinary,
+// immutable string that a store may keep.
 //
 // # Errors
 //
