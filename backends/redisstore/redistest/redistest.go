@@ -36,10 +36,12 @@ const (
 
 // Server is one redis-server process owned by a test.
 type Server struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
+	t     testing.TB
+	bin   string
+	dir   string
+	port  int
+	extra []string // more redis-server arguments, on every (re)start
+	conf  string   // config file, first argument, for a sentinel
 
 	mu     sync.Mutex // guards proc, exited, paused, runs
 	proc   *exec.Cmd
@@ -49,14 +51,36 @@ type Server struct {
 }
 
 // Start finds redis-server on PATH, starts it on a free 127.0.0.1 port and
-// waits until it answers PING. The server is stopped when the test ends.
-func Start(t testing.TB) *Server {
+// waits until it answers PING. args are more redis-server arguments, such as
+// "--user", "alice", "on", ">secret", "~*", "+@all"; they are passed again on
+// Restart. The server is stopped when the test ends.
+func Start(t testing.TB, args ...string) *Server {
+	t.Helper()
+	return start(t, func() ([]string, error) { return args, nil })
+}
+
+// start starts a server whose extra arguments come from args, called again
+// with each new port attempt (a cluster node needs a second free port).
+func start(t testing.TB, args func() ([]string, error)) *Server {
+	t.Helper()
+	return startConf(t, "", args)
+}
+
+// startConf is start with a config file body (for a sentinel, which must
+// have a writable one) written to the server's directory.
+func startConf(t testing.TB, conf string, args func() ([]string, error)) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redistest: redis-server not found on PATH (%v): install it (apt-get install redis-server, brew install redis) to run these tests", err)
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	if conf != "" {
+		s.conf = filepath.Join(s.dir, "sentinel.conf")
+		if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+	}
 	t.Cleanup(s.Stop)
 	var last error
 	for range startAttempts {
@@ -64,7 +88,11 @@ func Start(t testing.TB) *Server {
 		if err != nil {
 			t.Fatalf("redistest: find a free port: %v", err)
 		}
-		s.port = port
+		extra, err := args()
+		if err != nil {
+			t.Fatalf("redistest: %v", err)
+		}
+		s.port, s.extra = port, extra
 		if last = s.start(); last == nil {
 			return s
 		}
@@ -148,10 +176,15 @@ func (s *Server) start() error {
 	defer s.mu.Unlock()
 	s.runs++
 	logFile := filepath.Join(s.dir, fmt.Sprintf("redis-%d.log", s.runs))
-	cmd := exec.Command(s.bin,
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf, "--sentinel")
+	}
+	cmd := exec.Command(s.bin, append(args,
 		"--save", "", "--appendonly", "no",
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--dir", s.dir, "--logfile", logFile, "--daemonize", "no")
+		"--dir", s.dir, "--logfile", logFile, "--daemonize", "no")...)
+	cmd.Args = append(cmd.Args, s.extra...)
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return err
@@ -197,7 +230,8 @@ func (s *Server) stopLocked() {
 	s.proc = nil
 }
 
-// ping sends an inline PING and expects +PONG.
+// ping sends an inline PING and expects +PONG, or -NOAUTH from a server
+// that requires a password (it is up; the test knows how to log in).
 func ping(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
@@ -212,7 +246,7 @@ func ping(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
+	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") {
 		return fmt.Errorf("unexpected reply %q", line)
 	}
 	return nil
