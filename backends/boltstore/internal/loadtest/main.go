@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +37,18 @@ func main() {
 	phase := flag.String("phase", "open", "fill or open")
 	cold := flag.Bool("cold", false, "evict the file from the page cache before Open")
 	reads := flag.Int("reads", 100_000, "random reads after Open (open phase)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the phase to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	switch *phase {
 	case "fill":
 		fill(*path, *n)
