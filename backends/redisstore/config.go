@@ -86,7 +86,7 @@ type TLSConfig struct {
 
 // Validate reports the first configuration error. It does not touch the
 // network or the file system.
-func (c *Config) Validate() error {
+func (c Config) Validate() error {
 	if len(c.Addrs) == 0 {
 		return errors.New("redisstore: addrs: at least one address is required")
 	}

@@ -94,7 +94,11 @@
 // between "answering" and "not answering" is logged once, not per request.
 // Errors never contain the session key, which holds the session id.
 //
-// Records larger than Config.MaxValueSize fail with backends.ErrTooLarge.
+// Records larger than Config.MaxValueSize fail with backends.ErrTooLarge. A
+// Redis at maxmemory with the noeviction policy (the right policy for sessions:
+// an evicting policy drops live sessions silently) refuses writes; a Store then
+// fails with backends.ErrFull, and reads still answer but cannot slide expiry
+// (the slide is a write). Both are logged once, as is the recovery.
 //
 // # Ownership of bytes
 //

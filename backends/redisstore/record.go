@@ -26,20 +26,27 @@ const (
 // it if the gateway clock (ARGV[1], Unix ms) is past its deadline, and
 // otherwise slides the deadline and the native TTL. It returns nil for no
 // hash, {0, w} for an expired record (its write id is still needed to replace
-// it), or {1, w, d, t, f, c, l, ld}.
+// it), or {live, w, d, t, f, c, l, ld} where live is 1, or 2 if Redis refused
+// the slide (maxmemory with noeviction denies every write, even this one; the
+// read still answers, and the two deadlines stay equal).
 const readScript = `
 local r = redis.call('HMGET', KEYS[1], 'w', 'x', 't', 'd', 'f', 'c', 'l', 'ld')
 if not r[1] then return false end
 local now = tonumber(ARGV[1])
 local x = tonumber(r[2])
 if x and x < now then return {0, r[1]} end
+local live = 1
 local t = tonumber(r[3])
 if t and t > 0 then
 	local ttl = t * 60000
-	redis.call('HSET', KEYS[1], 'x', string.format('%.0f', now + ttl))
-	redis.call('PEXPIRE', KEYS[1], ttl)
+	local res = redis.pcall('HSET', KEYS[1], 'x', string.format('%.0f', now + ttl))
+	if type(res) == 'table' and res.err then
+		live = 2
+	else
+		redis.call('PEXPIRE', KEYS[1], ttl)
+	end
 end
-return {1, r[1], r[4], r[3], r[5], r[6], r[7], r[8]}
+return {live, r[1], r[4], r[3], r[5], r[6], r[7], r[8]}
 `
 
 // casScript is step 3: it writes (ARGV[3] "s") or deletes ("d") the record
@@ -74,27 +81,34 @@ return 1
 `
 
 // decodeRead turns readScript's reply into the live record (nil when absent
-// or expired) and the write id the CAS must expect.
-func decodeRead(reply []any) (*backends.Record, string, error) {
+// or expired), the write id the CAS must expect, and whether the expiry slid.
+func decodeRead(reply []any) (rec *backends.Record, wid string, slid bool, err error) {
 	if len(reply) < 2 {
-		return nil, "", fmt.Errorf("read script returned %d values", len(reply))
+		return nil, "", false, fmt.Errorf("read script returned %d values", len(reply))
 	}
-	w, _ := reply[1].(string)
-	if live, _ := reply[0].(int64); live == 0 {
-		return nil, w, nil
+	wid, _ = reply[1].(string)
+	live, _ := reply[0].(int64)
+	if live == 0 {
+		return nil, wid, false, nil
 	}
 	if len(reply) != 8 {
-		return nil, "", fmt.Errorf("read script returned %d values", len(reply))
+		return nil, "", false, fmt.Errorf("read script returned %d values", len(reply))
 	}
+	rec, err = decodeRecord(reply)
+	return rec, wid, live == 1, err
+}
+
+// decodeRecord decodes fields d t f c l ld from reply[2:8].
+func decodeRecord(reply []any) (*backends.Record, error) {
 	str := func(i int) string { s, _ := reply[i].(string); return s }
 	rec := &backends.Record{Data: []byte(str(2))}
 	timeout, err := parseInt32(fTimeout, str(3))
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	cookie, err := parseInt32(fCookie, str(5))
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	rec.Timeout, rec.LockCookie = timeout, cookie
 	rec.Uninitialized = str(4) == "1"
@@ -102,11 +116,11 @@ func decodeRead(reply []any) (*backends.Record, string, error) {
 	if ld := str(7); ld != "" {
 		ns, err := strconv.ParseInt(ld, 10, 64)
 		if err != nil {
-			return nil, "", fmt.Errorf("field %s: %w", fLockDate, err)
+			return nil, fmt.Errorf("field %s: %w", fLockDate, err)
 		}
 		rec.LockDate = time.Unix(0, ns).UTC()
 	}
-	return rec, w, nil
+	return rec, nil
 }
 
 func parseInt32(field, s string) (int32, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,7 @@ type Store struct {
 	log    *slog.Logger
 
 	state  atomic.Int32 // stateUnknown, stateUp or stateDown
+	full   atomic.Bool  // Redis refused a write for lack of memory, logged once
 	closed atomic.Bool
 
 	stop      context.CancelFunc // ends the startup probe
@@ -154,6 +156,13 @@ func (s *Store) markUp() {
 	}
 }
 
+func (s *Store) markFull() {
+	if !s.full.Load() && !s.full.Swap(true) {
+		s.log.Warn("redisstore: redis is at maxmemory and refuses writes: new sessions and updates fail, and reads no longer extend expiry",
+			"addrs", s.cfg.Addrs)
+	}
+}
+
 func (s *Store) markDown(err error) {
 	if s.state.Swap(stateDown) != stateDown {
 		s.log.Error("redisstore: redis is not answering; session requests fail until it does",
@@ -187,8 +196,12 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		case err != nil:
 			return s.fail("read", err)
 		default:
-			if cur, wid, err = decodeRead(reply); err != nil {
+			var slid bool
+			if cur, wid, slid, err = decodeRead(reply); err != nil {
 				return fmt.Errorf("redisstore: corrupt record: %w", err)
+			}
+			if cur != nil && !slid {
+				s.markFull()
 			}
 		}
 
@@ -214,6 +227,12 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		}
 
 		applied, err := s.cas.Run(ctx, s.client, keys, args...).Int()
+		if err != nil && ch.Action == backends.Store && isOOM(err) {
+			// Redis at maxmemory with noeviction refused the write before
+			// doing anything: a full store, not an outage.
+			s.markFull()
+			return fmt.Errorf("redisstore: write: %w: %w", backends.ErrFull, err)
+		}
 		if err != nil {
 			// The write may or may not have happened; running fn again
 			// could apply it twice, so report the failure instead.
@@ -221,6 +240,9 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		}
 		s.markUp()
 		if applied == 1 {
+			if ch.Action == backends.Store && s.full.Load() && s.full.Swap(false) {
+				s.log.Info("redisstore: redis accepts writes again")
+			}
 			return nil
 		}
 		if attempt == maxAttempts {
@@ -252,6 +274,12 @@ func (s *Store) fail(step string, err error) error {
 		s.markDown(err)
 	}
 	return fmt.Errorf("redisstore: %s: %w", step, err)
+}
+
+// isOOM tells whether err is Redis's reply to a write at maxmemory.
+func isOOM(err error) bool {
+	var reply redis.Error
+	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "OOM ")
 }
 
 // newWriteID returns a fresh compare-and-set token. Random rather than a

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -304,4 +305,38 @@ func TestOpenUnreachable(t *testing.T) {
 	})
 	t.Logf("first success %v after redis-server answered", took)
 	eventually(t, 3*time.Second, "recovery logged", func() bool { return logs.contains("redis is answering again") })
+}
+
+// TestRedisFull: a Redis at maxmemory with noeviction refuses writes; that is
+// ErrFull (the gateway answers 400), and nothing stored is lost.
+func TestRedisFull(t *testing.T) {
+	srv := redistest.Start(t, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
+	var logs logBuffer
+	s := open(t, srv, func(c *Config) { c.Logger = newLogger(&logs) })
+	blob := make([]byte, 64<<10)
+	var err error
+	n := 0
+	for ; n < 1000 && err == nil; n++ {
+		err = backends.Put(bg(t), s, "k"+strconv.Itoa(n), backends.Record{Data: blob, Timeout: 20})
+	}
+	if !errors.Is(err, backends.ErrFull) {
+		t.Fatalf("after %d puts of 64 KiB into a 4 MiB Redis: %v, want ErrFull", n, err)
+	}
+	// Reads still answer (without sliding: that would be a write).
+	if _, ok := get(t, s, "k0"); !ok {
+		t.Fatal("a stored record was lost")
+	}
+	if !logs.contains("maxmemory") {
+		t.Errorf("the full Redis is not in the log: %s", logs.String())
+	}
+	// Deleting frees memory, and writes work again.
+	for i := range n / 2 {
+		if err := backends.Remove(bg(t), s, "k"+strconv.Itoa(i)); err != nil && !errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("Remove under maxmemory: %v", err)
+		}
+	}
+	put(t, s, "again", backends.Record{Data: blob, Timeout: 20})
+	if !logs.contains("accepts writes again") {
+		t.Errorf("recovery from maxmemory is not in the log: %s", logs.String())
+	}
 }
