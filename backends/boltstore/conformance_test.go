@@ -37,3 +37,10 @@ func TestConformance(t *testing.T) {
 	t.Run("SyncAlways", func(t *testing.T) { backendtest.Run(t, harness(SyncAlways)) })
 	t.Run("SyncNone", func(t *testing.T) { backendtest.Run(t, harness(SyncNone)) })
 }
+
+// TestDifferential runs random protocol operations against this store and
+// memstore on one clock; the seed is logged for replay.
+func TestDifferential(t *testing.T) {
+	t.Run("SyncAlways", func(t *testing.T) { backendtest.RunDifferential(t, harness(SyncAlways)) })
+	t.Run("SyncNone", func(t *testing.T) { backendtest.RunDifferential(t, harness(SyncNone)) })
+}

@@ -38,7 +38,10 @@
 // deadline in memory only; an expired record is invisible at once (the
 // transition sees nil) and the sweeper goroutine removes it from the file
 // every SweepInterval in batches of 1,000 (the writer re-checks each key, so
-// a record slid meanwhile stays).
+// a record slid meanwhile stays). The sweeper does not scan the index: each
+// entry is filed in a timing wheel under its deadline's second, and slides do
+// not refile it; when its second comes due a slid entry is refiled under its
+// new deadline, so the sweeper's work is O(1) per entry per timeout.
 //
 // Slid deadlines reach the file lazily: every FlushInterval, if any deadline
 // moved, the writer writes all moved deadlines in one transaction together
@@ -99,6 +102,7 @@
 // store them; the gateway never sends one), no compaction of the file (bbolt
 // reuses freed pages but never shrinks the file; use `bbolt compact` offline),
 // no sharing of one file between processes, no replication. Memory: the index
-// costs about 200 bytes per session plus the key, and bbolt's memory map
-// counts toward RSS only for the pages that have been read.
+// is about 210 MiB of Go heap for 1,000,000 sessions with 96-byte keys; bbolt's
+// memory map adds to RSS the file pages that have been touched (reclaimable
+// page cache, reported as RssFile, not anonymous memory).
 package boltstore
