@@ -21,10 +21,11 @@ type KeyLocks struct {
 // NewKeyLocks returns a ready lock table.
 func NewKeyLocks() *KeyLocks { return &KeyLocks{seed: maphash.MakeSeed()} }
 
-// Lock locks key's stripe and returns the function that unlocks it.
+// Lock locks key's stripe and returns it; the caller unlocks it. (Returning
+// the mutex rather than an unlock func keeps Lock free of allocations.)
 // Never call Lock while holding another key's lock.
-func (l *KeyLocks) Lock(key string) (unlock func()) {
+func (l *KeyLocks) Lock(key string) *sync.Mutex {
 	m := &l.stripes[maphash.String(l.seed, key)%keyLockStripes]
 	m.Lock()
-	return m.Unlock
+	return m
 }

@@ -108,8 +108,8 @@ func (s *Store) rewriteBatch(keys []string) error {
 	defer txn.Discard()
 	for _, key := range keys {
 		w, err := func() (bool, error) {
-			unlock := s.locks.Lock(key)
-			defer unlock()
+			mu := s.locks.Lock(key)
+			defer mu.Unlock()
 			e, ok := s.dl.get(key)
 			if !ok || e.d < nowRel {
 				return false, nil // gone or expired: the sweeper's business
@@ -194,8 +194,8 @@ func (s *Store) sweepBatch(keys []string, nowRel int64) (int, error) {
 	defer txn.Discard()
 	for _, key := range keys {
 		d, err := func() (*done, error) {
-			unlock := s.locks.Lock(key)
-			defer unlock()
+			mu := s.locks.Lock(key)
+			defer mu.Unlock()
 			e, ok := s.dl.get(key)
 			if !ok || e.d >= nowRel {
 				return nil, nil

@@ -90,8 +90,8 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	if s.closed {
 		return backends.ErrClosed
 	}
-	unlock := s.locks.Lock(key)
-	defer unlock()
+	mu := s.locks.Lock(key)
+	defer mu.Unlock()
 
 	now := s.cfg.Now()
 	nowRel := s.rel(now)

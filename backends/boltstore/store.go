@@ -67,8 +67,8 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		return fmt.Errorf("boltstore: key of %d bytes: must be 1..%d bytes", len(key), bolt.MaxKeySize)
 	}
 
-	unlock := s.locks.Lock(key)
-	defer unlock()
+	mu := s.locks.Lock(key)
+	defer mu.Unlock()
 
 	now := s.now()
 	live, exists := s.ix.touch(key, now)

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command loadtest measures boltstore at scale: it fills a file with N
 // sessions (~100-byte keys, 1 KiB blobs), then, in a fresh process, times
 // Open and reports the process's memory. Run it by hand; it takes minutes:
