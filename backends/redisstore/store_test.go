@@ -62,7 +62,7 @@ func TestOpenReportsMissingTLSFile(t *testing.T) {
 	}
 }
 
-// TestConformanceSmoke covers the contract in the absence of the shared suite.
+// TestRoundTrip: every field, binary data and binary keys survive a round trip.
 func TestRoundTrip(t *testing.T) {
 	srv := redistest.Start(t)
 	s := open(t, srv, nil)
