@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -21,13 +19,8 @@ const ceilingBodyBytes = 1024
 // so benchmarking it measures the machine, the kernel's loopback and the Go
 // runtime: the most a Go state server could do here.
 type ceilingServer struct {
-	ln   net.Listener
+	connServer
 	resp []byte
-	wg   sync.WaitGroup // the accept loop and one goroutine per connection
-
-	mu     sync.Mutex // guards conns and closed
-	conns  map[net.Conn]struct{}
-	closed bool
 }
 
 func listenCeiling(addr string) (*ceilingServer, error) {
@@ -39,66 +32,15 @@ func listenCeiling(addr string) (*ceilingServer, error) {
 	resp := wire.AppendResponse(nil, "4.0.30319", &wire.Response{
 		Status: 200, Timeout: 20, HasTimeout: true, Body: body,
 	})
-	s := &ceilingServer{ln: ln, resp: resp, conns: make(map[net.Conn]struct{})}
-	s.wg.Add(1)
-	go s.acceptLoop()
+	s := &ceilingServer{resp: resp}
+	s.start(ln, s.serve)
 	return s, nil
-}
-
-func (s *ceilingServer) Addr() string { return s.ln.Addr().String() }
-
-// Close stops accepting, closes every connection and waits for their
-// goroutines.
-func (s *ceilingServer) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	err := s.ln.Close()
-	s.wg.Wait()
-	return err
-}
-
-func (s *ceilingServer) acceptLoop() {
-	defer s.wg.Done()
-	var backoff time.Duration
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.serve(c)
-	}
 }
 
 // serve reads requests with wire's parser and answers each with the fixed
 // response. All the answers to the requests found in one read go out in one
 // write.
 func (s *ceilingServer) serve(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
-	}()
 	limits := wire.DefaultLimits()
 	maxBuf := int(limits.MaxBodyBytes) + limits.MaxLineBytes*(limits.MaxHeaderLines+1)
 	p := wire.NewParser(limits)

@@ -23,17 +23,12 @@ import (
 // connection that parses and prints, so a slow terminal never delays the
 // traffic (past maxLogBacklog bytes waiting, the log skips data instead).
 type tapServer struct {
-	ln          net.Listener
+	connServer
 	upstream    string
 	dialTimeout time.Duration
 	out         *lineWriter
 	backlog     int // bytes a connection may queue for its logger
 	nextID      atomic.Int64
-	wg          sync.WaitGroup // accept loop, relays and loggers
-
-	mu     sync.Mutex // guards conns and closed
-	conns  map[net.Conn]struct{}
-	closed bool
 }
 
 // maxLogBacklog bounds the bytes a connection may queue for its logger.
@@ -55,79 +50,16 @@ func listenTap(cfg tapConfig) (*tapServer, error) {
 	if cfg.Backlog <= 0 {
 		cfg.Backlog = maxLogBacklog
 	}
-	s := &tapServer{ln: ln, upstream: cfg.Upstream, dialTimeout: cfg.DialTimeout,
-		out: &lineWriter{w: cfg.Out}, backlog: cfg.Backlog, conns: make(map[net.Conn]struct{})}
-	s.wg.Add(1)
-	go s.acceptLoop()
+	s := &tapServer{upstream: cfg.Upstream, dialTimeout: cfg.DialTimeout,
+		out: &lineWriter{w: cfg.Out}, backlog: cfg.Backlog}
+	s.start(ln, s.relay)
 	return s, nil
 }
 
-func (s *tapServer) Addr() string { return s.ln.Addr().String() }
-
-func (s *tapServer) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	err := s.ln.Close()
-	s.wg.Wait()
-	return err
-}
-
-// track registers c to be closed by Close; false when the server is closed.
-func (s *tapServer) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *tapServer) untrack(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-}
-
-func (s *tapServer) acceptLoop() {
-	defer s.wg.Done()
-	var backoff time.Duration
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			time.Sleep(backoff)
-			continue
-		}
-		backoff = 0
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go s.relay(c)
-	}
-}
-
+// relay serves one web-server connection (tracked by connServer).
 func (s *tapServer) relay(down net.Conn) {
-	defer s.wg.Done()
 	id := s.nextID.Add(1)
 	prefix := "conn " + strconv.FormatInt(id, 10) + " "
-	if !s.track(down) {
-		down.Close()
-		return
-	}
-	defer s.untrack(down)
 	up, err := net.DialTimeout("tcp", s.upstream, s.dialTimeout)
 	if err != nil {
 		down.Close()
