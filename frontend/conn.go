@@ -45,6 +45,9 @@ type conn struct {
 	now        time.Time
 	mark       int
 	result     locking.Result
+
+	writeDeadlineSetAt time.Time
+	counts             statusCounts // published to the server's Stats in batches
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -62,6 +65,7 @@ func (c *conn) serve() {
 	defer c.s.stats.Open.Add(-1)
 	reason, err := c.loop()
 	c.nc.Close()
+	c.counts.publish(&c.s.stats)
 	if c.s.log.Enabled(c.s.ctx, slog.LevelDebug) {
 		c.s.log.Debug("connection closed", "remote", c.nc.RemoteAddr().String(), "reason", string(reason), "err", err)
 	}
@@ -69,6 +73,14 @@ func (c *conn) serve() {
 
 func (c *conn) loop() (closeReason, error) {
 	graced := false
+	idle := c.s.cfg.IdleTimeout
+	// Resetting a deadline costs a runtime timer update, so the idle deadline
+	// is only moved when it is more than 1/16 stale; when a stale deadline
+	// fires early, the real idle time decides (below), so the timeout stays
+	// exact.
+	refresh := idle / 16
+	var deadlineBase time.Time // the activity time the read deadline counts from
+	lastActivity, active := time.Now(), false
 	for {
 		// Answer every whole request already buffered, in order; responses
 		// to pipelined requests go out in one write.
@@ -82,27 +94,36 @@ func (c *conn) loop() (closeReason, error) {
 			}
 			c.start += n
 			if closeNow, reason := c.handle(); closeNow {
-				if err := c.flush(); err != nil {
+				if err := c.flush(time.Now()); err != nil {
 					return reasonWriteError, err
 				}
 				return reason, nil
 			}
 		}
-		if err := c.flush(); err != nil {
+		now := time.Now()
+		if active {
+			lastActivity, active = now, false
+		}
+		if err := c.flush(now); err != nil {
 			return reasonWriteError, err
 		}
+		c.counts.maybePublish(&c.s.stats, now)
 		c.makeRoom()
 
-		c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		if lastActivity.Sub(deadlineBase) > refresh {
+			c.nc.SetReadDeadline(lastActivity.Add(idle))
+			deadlineBase = lastActivity
+		}
 		if c.s.shuttingDown.Load() {
 			if c.start == c.end || graced {
 				return reasonShutdown, nil
 			}
 			graced = true // half a request is here: let it finish
-			c.nc.SetReadDeadline(time.Now().Add(shutdownGrace))
+			c.nc.SetReadDeadline(now.Add(shutdownGrace))
 		}
 		n, err := c.nc.Read(c.in[c.end:])
 		c.end += n
+		active = active || n > 0
 		if err != nil && n == 0 {
 			switch {
 			case errors.Is(err, io.EOF):
@@ -113,6 +134,11 @@ func (c *conn) loop() (closeReason, error) {
 				}
 				return reasonShutdown, nil
 			case errors.Is(err, os.ErrDeadlineExceeded):
+				if time.Since(lastActivity) < idle {
+					c.nc.SetReadDeadline(lastActivity.Add(idle))
+					deadlineBase = lastActivity
+					continue
+				}
 				return reasonIdle, nil
 			}
 			return reasonReadError, err
@@ -146,11 +172,17 @@ func (c *conn) makeRoom() {
 	}
 }
 
-func (c *conn) flush() error {
+// flush writes the pending responses. Like the read deadline, the write
+// deadline is only moved when it is more than 1/16 stale, so a client that
+// stops reading is dropped after 15/16 to all of WriteTimeout.
+func (c *conn) flush(now time.Time) error {
 	if len(c.out) == 0 {
 		return nil
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	if wt := c.s.cfg.WriteTimeout; now.Sub(c.writeDeadlineSetAt) > wt/16 {
+		c.nc.SetWriteDeadline(now.Add(wt))
+		c.writeDeadlineSetAt = now
+	}
 	_, err := c.nc.Write(c.out)
 	if cap(c.out) > keepBufMax {
 		c.out = make([]byte, 0, readBufSize)
@@ -164,10 +196,9 @@ func (c *conn) protocolError(err error) (closeReason, error) {
 	c.s.stats.ProtocolErrs.Add(1)
 	var pe *wire.ProtocolError
 	if errors.As(err, &pe) && pe.Reply400 {
-		c.s.stats.Requests.Add(1)
-		c.s.stats.countStatus(400)
+		c.counts.count(400)
 		c.out = wire.AppendResponse(c.out, c.s.cfg.Version, &wire.Response{Status: 400})
-		c.flush()
+		c.flush(time.Now())
 	}
 	c.s.log.Info("closing connection: malformed request", "remote", c.nc.RemoteAddr().String(), "err", err)
 	return reasonProtocol, err

@@ -12,7 +12,6 @@ import (
 // the connection must close after the responses so far are written.
 func (c *conn) handle() (closeNow bool, reason closeReason) {
 	s, req := c.s, &c.req
-	s.stats.Requests.Add(1)
 	closeNow, reason = req.Close, reasonConnHeader
 	if req.Invalid != "" {
 		c.reply400(req.Invalid)
@@ -45,7 +44,7 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 			"op", c.lreq.Op.String(), "key", string(req.Key), "remote", c.nc.RemoteAddr().String(), "err", err)
 		return true, reasonBackend
 	}
-	s.stats.countStatus(c.result.Status)
+	c.counts.count(c.result.Status)
 	if s.log.Enabled(s.ctx, slog.LevelDebug) {
 		s.log.Debug("request", "op", c.lreq.Op.String(), "key", string(req.Key), "status", c.result.Status,
 			"reason", c.result.Reason)
@@ -81,7 +80,7 @@ func (c *conn) appendResult(dst []byte, res *locking.Result) []byte {
 }
 
 func (c *conn) reply400(why string) {
-	c.s.stats.countStatus(400)
+	c.counts.count(400)
 	if c.s.log.Enabled(c.s.ctx, slog.LevelDebug) {
 		c.s.log.Debug("bad request", "remote", c.nc.RemoteAddr().String(), "reason", why)
 	}

@@ -186,7 +186,7 @@ type Stats struct {
 	Accepted      atomic.Int64 // connections accepted
 	Rejected      atomic.Int64 // connections refused (network or cap)
 	Open          atomic.Int64 // connections open now
-	Requests      atomic.Int64 // requests answered or dropped
+	Requests      atomic.Int64 // requests answered (published in batches, at most a second late)
 	Status200     atomic.Int64
 	Status400     atomic.Int64
 	Status404     atomic.Int64
@@ -195,15 +195,48 @@ type Stats struct {
 	ProtocolErrs  atomic.Int64 // connections closed for unframeable input
 }
 
-func (st *Stats) countStatus(code int) {
+// statusCounts are one connection's answers not yet added to Stats. Adding
+// to shared atomics on every request would bounce their cache line between
+// cores; a connection publishes every publishEvery answers, at least once a
+// second while busy, and when it closes.
+type statusCounts struct {
+	n           [4]int64 // 200, 400, 404, 423
+	pending     int
+	publishedAt time.Time
+}
+
+const publishEvery = 64
+
+func (sc *statusCounts) count(code int) {
 	switch code {
 	case 200:
-		st.Status200.Add(1)
+		sc.n[0]++
 	case 400:
-		st.Status400.Add(1)
+		sc.n[1]++
 	case 404:
-		st.Status404.Add(1)
+		sc.n[2]++
 	case 423:
-		st.Status423.Add(1)
+		sc.n[3]++
 	}
+	sc.pending++
+}
+
+func (sc *statusCounts) maybePublish(st *Stats, now time.Time) {
+	if sc.pending >= publishEvery || (sc.pending > 0 && now.Sub(sc.publishedAt) > time.Second) {
+		sc.publishedAt = now
+		sc.publish(st)
+	}
+}
+
+func (sc *statusCounts) publish(st *Stats) {
+	if sc.pending == 0 {
+		return
+	}
+	st.Requests.Add(int64(sc.pending))
+	for i, c := range []*atomic.Int64{&st.Status200, &st.Status400, &st.Status404, &st.Status423} {
+		if sc.n[i] != 0 {
+			c.Add(sc.n[i])
+		}
+	}
+	*sc = statusCounts{publishedAt: sc.publishedAt}
 }

@@ -8,7 +8,9 @@
 # Redis part (skipped with a note when absent).
 #
 #   scripts/loadbench.sh [ROUNDS] [DURATION]      e.g. scripts/loadbench.sh 3 10s
+#   TARGETS="ceiling memory" scripts/loadbench.sh 3 10s     only some targets
 set -euo pipefail
+TARGETS=${TARGETS:-ceiling memory bbolt badger redis}
 ROUNDS=${1:-3}
 DURATION=${2:-10s}
 CONNS=50
@@ -56,11 +58,12 @@ echo "# rounds=$ROUNDS duration=$DURATION connections=$CONNS sessions=$SESSIONS 
 for ROUND in $(seq "$ROUNDS"); do
   for t in $targets; do
     name=${t%%:*}; port=${t##*:}
+    case " $TARGETS " in *" $name "*) ;; *) continue ;; esac
     bench "$name" "$port" read
     [ "$name" = ceiling ] && continue
     bench "$name" "$port" cycle
   done
-  if [ -n "${P_RDS:-}" ]; then
+  if [ -n "${P_RDS:-}" ] && [[ " $TARGETS " == *" redis "* ]]; then
     for test in get set; do
       rps=$(redis-benchmark -p "$P_RDS" -c $CONNS -n 500000 -d 1024 -r 10000 -t $test --csv 2>/dev/null | tail -1 | cut -d, -f2 | tr -d '"')
       echo "{\"target\":\"redis-benchmark\",\"round\":$ROUND,\"scenario\":\"$test\",\"requests_per_s\":$rps}"
