@@ -37,6 +37,9 @@ type Config struct {
 		Level  string `koanf:"level"`
 		Format string `koanf:"format"`
 	} `koanf:"log"`
+	Debug struct {
+		Listen string `koanf:"listen"`
+	} `koanf:"debug"`
 	Backend BackendConfig `koanf:"backend"`
 }
 

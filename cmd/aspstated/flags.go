@@ -26,6 +26,7 @@ func defineFlags(fs *pflag.FlagSet) {
 	fs.Int64("limits.max_body_bytes", 20<<20, "largest session blob accepted (Content-Length)")
 	fs.String("log.level", "info", "log level: debug, info, warn or error (debug logs every request)")
 	fs.String("log.format", "text", "log format: text or json")
+	fs.String("debug.listen", "", "opt-in HTTP listener for operators: /stats (counters, JSON) and /debug/pprof/ (keep it on loopback)")
 
 	fs.String("backend.type", "memory", "where sessions live: memory, bbolt, badger or redis")
 	fs.Int64("backend.memory.max_bytes", 0, "memory backend: cap on stored bytes; a PUT past it gets 400 (0: no cap)")

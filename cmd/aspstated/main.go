@@ -95,6 +95,15 @@ func run(ctx context.Context, env runEnv) int {
 	if env.ready != nil {
 		env.ready(ln.Addr())
 	}
+	if cfg.Debug.Listen != "" {
+		stopDebug, err := serveDebug(ctx, cfg.Debug.Listen, srv, log)
+		if err != nil {
+			log.Error("cannot listen", "debug.listen", cfg.Debug.Listen, "err", err)
+			srv.Shutdown(context.Background())
+			return 1
+		}
+		defer stopDebug()
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
