@@ -19,6 +19,8 @@ rb_get = med([r["requests_per_s"] for r in rows[("redis-benchmark", "get")]])
 print("| target | scenario | rounds | requests/s (median) | each round | p50 ms | p99 ms | errors | vs ceiling read |")
 print("|---|---|---|---|---|---|---|---|---|")
 for (t, sc), rs in rows.items():
+    if not rs:
+        continue
     rps = med([r["requests_per_s"] for r in rs])
     each = " / ".join(f"{r['requests_per_s']:.0f}" for r in rs)
     lat = [r.get("latency") for r in rs if r.get("latency")]
