@@ -151,21 +151,23 @@ func (c *conn) loop() (closeReason, error) {
 // request against the limits, so growth is bounded by them.
 func (c *conn) makeRoom() {
 	pending := c.end - c.start
-	if pending == 0 && len(c.in) > keepBufMax {
-		c.in = make([]byte, readBufSize)
-	}
-	if c.start > 0 {
+	switch {
+	case pending == 0:
+		c.start, c.end = 0, 0
+		if len(c.in) > keepBufMax {
+			c.in = make([]byte, readBufSize)
+		}
+	case c.start > 0:
 		copy(c.in, c.in[c.start:c.end])
 		c.start, c.end = 0, pending
 	}
+	// Need is the whole pending request's size once its head is parsed;
+	// before that, a full buffer doubles.
 	need := c.parser.Need()
-	if need <= pending {
-		need = pending + 1
+	if need == 0 && pending == len(c.in) {
+		need = 2 * len(c.in)
 	}
 	if need > len(c.in) {
-		if need < 2*len(c.in) && pending > 0 && c.parser.Need() == 0 {
-			need = 2 * len(c.in) // head still growing: double
-		}
 		grown := make([]byte, need)
 		copy(grown, c.in[:c.end])
 		c.in = grown

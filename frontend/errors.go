@@ -27,16 +27,15 @@ func outcomeForError(err error) (status int, closeConn bool) {
 type closeReason string
 
 const (
-	reasonClientClosed  closeReason = "client closed"
-	reasonIdle          closeReason = "idle timeout"
-	reasonReadError     closeReason = "read error"
-	reasonWriteError    closeReason = "write error"
-	reasonProtocol      closeReason = "protocol error"
-	reasonBackend       closeReason = "backend error"
-	reasonConnHeader    closeReason = "Connection: close"
-	reasonShutdown      closeReason = "server shutdown"
-	reasonClientGone    closeReason = "client gone before lock"
-	reasonNotAllowed    closeReason = "client network not allowed"
-	reasonTooManyConns  closeReason = "too many connections"
-	reasonUnknownMethod closeReason = "unknown method"
+	reasonClientClosed closeReason = "client closed"
+	reasonIdle         closeReason = "idle timeout"
+	reasonReadError    closeReason = "read error"
+	reasonWriteError   closeReason = "write error"
+	reasonProtocol     closeReason = "protocol error"
+	reasonBackend      closeReason = "backend error"
+	reasonConnHeader   closeReason = "Connection: close"
+	reasonShutdown     closeReason = "server shutdown"
+	reasonClientGone   closeReason = "client gone before lock"
+	reasonNotAllowed   closeReason = "client network not allowed"
+	reasonTooManyConns closeReason = "too many connections"
 )

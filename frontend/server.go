@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,10 +119,21 @@ func (s *Server) startConn(nc net.Conn) {
 	s.stats.Accepted.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+		defer func() {
+			// A bug in one connection must not end every session on the
+			// box: log it with its stack and drop only this connection.
+			if r := recover(); r != nil {
+				nc.Close()
+				s.log.Error("panic serving a connection; connection closed", "remote", nc.RemoteAddr().String(),
+					"panic", r, "stack", string(debug.Stack()))
+			}
+		}()
 		c.serve()
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
 	}()
 }
 

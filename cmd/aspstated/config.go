@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -219,5 +218,3 @@ func printConfig(k *koanf.Koanf, w io.Writer) error {
 	_, err = w.Write(b)
 	return err
 }
-
-var errUsage = errors.New("usage")
