@@ -195,10 +195,11 @@ func (s *Server) Stats() *Stats { return &s.stats }
 
 // Stats are cumulative counters, safe to read at any time.
 type Stats struct {
-	Accepted      atomic.Int64 // connections accepted
-	Rejected      atomic.Int64 // connections refused (network or cap)
-	Open          atomic.Int64 // connections open now
-	Requests      atomic.Int64 // requests answered (published in batches, at most a second late)
+	Accepted atomic.Int64 // connections accepted
+	Rejected atomic.Int64 // connections refused (network or cap)
+	Open     atomic.Int64 // connections open now
+	// Answers by status, published by each connection in batches (at most
+	// about a second late); their sum is the requests answered.
 	Status200     atomic.Int64
 	Status400     atomic.Int64
 	Status404     atomic.Int64
@@ -244,7 +245,6 @@ func (sc *statusCounts) publish(st *Stats) {
 	if sc.pending == 0 {
 		return
 	}
-	st.Requests.Add(int64(sc.pending))
 	for i, c := range []*atomic.Int64{&st.Status200, &st.Status400, &st.Status404, &st.Status423} {
 		if sc.n[i] != 0 {
 			c.Add(sc.n[i])

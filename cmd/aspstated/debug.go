@@ -28,7 +28,7 @@ func serveDebug(ctx context.Context, addr string, srv *frontend.Server, log *slo
 			"connections_open":     st.Open.Load(),
 			"connections_accepted": st.Accepted.Load(),
 			"connections_rejected": st.Rejected.Load(),
-			"requests":             st.Requests.Load(),
+			"requests":             st.Status200.Load() + st.Status400.Load() + st.Status404.Load() + st.Status423.Load(),
 			"status_200":           st.Status200.Load(),
 			"status_400":           st.Status400.Load(),
 			"status_404":           st.Status404.Load(),
