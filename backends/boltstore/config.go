@@ -51,6 +51,8 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the store's warnings and errors (slog.Default if nil).
 	Logger *slog.Logger
+
+	faults *faults // tests: inject log write failures
 }
 
 // withDefaults returns cfg with zero fields replaced by defaults.

@@ -20,6 +20,7 @@ var (
 	metaClean   = []byte("clean")   // 1 byte: 1 after Close, 0 while open
 	metaFlushed = []byte("flushed") // int64 ns: snapshot time of the last deadline flush
 	metaLease   = []byte("lease")   // int64 ns: reads before it need no flush (see doc.go)
+	metaCovered = []byte("covered") // int64: log segments up to this one were checkpointed at the last flush
 )
 
 // formatVersion is the version of the file layout and encodings below. A file

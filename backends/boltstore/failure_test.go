@@ -134,53 +134,116 @@ func editFile(t *testing.T, path string, fn func(*bolt.Tx) error) {
 	}
 }
 
-// TestFullDiskFailsTheWrite uses bbolt's MaxSize to make the file unable to
-// grow. That exercises the same path as a full disk from Apply's side (the
-// write transaction fails while allocating pages and rolls back), but the
-// error comes from bbolt's limit check, not from the kernel's ENOSPC.
+// TestFullDiskFailsTheWrite makes appends to the write-ahead log fail as on
+// a full disk (at the write, then at fdatasync): Apply returns an error,
+// never an acknowledgement, nothing of the failed write is visible, now or
+// after a crash, and the store keeps serving what it has.
 func TestFullDiskFailsTheWrite(t *testing.T) {
+	for _, at := range []string{"write", "fdatasync"} {
+		t.Run(at, func(t *testing.T) {
+			e := newTestEnv(t, time.Hour, time.Hour)
+			e.cfg.faults = &faults{}
+			s := e.open(e.path)
+			if err := backends.Put(ctx, s, "existing", backends.Record{Data: []byte("still here"), Timeout: 20}); err != nil {
+				t.Fatal(err)
+			}
+			fail := &e.cfg.faults.failWrite
+			if at == "fdatasync" {
+				fail = &e.cfg.faults.failSync
+			}
+			fail.Store(true)
+			big := backends.Record{Data: bytes.Repeat([]byte("x"), 512<<10), Timeout: 20}
+			for _, k := range []string{"big", "existing"} {
+				err := backends.Put(ctx, s, k, big)
+				if err == nil {
+					t.Fatalf("a write that failed to reach the log was acknowledged (%s)", k)
+				}
+				if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrClosed) || errors.Is(err, backends.ErrFull) {
+					t.Fatalf("write failure disguised as %v", err)
+				}
+				if !strings.Contains(err.Error(), e.path) {
+					t.Errorf("error does not name the path: %v", err)
+				}
+			}
+			// The store keeps serving what it has, and the failed writes left nothing.
+			if got, err := backends.Get(ctx, s, "existing"); err != nil || string(got.Data) != "still here" {
+				t.Fatalf("read after a failed write = %q, %v", got.Data, err)
+			}
+			if _, err := backends.Get(ctx, s, "big"); !errors.Is(err, backends.ErrNotFound) {
+				t.Fatalf("the failed write is visible: %v", err)
+			}
+			if img := crashImage(t, s); true {
+				fl := e.cfg.faults
+				e.cfg.faults = nil // the image's own log is fine
+				c := e.open(img)
+				e.cfg.faults = fl
+				if got, err := backends.Get(ctx, c, "existing"); err != nil || string(got.Data) != "still here" {
+					t.Fatalf("after a crash: %q, %v", got.Data, err)
+				}
+				if _, err := backends.Get(ctx, c, "big"); !errors.Is(err, backends.ErrNotFound) {
+					t.Fatalf("the failed write came back after a crash: %v", err)
+				}
+			}
+			// Once there is room again, writes work.
+			fail.Store(false)
+			if err := backends.Put(ctx, s, "big", big); err != nil {
+				t.Fatalf("write after space came back: %v", err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = e.open(e.path)
+			if got, err := backends.Get(ctx, s, "big"); err != nil || len(got.Data) != len(big.Data) {
+				t.Fatalf("after reopen: %d bytes, %v", len(got.Data), err)
+			}
+		})
+	}
+}
+
+// TestFailingCheckpointKeepsWritesInTheLog uses bbolt's MaxSize to make the
+// file unable to grow, as a full disk would for the checkpointer: writes are
+// still acknowledged, because they are durable in the log, reads see them,
+// a crash image replays them, and the checkpoint catches up once there is
+// room.
+func TestFailingCheckpointKeepsWritesInTheLog(t *testing.T) {
 	e := newTestEnv(t, time.Hour, time.Hour)
 	s := e.open(e.path)
 	if err := backends.Put(ctx, s, "existing", backends.Record{Data: []byte("still here"), Timeout: 20}); err != nil {
 		t.Fatal(err)
 	}
+	checkpoint(t, s)
 	info, err := os.Stat(e.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The writer goroutine reads MaxSize only inside a write transaction;
-	// the channel send in Apply orders this assignment before it.
-	s.db.MaxSize = int(info.Size())
+	s.ckptMu.Lock()
+	s.db.MaxSize = int(info.Size()) // read by bbolt inside write transactions, which ckptMu orders
+	s.ckptMu.Unlock()
 
 	big := backends.Record{Data: bytes.Repeat([]byte("x"), 512<<10), Timeout: 20}
-	err = backends.Put(ctx, s, "big", big)
-	if err == nil {
-		t.Fatal("a write that cannot fit was acknowledged")
-	}
-	if errors.Is(err, backends.ErrNotFound) || errors.Is(err, backends.ErrClosed) || errors.Is(err, backends.ErrFull) {
-		t.Fatalf("write failure disguised as %v", err)
-	}
-	if !strings.Contains(err.Error(), e.path) {
-		t.Errorf("error does not name the path: %v", err)
-	}
-	// The store keeps serving what it has, and the failed write left nothing.
-	if got, err := backends.Get(ctx, s, "existing"); err != nil || string(got.Data) != "still here" {
-		t.Fatalf("read after a failed write = %q, %v", got.Data, err)
-	}
-	if _, err := backends.Get(ctx, s, "big"); !errors.Is(err, backends.ErrNotFound) {
-		t.Fatalf("the failed write is visible: %v", err)
-	}
-	// Once there is room again, writes work.
-	s.db.MaxSize = 0
 	if err := backends.Put(ctx, s, "big", big); err != nil {
-		t.Fatalf("write after space came back: %v", err)
-	}
-	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = e.open(e.path)
+	if err := s.checkpointNow(); err == nil {
+		t.Fatal("checkpoint into a file that cannot grow succeeded")
+	}
 	if got, err := backends.Get(ctx, s, "big"); err != nil || len(got.Data) != len(big.Data) {
-		t.Fatalf("after reopen: %d bytes, %v", len(got.Data), err)
+		t.Fatalf("read of a logged write while checkpoints fail: %d bytes, %v", len(got.Data), err)
+	}
+	img := crashImage(t, s)
+	c := e.open(img)
+	if got, err := backends.Get(ctx, c, "big"); err != nil || len(got.Data) != len(big.Data) {
+		t.Fatalf("crash while checkpoints fail: %d bytes, %v", len(got.Data), err)
+	}
+	s.ckptMu.Lock()
+	s.db.MaxSize = 0
+	s.ckptMu.Unlock()
+	checkpoint(t, s)
+	if seqs, _ := listSegments(e.path); len(seqs) != 1 {
+		t.Fatalf("after the checkpoint caught up: %d log segments, want the live one", len(seqs))
+	}
+	if sessions, _ := bucketLens(t, s); sessions != 2 {
+		t.Fatalf("bbolt holds %d sessions, want 2", sessions)
 	}
 }
 
@@ -193,13 +256,15 @@ func TestClosedFileFailsReadsAndWrites(t *testing.T) {
 	if err := backends.Put(ctx, s, "k", backends.Record{Data: []byte("v"), Timeout: 20}); err != nil {
 		t.Fatal(err)
 	}
+	checkpoint(t, s) // so that the read needs the file
 	if err := s.db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	_ = s.seg.f.Close() // the log file too
 	if _, err := backends.Get(ctx, s, "k"); err == nil || errors.Is(err, backends.ErrNotFound) {
 		t.Fatalf("read from a closed file = %v, want an error other than not-found", err)
 	}
-	// A write to a key the index does not know still needs the file.
+	// A write needs the log.
 	if err := backends.Put(ctx, s, "new", backends.Record{Data: []byte("v"), Timeout: 20}); err == nil {
 		t.Fatal("write to a closed file acknowledged")
 	}

@@ -3,7 +3,6 @@ package boltstore
 import (
 	"container/heap"
 	"hash/maphash"
-	"strings"
 	"sync"
 	"time"
 )
@@ -23,8 +22,11 @@ type entry struct {
 	persisted int64  // the deadline as last written to the deadlines bucket
 	scheduled int64  // the wheel tick this entry is filed under (see shard.wheel)
 	timeout   int32  // Record.Timeout, minutes
-	queued    bool   // on shard.dirty
-	removed   bool   // deleted from the index; stale references skip it
+	// pending is the record as last logged, until a checkpoint has written
+	// it to bbolt (nil then): Apply reads it instead of the file.
+	pending *logged
+	queued  bool // on shard.dirty
+	removed bool // deleted from the index; stale references skip it
 }
 
 // shard is one stripe of the index.
@@ -95,43 +97,94 @@ func (sh *shard) markDirty(e *entry) {
 	}
 }
 
-// touch reports whether key is live at now and, if so, slides its deadline.
-// The check and the slide are one step under the shard lock, so the sweeper
+// logged is an encoded record that is in the write-ahead log but maybe not
+// yet in bbolt. Immutable; its identity tells a checkpoint whether a newer
+// write replaced it meanwhile.
+type logged struct{ val []byte }
+
+// touch reports whether key is live at now and, if so, slides its deadline
+// and returns its pending (logged, not yet checkpointed) record, if any. The
+// check and the slide are one step under the shard lock, so the sweeper
 // never removes a record that a concurrent Apply has just found live.
-func (ix *index) touch(key string, now int64) (live, exists bool) {
+func (ix *index) touch(key string, now int64) (live, exists bool, pending *logged) {
 	sh := ix.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e, ok := sh.m[key]
 	if !ok {
-		return false, false
+		return false, false, nil
 	}
 	if now >= e.deadline {
-		return false, true
+		return false, true, nil
 	}
 	if d := deadlineAt(now, e.timeout); d > e.deadline {
 		e.deadline = d
 		sh.markDirty(e)
 	}
-	return true, true
+	return true, true, e.pending
 }
 
-// set records a committed write: the key now has deadline, persisted.
-func (ix *index) set(key string, deadline int64, timeout int32) {
-	sh := ix.shard(key)
+// set records a logged write: the key now has deadline and the pending
+// record p. It returns the index's own copy of the key.
+func (ix *index) set(key []byte, deadline int64, timeout int32, p *logged) string {
+	sh := ix.shard(string(key))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e, ok := sh.m[key]
+	e, ok := sh.m[string(key)]
 	if !ok {
-		e = &entry{key: strings.Clone(key)}
+		e = &entry{key: string(key)}
 		sh.m[e.key] = e
 	}
-	e.deadline, e.persisted, e.timeout = deadline, deadline, timeout
+	e.deadline, e.persisted, e.timeout, e.pending = deadline, deadline, timeout, p
 	// A later deadline is found when the old tick comes due; an earlier one
 	// (a shorter timeout) needs an earlier tick.
 	if !ok || tickOf(deadline) < e.scheduled {
 		sh.schedule(e)
 	}
+	return e.key
+}
+
+// keyState is what a checkpoint writes for one key: the pending record with
+// the key's current deadline, or, when the key has no entry, a deletion.
+type keyState struct {
+	key      string
+	e        *entry  // nil: absent, delete it from bbolt
+	p        *logged // the pending record written
+	deadline int64
+	timeout  int32
+}
+
+// state returns key's state for a checkpoint; ok is false when bbolt already
+// holds the key's latest record (nothing to write).
+func (ix *index) state(key string) (st keyState, ok bool) {
+	sh := ix.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, found := sh.m[key]
+	if !found {
+		return keyState{key: key}, true
+	}
+	if e.pending == nil {
+		return keyState{}, false
+	}
+	return keyState{key: e.key, e: e, p: e.pending, deadline: e.deadline, timeout: e.timeout}, true
+}
+
+// checkpointed records that st reached bbolt: the pending record is dropped
+// unless a newer write replaced it, and st.deadline is persisted.
+func (ix *index) checkpointed(st *keyState) {
+	if st.e == nil {
+		return
+	}
+	sh := ix.shard(st.key)
+	sh.mu.Lock()
+	if st.e.pending == st.p {
+		st.e.pending = nil
+	}
+	if !st.e.removed && st.e.persisted < st.deadline {
+		st.e.persisted = st.deadline
+	}
+	sh.mu.Unlock()
 }
 
 // load adds an entry at Open, before any other goroutine runs; e.key is

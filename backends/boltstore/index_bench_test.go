@@ -14,7 +14,7 @@ func BenchmarkIndexScan1M(b *testing.B) {
 	keys := make([]string, 1_000_000)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("/LM/W3SVC/1/ROOT/Shop(bYtVMaohfZFUiXYkEsOyO6OYDIrLpeN/XWE/4khrD9U=)/%028d", i)
-		ix.set(keys[i], now+int64(i)*int64(time.Millisecond), 20)
+		ix.set([]byte(keys[i]), now+int64(i)*int64(time.Millisecond), 20, nil)
 	}
 	// A sweep tick with nothing due: what the sweeper costs a quiet second.
 	b.Run("sweep-nothing-due", func(b *testing.B) {

@@ -24,6 +24,12 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	syncLog := cfg.Sync == SyncAlways
+	seg, err := createSegment(cfg.Path, ld.nextSeq, syncLog, cfg.faults)
+	if err != nil {
+		closeQuietly(db)
+		return nil, fmt.Errorf("boltstore: open %s: create log: %w", cfg.Path, err)
+	}
 	s := &Store{
 		cfg:         cfg,
 		db:          db,
@@ -33,25 +39,36 @@ func Open(cfg Config) (*Store, error) {
 		writes:      make(chan *writeOp, maxWriteBatch),
 		flushes:     make(chan chan error),
 		sweeps:      make(chan *sweepBatch),
+		rotates:     make(chan rotation),
+		kick:        make(chan struct{}, 1),
+		syncLog:     syncLog,
+		seg:         seg,
+		nextSeq:     ld.nextSeq + 1,
+		liveSeq:     ld.nextSeq,
 		stopSweeper: make(chan struct{}),
+		stopCkpt:    make(chan struct{}),
 		stopWriter:  make(chan struct{}),
-		sweeperDone: make(chan struct{}),
 	}
 	s.lease.Store(ld.lease)
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.runWriter()
+	s.cwg.Add(1)
+	go s.runCheckpointer()
+	s.swg.Add(1)
 	go s.runSweeper()
-	s.log.Info("boltstore: opened", "path", cfg.Path, "records", ld.records,
-		"clean", ld.clean, "sync", cfg.Sync, "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("boltstore: opened", "path", cfg.Path, "records", ld.records, "clean", ld.clean,
+		"replayed", ld.replayed, "sync", cfg.Sync, "took", time.Since(start).Round(time.Millisecond))
 	return s, nil
 }
 
 // loaded is what Open reads from the file.
 type loaded struct {
-	ix      *index
-	lease   int64
-	records int
-	clean   bool
+	ix       *index
+	lease    int64
+	records  int
+	clean    bool
+	replayed int    // log records replayed
+	nextSeq  uint64 // first free log segment number
 }
 
 // openFile opens the bbolt file and loads it. bbolt panics on some corrupt
@@ -90,6 +107,11 @@ func openFile(cfg Config) (db *bolt.DB, ld loaded, err error) {
 	case err != nil:
 		return nil, ld, fmt.Errorf("boltstore: open %s: %w", cfg.Path, err)
 	}
+	replayed, nextSeq, err := replay(db, cfg)
+	if err != nil {
+		closeQuietly(db)
+		return nil, ld, fmt.Errorf("boltstore: open %s: %w", cfg.Path, err)
+	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		var err error
 		ld, err = load(tx, cfg)
@@ -98,6 +120,7 @@ func openFile(cfg Config) (db *bolt.DB, ld loaded, err error) {
 		closeQuietly(db)
 		return nil, ld, fmt.Errorf("boltstore: open %s: %w", cfg.Path, err)
 	}
+	ld.replayed, ld.nextSeq = replayed, nextSeq
 	return db, ld, nil
 }
 
@@ -124,15 +147,8 @@ func load(tx *bolt.Tx, cfg Config) (loaded, error) {
 		}
 		meta = tx.Bucket(bucketMeta)
 	}
-	v := meta.Get(metaFormat)
-	if len(v) != 4 {
-		return loaded{}, errors.New("not an aspstated session file (no format version)")
-	}
-	switch version := int(v[0])<<24 | int(v[1])<<16 | int(v[2])<<8 | int(v[3]); {
-	case version > formatVersion:
-		return loaded{}, fmt.Errorf("format version %d was written by a newer aspstated (this build reads version %d)", version, formatVersion)
-	case version < 1:
-		return loaded{}, fmt.Errorf("format version %d is not supported (this build reads version %d)", version, formatVersion)
+	if err := checkFormat(meta); err != nil {
+		return loaded{}, err
 	}
 	sess, dl := tx.Bucket(bucketSessions), tx.Bucket(bucketDeadlines)
 	if sess == nil || dl == nil {
@@ -162,6 +178,21 @@ func load(tx *bolt.Tx, cfg Config) (loaded, error) {
 	return ld, meta.Put(metaClean, []byte{0})
 }
 
+// checkFormat refuses a file whose format version this build cannot read.
+func checkFormat(meta *bolt.Bucket) error {
+	v := meta.Get(metaFormat)
+	if len(v) != 4 {
+		return errors.New("not an aspstated session file (no format version)")
+	}
+	switch version := int(v[0])<<24 | int(v[1])<<16 | int(v[2])<<8 | int(v[3]); {
+	case version > formatVersion:
+		return fmt.Errorf("format version %d was written by a newer aspstated (this build reads version %d)", version, formatVersion)
+	case version < 1:
+		return fmt.Errorf("format version %d is not supported (this build reads version %d)", version, formatVersion)
+	}
+	return nil
+}
+
 // initFile lays out a new file. A bbolt file that already holds other buckets
 // belongs to someone else and is refused.
 func initFile(tx *bolt.Tx, cfg Config) error {
@@ -188,6 +219,7 @@ func initFile(tx *bolt.Tx, cfg Config) error {
 		{metaFormat, []byte{0, 0, 0, formatVersion}},
 		{metaFlushed, putInt64(now)},
 		{metaLease, putInt64(now)},
+		{metaCovered, putInt64(0)},
 	} {
 		if err := meta.Put(kv[0], kv[1]); err != nil {
 			return err

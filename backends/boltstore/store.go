@@ -32,15 +32,38 @@ type Store struct {
 	lease atomic.Int64
 
 	writes  chan *writeOp    // Apply -> writer: Store and Delete
-	flushes chan chan error  // Apply -> writer: flush now (lease ran out)
+	flushes chan chan error  // Apply -> checkpointer: flush now (lease ran out)
 	sweeps  chan *sweepBatch // sweeper -> writer
+	rotates chan rotation    // checkpointer -> writer: switch segments
+	kick    chan struct{}    // writer -> checkpointer: the live segment is full
 
-	dirtyBuf []dirtyItem // reused by flush; owned by the writer goroutine
+	// syncLog: fdatasync log appends and directory changes (sync "always").
+	syncLog bool
 
-	stopSweeper chan struct{} // closed by Close to stop the sweeper
-	stopWriter  chan struct{} // closed by Close, after the sweeper stopped
-	sweeperDone chan struct{} // closed by the sweeper when it returns
-	wg          sync.WaitGroup
+	// Owned by the writer goroutine (then by Close):
+	seg      *segment     // the live log segment
+	segKeys  []string     // keys logged in seg
+	walBuf   []byte       // encoding buffer for one batch
+	segBytes atomic.Int64 // bytes logged in seg; read by the checkpointer
+
+	// ckptMu is held by the checkpointer for each checkpoint or flush (and
+	// by tests that copy a consistent crash image). It guards the fields
+	// below, which the checkpointer goroutine owns (then Close).
+	ckptMu        sync.Mutex
+	retired       []*segment  // segments switched away from, oldest first, not yet deleted
+	retiredKeys   []string    // keys logged in them
+	nextSeq       uint64      // sequence number of the next segment
+	liveSeq       uint64      // sequence number of the writer's segment
+	writerStopped bool        // set by Close: no more rotations
+	dirtyBuf      []dirtyItem // reused by flush
+	stateBuf      []keyState  // reused by checkpoint
+
+	stopSweeper chan struct{}  // closed by Close to stop the sweeper
+	stopCkpt    chan struct{}  // closed by Close, after the sweeper stopped
+	stopWriter  chan struct{}  // closed by Close, after the checkpointer stopped
+	swg         sync.WaitGroup // the sweeper
+	cwg         sync.WaitGroup // the checkpointer
+	wg          sync.WaitGroup // the writer
 
 	mu       sync.Mutex     // guards closed and the Add side of inflight
 	closed   bool           // set by Close; Apply then returns ErrClosed
@@ -48,7 +71,6 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error // result of Close; written once inside closeOnce
-	finalErr  error // the writer's last flush on Close; read after wg.Wait
 }
 
 var _ backends.Backend = (*Store)(nil)
@@ -71,7 +93,7 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	defer mu.Unlock()
 
 	now := s.now()
-	live, exists := s.ix.touch(key, now)
+	live, exists, pending := s.ix.touch(key, now)
 
 	var (
 		change backends.Change
@@ -88,6 +110,13 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	}
 	if !live {
 		decide(nil)
+	} else if pending != nil {
+		// Logged but not yet checkpointed: the log's copy is the truth.
+		rec, err := decodeRecord(pending.val)
+		if err != nil {
+			return fmt.Errorf("boltstore: read %q in %s: %w", key, s.cfg.Path, err)
+		}
+		decide(&rec)
 	} else if err := s.read(bkey, decide); err != nil {
 		return fmt.Errorf("boltstore: read %q in %s: %w", key, s.cfg.Path, err)
 	}
@@ -210,14 +239,19 @@ func (s *Store) close() {
 
 	s.inflight.Wait()
 	close(s.stopSweeper)
-	<-s.sweeperDone
+	s.swg.Wait()
+	close(s.stopCkpt)
+	s.cwg.Wait()
 	close(s.stopWriter)
 	s.wg.Wait()
 
+	s.ckptMu.Lock()
+	finalErr := s.shutdown()
+	s.ckptMu.Unlock()
 	err := s.db.Close()
 	switch {
-	case s.finalErr != nil:
-		s.closeErr = fmt.Errorf("boltstore: close %s: %w", s.cfg.Path, s.finalErr)
+	case finalErr != nil:
+		s.closeErr = fmt.Errorf("boltstore: close %s: %w", s.cfg.Path, finalErr)
 	case err != nil && !errors.Is(err, bolt.ErrDatabaseNotOpen):
 		s.closeErr = fmt.Errorf("boltstore: close %s: %w", s.cfg.Path, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -63,17 +64,47 @@ func do(t *testing.T, s *Store, key string, req locking.Request, now time.Time) 
 	return res
 }
 
-// crashImage returns a copy of s's file as a kill -9 at this instant would
-// leave it: the last committed transaction, no clean-close flush, no clean
-// flag. bbolt's own copy inside a read transaction is consistent even while
-// the writer commits.
+// crashImage returns a copy of s's file and log as a kill -9 at this instant
+// would leave them: the last committed transaction, the log segments not yet
+// checkpointed, no clean-close flush, no clean flag. The caller must not
+// write concurrently; holding ckptMu keeps the checkpointer still, and
+// bbolt's own copy inside a read transaction is consistent.
 func crashImage(t *testing.T, s *Store) string {
 	t.Helper()
+	s.ckptMu.Lock()
+	defer s.ckptMu.Unlock()
 	dst := filepath.Join(t.TempDir(), "crashed.db")
 	if err := s.db.View(func(tx *bolt.Tx) error { return tx.CopyFile(dst, 0o600) }); err != nil {
 		t.Fatal(err)
 	}
+	copySegments(t, s.cfg.Path, dst)
 	return dst
+}
+
+// copySegments copies the log segments of the data file src next to dst.
+func copySegments(t *testing.T, src, dst string) {
+	t.Helper()
+	seqs, err := listSegments(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range seqs {
+		b, err := os.ReadFile(segmentPath(src, seq))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(segmentPath(dst, seq), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkpoint moves everything logged into bbolt now.
+func checkpoint(t *testing.T, s *Store) {
+	t.Helper()
+	if err := s.checkpointNow(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // lastTxID is the id of the last committed write transaction.
@@ -130,6 +161,7 @@ func TestReadWithinLeaseWritesNothing(t *testing.T) {
 	if err := backends.Put(ctx, s, "k", backends.Record{Data: []byte("v"), Timeout: 20}); err != nil {
 		t.Fatal(err)
 	}
+	checkpoint(t, s) // reads must not write; the write above may
 	// The file's lease started at Open; the first read after it flushes and
 	// renews it, for 12 flush intervals.
 	e.clock.Advance(time.Second)

@@ -15,8 +15,7 @@ const (
 // only finds candidates; the writer re-checks each one under its shard lock
 // and deletes it.
 func (s *Store) runSweeper() {
-	defer s.wg.Done()
-	defer close(s.sweeperDone)
+	defer s.swg.Done()
 	tick := time.NewTicker(s.cfg.SweepInterval)
 	defer tick.Stop()
 	var buf []string

@@ -3,17 +3,11 @@ package boltstore
 import (
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 const (
-	// maxWriteBatch bounds the writes one group-commit transaction carries.
+	// maxWriteBatch bounds the writes one group commit carries.
 	maxWriteBatch = 1024
-	// flushChunk bounds the deadlines one flush transaction carries, so that
-	// the flush after a crash recovery (every session dirty) stays a series
-	// of modest transactions rather than one huge one.
-	flushChunk = 20000
 )
 
 // writeOp is one Store or Delete from Apply. The caller holds the key lock
@@ -33,15 +27,26 @@ type sweepBatch struct {
 	done chan error
 }
 
-// runWriter is the only goroutine that opens bbolt write transactions. It
-// batches concurrent writes into one transaction and one fsync (group commit
+// rotation is the checkpointer's request to switch the writer to a new
+// segment. The writer answers on done with the retired segment and the keys
+// logged in it.
+type rotation struct {
+	next *segment
+	done chan rotated
+}
+
+type rotated struct {
+	old  *segment
+	keys []string
+}
+
+// runWriter is the only goroutine that appends to the write-ahead log. It
+// batches concurrent writes into one append and one fdatasync (group commit
 // with no added delay: a lone write commits at once, and writes that arrive
-// during a commit form the next batch), and runs deadline flushes and sweep
-// deletions between batches, so none of them races with another.
+// during a commit form the next batch), logs sweep deletions between
+// batches, and switches segments when the checkpointer asks.
 func (s *Store) runWriter() {
 	defer s.wg.Done()
-	tick := time.NewTicker(s.cfg.FlushInterval)
-	defer tick.Stop()
 	batch := make([]*writeOp, 0, maxWriteBatch)
 	for {
 		select {
@@ -56,183 +61,119 @@ func (s *Store) runWriter() {
 					break drain
 				}
 			}
-			s.commit(batch)
+			s.logBatch(batch)
 			clear(batch)
 
-		case <-tick.C:
-			if err := s.flush(false); err != nil {
-				s.log.Error("boltstore: deadline flush failed", "path", s.cfg.Path, "err", err)
-			}
-
-		case done := <-s.flushes:
-			waiting := []chan error{done}
-		more:
-			for {
-				select {
-				case d := <-s.flushes:
-					waiting = append(waiting, d)
-				default:
-					break more
-				}
-			}
-			err := s.flush(true)
-			for _, d := range waiting {
-				d <- err
-			}
-
 		case b := <-s.sweeps:
-			b.done <- s.sweep(b.keys)
+			b.done <- s.logSweep(b.keys)
+
+		case r := <-s.rotates:
+			old, keys := s.seg, s.segKeys
+			s.seg, s.segKeys = r.next, nil
+			s.segBytes.Store(0)
+			r.done <- rotated{old: old, keys: keys}
 
 		case <-s.stopWriter:
-			// Close waited for every Apply and stopped the sweeper, so
-			// nothing else is queued.
-			s.finalErr = s.shutdown()
+			// Close waited for every Apply and stopped the sweeper and
+			// the checkpointer, so nothing else is queued. Close takes
+			// over the live segment.
 			return
 		}
 	}
 }
 
-// commit writes batch in one transaction and answers every op.
-func (s *Store) commit(batch []*writeOp) {
-	err := s.update(func(tx *bolt.Tx) error {
-		sess, dl := tx.Bucket(bucketSessions), tx.Bucket(bucketDeadlines)
-		// bbolt keeps references to values until commit: one slab per batch.
-		slab := make([]byte, deadlineLen*len(batch))
-		for i, op := range batch {
-			if op.del {
-				if err := sess.Delete(op.key); err != nil {
-					return err
-				}
-				if err := dl.Delete(op.key); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := sess.Put(op.key, op.val); err != nil {
-				return err
-			}
-			if err := dl.Put(op.key, encodeDeadline(slab[i*deadlineLen:], op.deadline, op.timeout)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+// logBatch appends batch to the log in one write and one fdatasync, then
+// publishes it in the index (pending records) and answers every op.
+func (s *Store) logBatch(batch []*writeOp) {
+	buf := s.walBuf[:0]
 	for _, op := range batch {
-		if err == nil {
+		if op.del {
+			buf = appendDelete(buf, op.key)
+		} else {
+			buf = appendStore(buf, op.key, op.deadline, op.timeout, op.val)
+		}
+	}
+	err := s.seg.append(buf, s.syncLog, s.cfg.faults)
+	s.keepBuf(buf)
+	if err == nil {
+		s.segBytes.Add(int64(len(buf)))
+		for _, op := range batch {
 			if op.del {
 				s.ix.remove(string(op.key))
+				s.segKeys = append(s.segKeys, string(op.key))
 			} else {
-				s.ix.set(string(op.key), op.deadline, op.timeout)
+				s.segKeys = append(s.segKeys, s.ix.set(op.key, op.deadline, op.timeout, &logged{val: op.val}))
 			}
 		}
+		s.kickIfFull()
+	}
+	for _, op := range batch {
 		op.done <- err
 	}
 }
 
-// flush writes every slid deadline and renews the lease. Without force it
-// does nothing when no deadline moved (an idle store writes nothing).
-func (s *Store) flush(force bool) error {
-	snapshot := s.now()
-	s.dirtyBuf = s.ix.collectDirty(s.dirtyBuf[:0])
-	items := s.dirtyBuf
-	if len(items) == 0 && !force {
-		return nil
-	}
-	lease := snapshot + leaseIntervals*int64(s.cfg.FlushInterval)
-	for start := 0; ; start += flushChunk {
-		chunk := items[start:min(start+flushChunk, len(items))]
-		last := start+len(chunk) == len(items)
-		err := s.update(func(tx *bolt.Tx) error {
-			dl := tx.Bucket(bucketDeadlines)
-			slab := make([]byte, deadlineLen*len(chunk))
-			for i, it := range chunk {
-				k := []byte(it.e.key)
-				if dl.Get(k) == nil {
-					continue // never resurrect a deadline for a deleted record
-				}
-				if err := dl.Put(k, encodeDeadline(slab[i*deadlineLen:], it.deadline, it.timeout)); err != nil {
-					return err
-				}
-			}
-			if !last {
-				return nil
-			}
-			meta := tx.Bucket(bucketMeta)
-			if err := meta.Put(metaFlushed, putInt64(snapshot)); err != nil {
-				return err
-			}
-			return meta.Put(metaLease, putInt64(lease))
-		})
-		if err != nil {
-			for _, it := range items[start:] {
-				s.ix.requeue(it)
-			}
-			clear(s.dirtyBuf)
-			return fmt.Errorf("flush %d deadlines: %w", len(items)-start, err)
-		}
-		for _, it := range chunk {
-			s.ix.markPersisted(it)
-		}
-		if last {
-			break
-		}
-	}
-	clear(s.dirtyBuf) // drop the entry references
-	s.lease.Store(lease)
-	return nil
-}
-
-// sweep removes keys that are still expired from the index and the file.
-func (s *Store) sweep(keys []string) error {
+// logSweep removes keys that are still expired from the index and logs their
+// deletion; a checkpoint then removes them from the file.
+func (s *Store) logSweep(keys []string) error {
 	now := s.now()
 	var gone []*entry
-	err := s.update(func(tx *bolt.Tx) error {
-		sess, dl := tx.Bucket(bucketSessions), tx.Bucket(bucketDeadlines)
-		for _, k := range keys {
-			// Taking the entry out of the index first makes the record
-			// absent to Apply at once; it was expired, so nothing changes
-			// for a reader, and a Store that follows queues behind us.
-			e := s.ix.removeExpired(k, now)
-			if e == nil {
-				continue
-			}
-			gone = append(gone, e)
-			if err := sess.Delete([]byte(k)); err != nil {
-				return err
-			}
-			if err := dl.Delete([]byte(k)); err != nil {
-				return err
-			}
+	buf := s.walBuf[:0]
+	for _, k := range keys {
+		// Taking the entry out of the index first makes the record
+		// absent to Apply at once; it was expired, so nothing changes
+		// for a reader, and a Store that follows queues behind us.
+		e := s.ix.removeExpired(k, now)
+		if e == nil {
+			continue
 		}
+		gone = append(gone, e)
+		buf = appendDelete(buf, []byte(e.key))
+	}
+	if len(gone) == 0 {
 		return nil
-	})
+	}
+	err := s.seg.append(buf, s.syncLog, s.cfg.faults)
+	s.keepBuf(buf)
 	if err != nil {
 		for _, e := range gone {
 			s.ix.restore(e)
 		}
-		return fmt.Errorf("sweep %d expired records: %w", len(keys), err)
+		return fmt.Errorf("sweep %d expired records: %w", len(gone), err)
 	}
+	s.segBytes.Add(int64(len(buf)))
+	for _, e := range gone {
+		s.segKeys = append(s.segKeys, e.key)
+	}
+	s.kickIfFull()
 	return nil
 }
 
-// shutdown persists every slid deadline and marks the file clean, so that
-// the next Open restores the exact deadlines.
-func (s *Store) shutdown() error {
-	if err := s.flush(false); err != nil {
-		return err
+// keepBuf keeps the encoding buffer for the next batch unless a large
+// value made it big.
+func (s *Store) keepBuf(buf []byte) {
+	if cap(buf) <= 4<<20 {
+		s.walBuf = buf[:0]
+	} else {
+		s.walBuf = nil
 	}
-	return s.update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(metaClean, []byte{1})
-	})
 }
 
-// update runs a write transaction and turns a bbolt panic (a corrupt page
-// found while writing) into an error; bbolt rolls the transaction back.
-func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("bbolt panicked (corrupt file?): %v", r)
+// kickIfFull asks for a checkpoint before the next tick when the live
+// segment has grown past walSegmentLimit.
+func (s *Store) kickIfFull() {
+	if s.segBytes.Load() >= walSegmentLimit {
+		select {
+		case s.kick <- struct{}{}:
+		default:
 		}
-	}()
-	return s.db.Update(fn)
+	}
+}
+
+// tickerC returns a ticker's channel, or nil (never ready) for d <= 0.
+func tickerC(d time.Duration) (<-chan time.Time, func()) {
+	if d <= 0 {
+		return nil, func() {}
+	}
+	t := time.NewTicker(d)
+	return t.C, t.Stop
 }
