@@ -3,8 +3,10 @@
 //
 // # What it does
 //
-// Records live in 256 shards, each a mutex, a map from key to entry and a
-// timing wheel of one-second slots. Apply holds the key's shard lock while the
+// Records live in 256 shards, each a mutex, a map from the key's 64-bit hash
+// (computed once per request, for the shard too) to entry, and a timing wheel
+// of one-second slots; the rare key whose hash another key already holds goes
+// in a second map by key. Apply holds the key's shard lock while the
 // transition runs, which makes it atomic. Every access checks the deadline, so
 // an expired record is invisible at once; one sweeper goroutine per Store
 // removes expired entries every 250 ms, visiting only the wheel slots that

@@ -26,6 +26,8 @@ type Store struct {
 	maxValue int
 	log      *slog.Logger
 	seed     maphash.Seed
+	// hashMask is all ones; tests clear bits of it to force hash collisions.
+	hashMask uint64
 
 	count  atomic.Int64 // live entries, for Len
 	bytes  atomic.Int64 // key+Data bytes of live entries, for Bytes and the MaxBytes cap
@@ -48,8 +50,15 @@ type Store struct {
 type shard struct {
 	mu sync.Mutex // guards m, wheel, next, cursor, scratch and every field of every entry reachable from them
 
-	m     map[string]*entry
-	wheel [wheelSlots]*entry // heads of doubly linked lists, by due second mod wheelSlots
+	// m finds entries by the 64-bit hash of their key, which Apply computes
+	// anyway to pick the shard: a map with integer keys does not hash the
+	// key a second time. An entry whose key's hash is already taken by
+	// another key goes in collided instead, which is almost always empty
+	// (with 64-bit hashes, a collision among a million keys has odds of
+	// about 1 in 30 million).
+	m        map[uint64]*entry
+	collided map[string]*entry
+	wheel    [wheelSlots]*entry // heads of doubly linked lists, by due second mod wheelSlots
 	// next is the first second the sweeper has not finished. Entries are never
 	// filed under an earlier second, which would only be visited a lap later.
 	next int64
@@ -97,6 +106,7 @@ func New(cfg Config) (*Store, error) {
 		maxValue: cfg.MaxValueSize,
 		log:      cfg.Logger,
 		seed:     maphash.MakeSeed(),
+		hashMask: math.MaxUint64,
 		stop:     make(chan struct{}),
 		pending:  make([]uint16, 0, numShards),
 	}
@@ -108,7 +118,7 @@ func New(cfg Config) (*Store, error) {
 	}
 	start := floorSec(s.now().UnixNano())
 	for i := range s.shards {
-		s.shards[i].m = make(map[string]*entry)
+		s.shards[i].m = make(map[uint64]*entry)
 		s.shards[i].next = start
 	}
 	s.wg.Add(1)
@@ -130,7 +140,8 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memstore: %w", err)
 	}
-	sh := &s.shards[maphash.String(s.seed, key)%numShards]
+	h := s.hash(key)
+	sh := &s.shards[h%numShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if s.closed.Load() {
@@ -138,7 +149,7 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	}
 	now := s.now().UnixNano()
 
-	e := sh.m[key]
+	e := sh.find(h, key)
 	if e != nil && now > e.deadline {
 		// Expired but not swept yet: invisible, and gone now that we are here.
 		s.removeLocked(sh, e)
@@ -163,14 +174,14 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		}
 		return nil
 	case backends.Store:
-		return s.storeLocked(sh, key, e, &ch.Record, now)
+		return s.storeLocked(sh, h, key, e, &ch.Record, now)
 	}
 	return fmt.Errorf("memstore: transition returned unknown action %v", ch.Action)
 }
 
 // storeLocked writes r under key, into e when the key has a live entry.
 // Everything that can fail is checked before anything changes.
-func (s *Store) storeLocked(sh *shard, key string, e *entry, r *backends.Record, now int64) error {
+func (s *Store) storeLocked(sh *shard, h uint64, key string, e *entry, r *backends.Record, now int64) error {
 	if s.maxValue > 0 && len(r.Data) > s.maxValue {
 		return fmt.Errorf("memstore: %d-byte value, limit %d: %w", len(r.Data), s.maxValue, backends.ErrTooLarge)
 	}
@@ -217,7 +228,7 @@ func (s *Store) storeLocked(sh *shard, key string, e *entry, r *backends.Record,
 		// immutable at all.
 		k := strings.Clone(key)
 		e = &entry{key: k}
-		sh.m[k] = e
+		sh.insert(h, e)
 		s.count.Add(1)
 	}
 	e.data = data
@@ -264,11 +275,53 @@ func (s *Store) reserve(delta int64) bool {
 
 // removeLocked deletes e from the map, the wheel and the accounting.
 func (s *Store) removeLocked(sh *shard, e *entry) {
-	delete(sh.m, e.key)
+	s.remove(sh, s.hash(e.key), e)
 	sh.unlink(e)
 	s.count.Add(-1)
 	s.bytes.Add(-int64(len(e.key) + len(e.data)))
 	e.data = nil
+}
+
+// hash returns the key's hash, which picks its shard and is its map key there.
+func (s *Store) hash(key string) uint64 { return maphash.String(s.seed, key) & s.hashMask }
+
+// find returns the entry for key, whose hash is h, or nil. sh.mu must be held.
+func (sh *shard) find(h uint64, key string) *entry {
+	e := sh.m[h]
+	if e == nil || e.key == key {
+		return e
+	}
+	return sh.collided[key]
+}
+
+// insert adds e, whose key has hash h and is not in the shard. sh.mu must be held.
+func (sh *shard) insert(h uint64, e *entry) {
+	if _, taken := sh.m[h]; !taken {
+		sh.m[h] = e
+		return
+	}
+	if sh.collided == nil {
+		sh.collided = make(map[string]*entry)
+	}
+	sh.collided[e.key] = e
+}
+
+// remove takes e, whose key has hash h, out of the shard. sh.mu must be held.
+// A collided entry with the same hash takes e's place in m, so that a key is
+// only ever among the collided while another key holds its hash.
+func (s *Store) remove(sh *shard, h uint64, e *entry) {
+	if sh.m[h] != e {
+		delete(sh.collided, e.key)
+		return
+	}
+	delete(sh.m, h)
+	for k, c := range sh.collided {
+		if s.hash(k) == h {
+			delete(sh.collided, k)
+			sh.m[h] = c
+			return
+		}
+	}
 }
 
 // setDeadlineLocked moves e's deadline. Later deadlines leave the entry where
@@ -306,7 +359,7 @@ func (s *Store) Close() error {
 		for i := range s.shards {
 			sh := &s.shards[i]
 			sh.mu.Lock()
-			sh.m = nil
+			sh.m, sh.collided = nil, nil
 			clear(sh.wheel[:])
 			sh.cursor = nil
 			sh.mu.Unlock()

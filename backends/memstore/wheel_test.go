@@ -3,6 +3,8 @@ package memstore
 import (
 	"context"
 	"fmt"
+	"iter"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -29,6 +31,22 @@ func TestEntryStaysSmall(t *testing.T) {
 	}
 }
 
+// entries yields every entry in the shard's maps. sh.mu must be held.
+func (sh *shard) entries() iter.Seq[*entry] {
+	return func(yield func(*entry) bool) {
+		for _, e := range sh.m {
+			if !yield(e) {
+				return
+			}
+		}
+		for _, e := range sh.collided {
+			if !yield(e) {
+				return
+			}
+		}
+	}
+}
+
 // checkInvariants verifies the map, the wheel and the counters agree:
 // every entry in the map is linked exactly once, in the slot of its due
 // second, filed no later than its deadline's second (or the sweeper's
@@ -52,8 +70,11 @@ func checkInvariants(t *testing.T, s *Store) {
 				if slotOf(e.due) != slot {
 					t.Errorf("shard %d: %q due %d filed in slot %d", i, e.key, e.due, slot)
 				}
-				if sh.m[e.key] != e {
-					t.Errorf("shard %d: %q linked but not in the map", i, e.key)
+				if sh.find(s.hash(e.key), e.key) != e {
+					t.Errorf("shard %d: %q linked but not found", i, e.key)
+				}
+				if int(s.hash(e.key)%numShards) != i {
+					t.Errorf("shard %d: %q belongs in shard %d", i, e.key, s.hash(e.key)%numShards)
 				}
 				if e.due < sh.next {
 					t.Errorf("shard %d: %q due %d before the sweeper's position %d", i, e.key, e.due, sh.next)
@@ -65,12 +86,22 @@ func checkInvariants(t *testing.T, s *Store) {
 				prev = e
 			}
 		}
-		if linked != len(sh.m) {
-			t.Errorf("shard %d: %d linked entries, %d in the map", i, linked, len(sh.m))
+		if n := len(sh.m) + len(sh.collided); linked != n {
+			t.Errorf("shard %d: %d linked entries, %d in the maps", i, linked, n)
 		}
-		for k, e := range sh.m {
+		for h, e := range sh.m {
+			if s.hash(e.key) != h {
+				t.Errorf("shard %d: %q filed under hash %x, its hash is %x", i, e.key, h, s.hash(e.key))
+			}
+		}
+		for k, e := range sh.collided {
+			if sh.m[s.hash(k)] == nil || sh.m[s.hash(k)] == e || e.key != k {
+				t.Errorf("shard %d: %q among the collided, but its hash is free or it is filed twice", i, k)
+			}
+		}
+		for e := range sh.entries() {
 			count++
-			bytes += int64(len(k) + len(e.data))
+			bytes += int64(len(e.key) + len(e.data))
 		}
 		if sh.cursor != nil {
 			t.Errorf("shard %d: cursor left set outside a sweep", i)
@@ -89,6 +120,13 @@ func checkInvariants(t *testing.T, s *Store) {
 // with random stores, reads, deletes and clock jumps, and checks that the
 // wheel stays consistent and that a sweep leaves nothing expired behind.
 func TestWheelInvariantsUnderRandomOperations(t *testing.T) {
+	t.Run("hash=full", func(t *testing.T) { testWheelInvariants(t, math.MaxUint64) })
+	// 0x3ff leaves four hash values per shard, so most of the 300 keys
+	// collide with another: the collided map gets the same workout.
+	t.Run("hash=colliding", func(t *testing.T) { testWheelInvariants(t, 0x3ff) })
+}
+
+func testWheelInvariants(t *testing.T, hashMask uint64) {
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))
@@ -98,6 +136,7 @@ func TestWheelInvariantsUnderRandomOperations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	s.hashMask = hashMask
 	ctx := context.Background()
 	keys := make([]string, 300)
 	for i := range keys {
@@ -131,9 +170,9 @@ func TestWheelInvariantsUnderRandomOperations(t *testing.T) {
 			for i := range s.shards {
 				sh := &s.shards[i]
 				sh.mu.Lock()
-				for k, e := range sh.m {
+				for e := range sh.entries() {
 					if now > e.deadline {
-						t.Errorf("step %d: %q expired %v ago, still there after a sweep", step, k, time.Duration(now-e.deadline))
+						t.Errorf("step %d: %q expired %v ago, still there after a sweep", step, e.key, time.Duration(now-e.deadline))
 					}
 				}
 				sh.mu.Unlock()
