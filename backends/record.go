@@ -81,3 +81,12 @@ type Backend interface {
 	// ErrClosed. Close is idempotent.
 	Close() error
 }
+
+// StableData is implemented by a Backend whose Record.Data, as a transition
+// sees it, stays valid and unchanged after Apply returns, because stored
+// bytes are never written in place. The gateway then sends such a body to the
+// client straight from the store instead of copying it.
+type StableData interface {
+	// StableData reports whether the guarantee holds.
+	StableData() bool
+}

@@ -34,6 +34,14 @@ type conn struct {
 	in         []byte // read buffer; unparsed bytes are in[start:end]
 	start, end int
 	out        []byte // responses not yet written
+	// With bodies sent from the store (sendBodies), the responses not yet
+	// written are vec, then out[vecEnd:]: vec alternates pieces of out with
+	// stored bodies, and one vectored write sends it all.
+	sendBodies bool
+	vec        net.Buffers
+	writing    net.Buffers // vec as the write in progress consumes it
+	vecEnd     int
+	body       []byte // the stored body the current transition's response refers to
 
 	req  wire.Request
 	lreq locking.Request
@@ -53,6 +61,9 @@ type conn struct {
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, parser: wire.NewParser(s.cfg.Limits), peer: newPeerWatch(nc),
 		in: make([]byte, readBufSize), out: make([]byte, 0, readBufSize)}
+	// Only a TCP connection writes a net.Buffers with one writev.
+	_, isTCP := nc.(*net.TCPConn)
+	c.sendBodies = s.stableBodies && isTCP
 	c.transition = c.transit
 	return c
 }
@@ -178,14 +189,27 @@ func (c *conn) makeRoom() {
 // deadline is only moved when it is more than 1/16 stale, so a client that
 // stops reading is dropped after 15/16 to all of WriteTimeout.
 func (c *conn) flush(now time.Time) error {
-	if len(c.out) == 0 {
+	if len(c.out) == 0 && len(c.vec) == 0 {
 		return nil
 	}
 	if wt := c.s.cfg.WriteTimeout; now.Sub(c.writeDeadlineSetAt) > wt/16 {
 		c.nc.SetWriteDeadline(now.Add(wt))
 		c.writeDeadlineSetAt = now
 	}
-	_, err := c.nc.Write(c.out)
+	var err error
+	if len(c.vec) == 0 {
+		_, err = c.nc.Write(c.out)
+	} else {
+		if c.vecEnd < len(c.out) {
+			c.vec = append(c.vec, c.out[c.vecEnd:])
+		}
+		// WriteTo consumes its receiver: hand it a copy of the header, kept
+		// in the conn so that it does not escape to a new allocation.
+		c.writing = c.vec
+		_, err = c.writing.WriteTo(c.nc)
+		clear(c.vec) // drop the references to stored bodies
+		c.vec, c.vecEnd = c.vec[:0], 0
+	}
 	if cap(c.out) > keepBufMax {
 		c.out = make([]byte, 0, readBufSize)
 	} else {

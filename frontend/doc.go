@@ -8,7 +8,10 @@
 // connection are answered strictly in order; pipelined requests that arrive
 // together get their responses in one write. Each connection reuses its read
 // and write buffers, so the request path allocates nothing in steady state
-// beyond the key string handed to the backend. Limits (line length, header
+// beyond the key string handed to the backend. When the backend promises that
+// record bytes outlive Apply (backends.StableData: memstore), bodies of 512
+// bytes and more are not copied into the write buffer: one writev sends the
+// response heads and the stored bodies. Limits (line length, header
 // count, body size) are enforced by the parser while bytes arrive. An idle
 // connection closes after Config.IdleTimeout. Each connection closes once, with
 // a reason that is logged at debug level.

@@ -32,7 +32,7 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 	c.mark = len(c.out)
 	err := s.cfg.Backend.Apply(s.ctx, string(req.Key), c.transition)
 	if err != nil {
-		c.out = c.out[:c.mark]
+		c.out, c.body = c.out[:c.mark], nil
 		if _, closeConn := outcomeForError(err); !closeConn {
 			// The only non-closing outcome is a 400 (capacity or size).
 			s.log.Warn("request refused", "op", c.lreq.Op.String(), "key", string(req.Key), "err", err)
@@ -43,6 +43,10 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 		s.log.Error("backend failed; closing the connection instead of answering",
 			"op", c.lreq.Op.String(), "key", string(req.Key), "remote", c.nc.RemoteAddr().String(), "err", err)
 		return true, reasonBackend
+	}
+	if c.body != nil {
+		c.vec = append(c.vec, c.out[c.vecEnd:], c.body)
+		c.vecEnd, c.body = len(c.out), nil
 	}
 	c.counts.count(c.result.Status)
 	if s.log.Enabled(s.ctx, slog.LevelDebug) {
@@ -58,12 +62,24 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 func (c *conn) transit(cur *backends.Record) backends.Change {
 	res, ch := locking.Apply(cur, &c.lreq, c.now)
 	c.result = res
-	c.out = c.appendResult(c.out[:c.mark], &res)
+	c.body = nil
+	if c.sendBodies && res.HasBody && len(res.Body) >= minSentBody {
+		c.out = c.appendResult(c.out[:c.mark], &res, false)
+		c.body = res.Body // handle queues it once Apply has succeeded
+	} else {
+		c.out = c.appendResult(c.out[:c.mark], &res, true)
+	}
 	c.result.Body = nil // it aliases the record
 	return ch
 }
 
-func (c *conn) appendResult(dst []byte, res *locking.Result) []byte {
+// minSentBody is the smallest body sent from the store rather than copied
+// into out: below it, the copy costs less than another piece in the write.
+const minSentBody = 512
+
+// appendResult appends the response for res, with its body or, for the
+// caller to send, without.
+func (c *conn) appendResult(dst []byte, res *locking.Result, withBody bool) []byte {
 	r := wire.Response{Status: res.Status, ActionFlags: res.ActionFlags}
 	switch res.Status {
 	case 200:
@@ -75,6 +91,9 @@ func (c *conn) appendResult(dst []byte, res *locking.Result) []byte {
 		r.LockCookie = res.LockCookie
 		r.LockDateTicks = wire.TicksFromTime(res.LockDate.In(c.s.cfg.Location))
 		r.LockAgeSeconds = res.LockAgeSeconds
+	}
+	if !withBody {
+		return wire.AppendResponseHead(dst, c.s.cfg.Version, &r)
 	}
 	return wire.AppendResponse(dst, c.s.cfg.Version, &r)
 }

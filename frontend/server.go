@@ -3,6 +3,7 @@ package frontend
 import (
 	"context"
 	"errors"
+	"github.com/aspstate/aspstate/backends"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -23,6 +24,9 @@ type Server struct {
 
 	shuttingDown atomic.Bool
 	stats        Stats
+	// stableBodies is set when the backend's record bytes outlive Apply
+	// (backends.StableData): bodies are then written from the store.
+	stableBodies bool
 
 	mu        sync.Mutex // guards listeners and conns
 	listeners map[net.Listener]struct{}
@@ -40,10 +44,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	c := cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
+	sd, ok := c.Backend.(backends.StableData)
 	return &Server{
 		cfg: c, log: c.Logger, ctx: ctx, cancel: cancel,
-		listeners: map[net.Listener]struct{}{},
-		conns:     map[*conn]struct{}{},
+		stableBodies: ok && sd.StableData(),
+		listeners:    map[net.Listener]struct{}{},
+		conns:        map[*conn]struct{}{},
 	}, nil
 }
 

@@ -134,6 +134,12 @@ func (s *Store) Len() int { return int(s.count.Load()) }
 // MaxBytes caps.
 func (s *Store) Bytes() int64 { return s.bytes.Load() }
 
+// StableData implements backends.StableData: stored bytes are never written
+// in place, so the Data a transition saw stays valid after Apply returns.
+func (s *Store) StableData() bool { return true }
+
+var _ backends.StableData = (*Store)(nil)
+
 // Apply implements backends.Backend. The transition runs under the key's
 // shard lock, so it must be quick and must not call back into the Store.
 func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) error {

@@ -11,6 +11,17 @@ import "strconv"
 // panicking: the client then throws, which is the safe failure. Only a 200
 // carries a body; r.Body is ignored for the others.
 func AppendResponse(dst []byte, version string, r *Response) []byte {
+	dst = AppendResponseHead(dst, version, r)
+	if r.Status == 200 {
+		dst = append(dst, r.Body...)
+	}
+	return dst
+}
+
+// AppendResponseHead appends what AppendResponse does except a 200's body:
+// the head announces len(r.Body), and the caller sends the body itself, for
+// example straight from the store with a vectored write.
+func AppendResponseHead(dst []byte, version string, r *Response) []byte {
 	switch r.Status {
 	case 200:
 		dst = append(dst, "HTTP/1.1 200 OK\r\nX-AspNet-Version: "...)
@@ -31,8 +42,7 @@ func AppendResponse(dst []byte, version string, r *Response) []byte {
 		}
 		dst = append(dst, "Cache-Control: private\r\nContent-Length: "...)
 		dst = strconv.AppendInt(dst, int64(len(r.Body)), 10)
-		dst = append(dst, "\r\n\r\n"...)
-		return append(dst, r.Body...)
+		return append(dst, "\r\n\r\n"...)
 	case 423:
 		// Never a body: the RTM client leaked memory on a 423 with one.
 		dst = append(dst, "HTTP/1.1 423 Locked\r\nX-AspNet-Version: "...)
