@@ -41,6 +41,7 @@ const (
 type Store struct {
 	cfg    Config
 	client redis.UniversalClient
+	batch  batcher
 	read   *redis.Script
 	cas    *redis.Script
 	log    *slog.Logger
@@ -78,7 +79,10 @@ func Open(cfg Config) (*Store, error) {
 		DB:         cfg.DB,
 		TLSConfig:  tlsCfg,
 		PoolSize:   cfg.PoolSize,
-		MaxRetries: cfg.MaxRetries,
+		// One pool for everything, so that PoolSize bounds the connections
+		// (the batcher's pipelines use at most maxFlushers of them).
+		PipelinePoolSize: -1,
+		MaxRetries:       cfg.MaxRetries,
 		// Dial failures are retried by the pool itself; two tries are
 		// enough to ride out a refused connection during a restart.
 		DialerRetries:         2,
@@ -98,6 +102,7 @@ func Open(cfg Config) (*Store, error) {
 		log:    cfg.Logger.With("component", "redisstore"),
 		stop:   stop,
 	}
+	s.batch = batcher{client: client, maxFlushers: maxFlushers}
 	s.wg.Add(1)
 	go s.probe(ctx)
 	return s, nil
@@ -117,6 +122,7 @@ func (s *Store) Close() error {
 		if err := s.client.Close(); err != nil {
 			s.closeErr = fmt.Errorf("redisstore: close: %w", err)
 		}
+		s.batch.close()
 	})
 	return s.closeErr
 }
@@ -179,18 +185,18 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		return backends.ErrClosed
 	}
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) > s.cfg.OpTimeout {
+		// The batcher needs a deadline for every call.
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.OpTimeout)
 		defer cancel()
 	}
 	rkey := s.cfg.KeyPrefix + "s:" + key
-	keys := []string{rkey}
 	for attempt := 1; ; attempt++ {
 		// cur is the live record or nil; wid is the write id the CAS must
 		// find, "" when there is no hash at all.
 		var cur *backends.Record
 		var wid string
-		reply, err := s.read.Run(ctx, s.client, keys, s.cfg.Now().UnixMilli()).Slice()
+		reply, err := s.script(ctx, s.read, readScript, rkey, []any{s.cfg.Now().UnixMilli()}).Slice()
 		switch {
 		case errors.Is(err, redis.Nil):
 		case err != nil:
@@ -226,7 +232,7 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 			return fmt.Errorf("redisstore: unknown action %v", ch.Action)
 		}
 
-		applied, err := s.cas.Run(ctx, s.client, keys, args...).Int()
+		applied, err := s.script(ctx, s.cas, casScript, rkey, args).Int()
 		if err != nil && ch.Action == backends.Store && isOOM(err) {
 			// Redis at maxmemory with noeviction refused the write before
 			// doing anything: a full store, not an outage.
@@ -289,4 +295,36 @@ func newWriteID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
 	return hex.EncodeToString(b[:])
+}
+
+// script runs sc (whose source is src) on key with args, through the batcher
+// unless args carry a large value. The returned command holds the reply or
+// the error; it is the caller's alone.
+func (s *Store) script(ctx context.Context, sc *redis.Script, src, key string, args []any) *redis.Cmd {
+	cmdArgs := make([]any, 0, 4+len(args))
+	cmdArgs = append(cmdArgs, "evalsha", sc.Hash(), 1, key)
+	cmdArgs = append(cmdArgs, args...)
+	size := 0
+	for _, a := range args {
+		if b, ok := a.([]byte); ok {
+			size += len(b)
+		}
+	}
+	if size > directBytes {
+		return sc.Run(ctx, s.client, []string{key}, args...)
+	}
+	c := callPool.Get().(*call)
+	c.cmd = redis.NewCmd(ctx, cmdArgs...)
+	c.src = src
+	c.deadline, _ = ctx.Deadline()
+	if err := s.batch.do(ctx, c); err != nil && c.abandoned.Load() {
+		// The flusher may still write to c: leave it to the collector.
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	cmd := c.cmd
+	c.cmd = nil
+	callPool.Put(c)
+	return cmd
 }
