@@ -35,22 +35,24 @@ func Open(cfg Config) (*Store, error) {
 		cfg:     cfg,
 		path:    path,
 		db:      db,
+		wr:      newCommitter(db),
 		locks:   locking.NewKeyLocks(),
 		dl:      newDeadlines(),
 		epoch:   cfg.Now(),
 		pending: make(map[string]struct{}),
 		stop:    make(chan struct{}),
 	}
+	fail := func() { s.wr.close(); db.Close() }
 	if err := s.checkFormat(); err != nil {
-		db.Close()
+		fail()
 		return nil, err
 	}
 	if err := s.rebuild(); err != nil {
-		db.Close()
+		fail()
 		return nil, fmt.Errorf("badgerstore: open %s: reading keys: %w", path, err)
 	}
 	if err := s.loadSnapshot(); err != nil {
-		db.Close()
+		fail()
 		return nil, fmt.Errorf("badgerstore: open %s: deadline snapshot: %w", path, err)
 	}
 	s.wg.Add(2)

@@ -18,6 +18,7 @@ type Store struct {
 	cfg   Config
 	path  string
 	db    *badger.DB
+	wr    *committer // group commit of Apply's writes (commit.go)
 	locks *locking.KeyLocks
 	dl    *deadlines
 	// epoch is the store clock's reading at Open; in-memory times are
@@ -207,26 +208,14 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	return nil
 }
 
-// write stores one encoded record. With SyncWrites the commit waits for the
-// fsync, which badger shares between concurrent commits.
+// write stores one encoded record through the group committer. With
+// SyncWrites it returns after the group's fsync.
 func (s *Store) write(bkey, val []byte, hsec int64, now time.Time) error {
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	e := badger.NewEntry(bkey, val)
-	e.ExpiresAt = badgerExpiry(hsec, now)
-	if err := txn.SetEntry(e); err != nil {
-		return err
-	}
-	return txn.Commit()
+	return s.wr.write(bkey, val, badgerExpiry(hsec, now), false)
 }
 
 func (s *Store) del(bkey []byte) error {
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	if err := txn.Delete(bkey); err != nil {
-		return err
-	}
-	return txn.Commit()
+	return s.wr.write(bkey, nil, 0, true)
 }
 
 func (s *Store) enqueue(key string) {
@@ -249,6 +238,7 @@ func (s *Store) Close() error {
 
 	close(s.stop)
 	s.wg.Wait()
+	s.wr.close() // no Apply is running: life is held exclusively above
 	_, serr := s.sweep()
 	if serr != nil {
 		serr = fmt.Errorf("badgerstore: %s: final sweep: %w", s.path, serr)

@@ -203,6 +203,7 @@ func crash(t *testing.T, s *Store) {
 	s.life.Unlock()
 	close(s.stop)
 	s.wg.Wait()
+	s.wr.close()
 	if err := s.db.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,149 @@
+package badgerstore
+
+import (
+	"errors"
+	"sync"
+
+	badger "github.com/dgraph-io/badger/v4"
+)
+
+// Group commit. Badger with SyncWrites batches concurrent commits into one
+// write, but then syncs the memtable's write-ahead log once per commit in that
+// batch (DB.writeToLSM, a msync of the whole mapped file each time), and only
+// one batch is written at a time: N concurrent writers cost N syncs in a row,
+// so synced writes ran at one per sync (about 6,500 writes/s here, CPU bound
+// in msync). The committer merges the writes of concurrent Apply calls into
+// one badger transaction, which badger writes as one request: one value-log
+// sync and one WAL sync for the whole group, whatever its size.
+//
+// While a group is being committed, the next one gathers in the channel, so
+// the group size follows the load: one writer alone waits for one commit,
+// fifty writers share one.
+
+// maxGroup bounds the writes merged into one transaction; badger's own limit
+// (ErrTxnTooBig, 15% of a memtable) may split a group earlier.
+const maxGroup = 256
+
+// writeOp is one Apply's write waiting for its group's commit.
+type writeOp struct {
+	key       []byte
+	val       []byte // nil with del
+	expiresAt uint64
+	del       bool
+	done      chan error // buffered (1); receives the commit's result
+}
+
+var opPool = sync.Pool{New: func() any { return &writeOp{done: make(chan error, 1)} }}
+
+// committer owns the goroutine that commits groups of writes.
+type committer struct {
+	db   *badger.DB
+	ops  chan *writeOp // Apply -> commit loop
+	stop chan struct{} // closed by close; the loop fails what is left
+	wg   sync.WaitGroup
+}
+
+func newCommitter(db *badger.DB) *committer {
+	c := &committer{db: db, ops: make(chan *writeOp, maxGroup), stop: make(chan struct{})}
+	c.wg.Add(1)
+	go c.loop()
+	return c
+}
+
+// errCommitterClosed is what a write gets if it reaches a stopped committer;
+// Store.Close stops the committer only after every Apply has returned, so
+// this is a safety net, never expected.
+var errCommitterClosed = errors.New("group committer stopped")
+
+// write commits one entry (or deletion) in the next group and waits for it.
+// With SyncWrites the group's commit returns after its fsync.
+func (c *committer) write(key, val []byte, expiresAt uint64, del bool) error {
+	op := opPool.Get().(*writeOp)
+	op.key, op.val, op.expiresAt, op.del = key, val, expiresAt, del
+	select {
+	case c.ops <- op:
+	case <-c.stop:
+		opPool.Put(op)
+		return errCommitterClosed
+	}
+	err := <-op.done
+	op.key, op.val = nil, nil
+	opPool.Put(op)
+	return err
+}
+
+// close stops the commit loop and waits for it. Callers must not write after.
+func (c *committer) close() {
+	close(c.stop)
+	c.wg.Wait()
+}
+
+func (c *committer) loop() {
+	defer c.wg.Done()
+	group := make([]*writeOp, 0, maxGroup)
+	for {
+		var op *writeOp
+		select {
+		case op = <-c.ops:
+		case <-c.stop:
+			for {
+				select {
+				case op = <-c.ops:
+					op.done <- errCommitterClosed
+				default:
+					return
+				}
+			}
+		}
+		group = append(group[:0], op)
+	gather:
+		for len(group) < maxGroup {
+			select {
+			case op = <-c.ops:
+				group = append(group, op)
+			default:
+				break gather
+			}
+		}
+		c.commit(group)
+		clear(group)
+	}
+}
+
+// commit writes group in as few transactions as badger allows and reports
+// each op's result. An op badger refuses on its own (a key too long, say)
+// fails alone; a failed commit fails every op in that transaction.
+func (c *committer) commit(group []*writeOp) {
+	for len(group) > 0 {
+		txn := c.db.NewTransaction(true)
+		n := 0 // ops of group in txn
+		for n < len(group) {
+			op := group[n]
+			var err error
+			if op.del {
+				err = txn.Delete(op.key)
+			} else {
+				e := badger.NewEntry(op.key, op.val)
+				e.ExpiresAt = op.expiresAt
+				err = txn.SetEntry(e)
+			}
+			if errors.Is(err, badger.ErrTxnTooBig) && n > 0 {
+				break // commit what we have; op starts the next transaction
+			}
+			if err != nil {
+				// Fails alone: move it out of the transaction's range.
+				op.done <- err
+				group[n] = group[len(group)-1]
+				group = group[:len(group)-1]
+				continue
+			}
+			n++
+		}
+		err := txn.Commit()
+		txn.Discard()
+		for _, op := range group[:n] {
+			op.done <- err
+		}
+		group = group[n:]
+	}
+}
