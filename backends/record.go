@@ -90,3 +90,12 @@ type StableData interface {
 	// StableData reports whether the guarantee holds.
 	StableData() bool
 }
+
+// BorrowedKeys is implemented by a Backend that keeps nothing of the key
+// string after Apply returns (it copies what it stores). The gateway then
+// passes a key that borrows its read buffer instead of allocating a string
+// per request.
+type BorrowedKeys interface {
+	// BorrowedKeys reports whether the guarantee holds.
+	BorrowedKeys() bool
+}

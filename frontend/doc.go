@@ -8,7 +8,8 @@
 // connection are answered strictly in order; pipelined requests that arrive
 // together get their responses in one write. Each connection reuses its read
 // and write buffers, so the request path allocates nothing in steady state
-// beyond the key string handed to the backend. When the backend promises that
+// beyond the key string handed to the backend, and not even that when the
+// backend keeps nothing of the key (backends.BorrowedKeys: memstore). When the backend promises that
 // record bytes outlive Apply (backends.StableData: memstore), bodies of 512
 // bytes and more are not copied into the write buffer: one writev sends the
 // response heads and the stored bodies. Limits (line length, header

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"log/slog"
+	"unsafe"
 
 	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/frontend/wire"
@@ -30,7 +31,14 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 	}
 	c.now = s.cfg.Now()
 	c.mark = len(c.out)
-	err := s.cfg.Backend.Apply(s.ctx, string(req.Key), c.transition)
+	var key string
+	if s.borrowKeys && len(req.Key) > 0 {
+		// The bytes stay put until the next read, long after Apply returns.
+		key = unsafe.String(&req.Key[0], len(req.Key))
+	} else {
+		key = string(req.Key)
+	}
+	err := s.cfg.Backend.Apply(s.ctx, key, c.transition)
 	if err != nil {
 		c.out, c.body = c.out[:c.mark], nil
 		if _, closeConn := outcomeForError(err); !closeConn {

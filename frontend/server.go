@@ -27,6 +27,9 @@ type Server struct {
 	// stableBodies is set when the backend's record bytes outlive Apply
 	// (backends.StableData): bodies are then written from the store.
 	stableBodies bool
+	// borrowKeys is set when the backend keeps nothing of the key string
+	// (backends.BorrowedKeys): keys then borrow the read buffer.
+	borrowKeys bool
 
 	mu        sync.Mutex // guards listeners and conns
 	listeners map[net.Listener]struct{}
@@ -45,9 +48,11 @@ func New(cfg Config) (*Server, error) {
 	c := cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	sd, ok := c.Backend.(backends.StableData)
+	bk, bkOK := c.Backend.(backends.BorrowedKeys)
 	return &Server{
 		cfg: c, log: c.Logger, ctx: ctx, cancel: cancel,
 		stableBodies: ok && sd.StableData(),
+		borrowKeys:   bkOK && bk.BorrowedKeys(),
 		listeners:    map[net.Listener]struct{}{},
 		conns:        map[*conn]struct{}{},
 	}, nil

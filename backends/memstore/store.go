@@ -138,7 +138,14 @@ func (s *Store) Bytes() int64 { return s.bytes.Load() }
 // in place, so the Data a transition saw stays valid after Apply returns.
 func (s *Store) StableData() bool { return true }
 
-var _ backends.StableData = (*Store)(nil)
+// BorrowedKeys implements backends.BorrowedKeys: a new entry's key is
+// cloned, and nothing else keeps the key after Apply returns.
+func (s *Store) BorrowedKeys() bool { return true }
+
+var (
+	_ backends.StableData   = (*Store)(nil)
+	_ backends.BorrowedKeys = (*Store)(nil)
+)
 
 // Apply implements backends.Backend. The transition runs under the key's
 // shard lock, so it must be quick and must not call back into the Store.
