@@ -29,6 +29,7 @@ const (
 	DefaultNumMemtables     = 3        // memtables kept in memory before writers stall
 	DefaultBlockCacheSize   = 32 << 20 // decompressed SST blocks
 	DefaultIndexCacheSize   = 16 << 20 // SST indexes and bloom filters
+	DefaultRecordCacheSize  = 32 << 20 // encoded records of recently used sessions, in the gateway's heap
 	DefaultGCInterval       = 5 * time.Minute
 	DefaultMaxValueSize     = 20 << 20 // the gateway's default body limit
 )
@@ -51,6 +52,10 @@ type Config struct {
 	BlockCacheSize int64
 	// IndexCacheSize bounds the memory for table indexes and bloom filters.
 	IndexCacheSize int64
+	// RecordCacheSize bounds the bytes of recently used records kept in
+	// memory, so that reading them does not go through badger. 0 takes the
+	// default; negative turns the cache off.
+	RecordCacheSize int64
 	// NumMemtables is how many memtables may be in memory at once.
 	NumMemtables int
 	// GCInterval is how often the value-log garbage collector runs.
@@ -87,6 +92,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.IndexCacheSize == 0 {
 		cfg.IndexCacheSize = DefaultIndexCacheSize
+	}
+	if cfg.RecordCacheSize == 0 {
+		cfg.RecordCacheSize = DefaultRecordCacheSize
 	}
 	if cfg.GCInterval == 0 {
 		cfg.GCInterval = DefaultGCInterval

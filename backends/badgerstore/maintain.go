@@ -135,6 +135,9 @@ func (s *Store) rewriteBatch(keys []string) error {
 			if e.d <= diskH-int64(slack(t))/2 {
 				return false, nil // an Apply already moved it
 			}
+			// Drop the cached copy: it would keep the old horizon, which is
+			// safe but makes the next read rewrite it again.
+			s.dl.uncache(key)
 			nh := s.horizonSec(max(diskH, e.d+int64(slack(t))))
 			setHorizon(v, nh)
 			ent := badger.NewEntry(bkey, v)

@@ -37,7 +37,7 @@ func Open(cfg Config) (*Store, error) {
 		db:      db,
 		wr:      newCommitter(db),
 		locks:   locking.NewKeyLocks(),
-		dl:      newDeadlines(),
+		dl:      newDeadlines(cfg.RecordCacheSize),
 		epoch:   cfg.Now(),
 		pending: make(map[string]struct{}),
 		stop:    make(chan struct{}),

@@ -105,48 +105,43 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		ttl      time.Duration
 		newVal   []byte // what to write: the new record, or the old one with a later horizon
 		tooLarge bool
+		fill     []byte // a copy of the record read from disk, for the cache
 	)
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(bkey)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+	e, cachedVal, inIndex := s.dl.lookup(key)
+	// use runs the transition on the encoded record v (from the cache or
+	// from disk; nil when absent) and encodes what is to be written while
+	// v, which cur.Data and ch.Record.Data may alias, is still valid.
+	use := func(v []byte) error {
+		if v == nil {
 			ch = fn(nil)
-		} else if err != nil {
-			return err
 		} else {
-			err = item.Value(func(v []byte) error {
-				rec, hsec, err := decodeRecord(v)
-				if err != nil {
-					return err
-				}
-				onDisk = true
-				diskH = s.relSec(hsec)
-				eff := diskH
-				if e, ok := s.dl.get(key); ok && e.d < eff {
-					eff = e.d
-				}
-				if nowRel > eff {
-					// Expired: invisible at once. Pin the in-memory deadline
-					// so the sweeper removes it (after Open it may be an
-					// overestimate taken from badger's TTL).
-					s.dl.slide(key, eff)
-					ch = fn(nil)
-				} else {
-					found = true
-					ttl = ttlOf(&rec)
-					ch = fn(&rec)
-					if ch.Action == backends.Keep && nowRel+int64(ttl) > diskH {
-						// The deadline would pass the horizon on disk: rewrite
-						// it now, keeping a copy since v dies with the txn.
-						newVal = append([]byte(nil), v...)
-					}
-				}
-				return nil
-			})
+			rec, hsec, err := decodeRecord(v)
 			if err != nil {
 				return err
 			}
+			onDisk = true
+			diskH = s.relSec(hsec)
+			eff := diskH
+			if inIndex && e.d < eff {
+				eff = e.d
+			}
+			if nowRel > eff {
+				// Expired: invisible at once. Pin the in-memory deadline
+				// so the sweeper removes it (after Open it may be an
+				// overestimate taken from badger's TTL).
+				s.dl.slide(key, eff)
+				ch = fn(nil)
+			} else {
+				found = true
+				ttl = ttlOf(&rec)
+				ch = fn(&rec)
+				if ch.Action == backends.Keep && nowRel+int64(ttl) > diskH {
+					// The deadline would pass the horizon on disk: rewrite
+					// it now, on a copy (v is the cache's or badger's).
+					newVal = append([]byte(nil), v...)
+				}
+			}
 		}
-		// Encode while cur.Data is still valid: ch.Record.Data may alias it.
 		if ch.Action == backends.Store {
 			if len(ch.Record.Data) > s.cfg.MaxValueSize {
 				tooLarge = true
@@ -155,7 +150,29 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 			newVal = encodeRecord(&ch.Record, 0)
 		}
 		return nil
-	})
+	}
+	var err error
+	if cachedVal != nil {
+		err = use(cachedVal)
+	} else {
+		err = s.db.View(func(txn *badger.Txn) error {
+			item, err := txn.Get(bkey)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return use(nil)
+			} else if err != nil {
+				return err
+			}
+			return item.Value(func(v []byte) error {
+				if err := use(v); err != nil {
+					return err
+				}
+				if found && ch.Action == backends.Keep && newVal == nil && s.dl.budget > 0 {
+					fill = append([]byte(nil), v...)
+				}
+				return nil
+			})
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("badgerstore: %s: read: %w", s.path, err)
 	}
@@ -170,12 +187,14 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		hsec := s.horizonSec(d + int64(slack(t)))
 		setHorizon(newVal, hsec)
 		if err := s.write(bkey, newVal, hsec, now); err != nil {
+			s.dl.uncache(key) // the write may or may not have landed
 			return fmt.Errorf("badgerstore: %s: write: %w", s.path, err)
 		}
-		s.dl.put(key, d)
+		s.dl.put(key, d, newVal)
 	case backends.Delete:
 		if onDisk {
 			if err := s.del(bkey); err != nil {
+				s.dl.uncache(key)
 				return fmt.Errorf("badgerstore: %s: delete: %w", s.path, err)
 			}
 		}
@@ -194,13 +213,14 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 				// before that succeeds could shorten this session.
 				s.cfg.Logger.Warn("badgerstore: extending a session's horizon failed", "path", s.path, "err", err)
 				s.dl.slide(key, d)
+				s.dl.uncache(key)
 				s.enqueue(key)
 				return nil
 			}
-			s.dl.put(key, d)
+			s.dl.put(key, d, newVal)
 			return nil
 		}
-		s.dl.slide(key, d)
+		s.dl.slideCache(key, d, fill)
 		if d > diskH-int64(slack(ttl))/2 {
 			s.enqueue(key)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -364,5 +365,62 @@ func TestValidateNamesKey(t *testing.T) {
 	}
 	if err := (Config{Path: "x", Sync: SyncNone}).Validate(); err != nil {
 		t.Errorf("sync none: %v", err)
+	}
+}
+
+// The conformance and differential suites again with the record cache off
+// and with a cache so small that it evicts on almost every insert.
+func harnessWith(cacheBytes int64) backendtest.Harness {
+	h := harness
+	h.Open = func(t *testing.T, dir string, now func() time.Time) backends.Backend {
+		cfg := testConfig(dir, now)
+		cfg.RecordCacheSize = cacheBytes
+		s, err := Open(cfg)
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s
+	}
+	return h
+}
+
+func TestConformanceNoCache(t *testing.T)   { backendtest.Run(t, harnessWith(-1)) }
+func TestDifferentialNoCache(t *testing.T)  { backendtest.RunDifferential(t, harnessWith(-1)) }
+func TestConformanceTinyCache(t *testing.T) { backendtest.Run(t, harnessWith(deadlineShards*256)) }
+func TestDifferentialTinyCache(t *testing.T) {
+	backendtest.RunDifferential(t, harnessWith(deadlineShards*256))
+}
+
+// TestRecordCacheBounded fills a store far past its cache and checks the
+// cache's byte and entry counts stay within the budget, then that every
+// record still reads back right (from the cache or from disk).
+func TestRecordCacheBounded(t *testing.T) {
+	cfg := testConfig(t.TempDir(), nil)
+	cfg.RecordCacheSize = deadlineShards * 4096
+	s := openTest(t, cfg)
+	data := bytes.Repeat([]byte("x"), 500)
+	for i := range 2000 {
+		put(t, s, fmt.Sprint("k", i), backends.Record{Data: append(data, fmt.Sprint(i)...), Timeout: 20, LockCookie: 1})
+	}
+	for i := range 2000 {
+		got, err := backends.Get(ctx, s, fmt.Sprint("k", i))
+		if err != nil || string(got.Data) != string(data)+fmt.Sprint(i) {
+			t.Fatalf("k%d: %v", i, err)
+		}
+	}
+	for i := range s.dl.shards {
+		sh := &s.dl.shards[i]
+		sh.mu.Lock()
+		bytes, n := 0, 0
+		for _, e := range sh.m {
+			if e.c != nil {
+				bytes += len(e.c.val)
+				n++
+			}
+		}
+		if bytes != sh.bytes || n != sh.n || bytes > s.dl.budget || len(sh.q) > 2*n+1024 {
+			t.Errorf("shard %d: cached %d bytes in %d entries (counted %d, %d), budget %d, queue %d", i, bytes, n, sh.bytes, sh.n, s.dl.budget, len(sh.q))
+		}
+		sh.mu.Unlock()
 	}
 }
