@@ -12,6 +12,11 @@ const (
 	// SyncAlways fsyncs every write before Apply returns. Concurrent writers
 	// share one fsync (badger's group commit). Survives power loss.
 	SyncAlways = "always"
+	// SyncInterval makes a write reach the kernel (badger's memory-mapped
+	// files) before Apply returns, so a process crash (kill -9) loses
+	// nothing, and fsyncs everything written every SyncInterval, so a power
+	// loss or kernel crash loses at most about that much (sync.go).
+	SyncInterval = "interval"
 	// SyncNone leaves flushing to the OS. Badger writes through mmap, so a
 	// process crash (kill -9) still loses nothing; a power loss or kernel crash
 	// may lose the last seconds of writes.
@@ -31,6 +36,7 @@ const (
 	DefaultIndexCacheSize   = 16 << 20 // SST indexes and bloom filters
 	DefaultRecordCacheSize  = 32 << 20 // encoded records of recently used sessions, in the gateway's heap
 	DefaultGCInterval       = 5 * time.Minute
+	DefaultSyncInterval     = time.Second
 	DefaultMaxValueSize     = 20 << 20 // the gateway's default body limit
 )
 
@@ -39,8 +45,10 @@ const (
 type Config struct {
 	// Path is the data directory (created if missing). Required.
 	Path string
-	// Sync is the sync policy: "always" (default) or "none".
+	// Sync is the sync policy: "always" (default), "interval" or "none".
 	Sync string
+	// SyncInterval is how often the "interval" policy fsyncs.
+	SyncInterval time.Duration
 	// ValueLogFileSize is the size of one value-log file, in bytes [1 MiB, 2 GiB).
 	ValueLogFileSize int64
 	// ValueThreshold: encoded records at least this long are kept in the value
@@ -96,6 +104,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.RecordCacheSize == 0 {
 		cfg.RecordCacheSize = DefaultRecordCacheSize
 	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = DefaultSyncInterval
+	}
 	if cfg.GCInterval == 0 {
 		cfg.GCInterval = DefaultGCInterval
 	}
@@ -120,8 +131,10 @@ func (cfg Config) Validate() error {
 	switch {
 	case c.Path == "":
 		return errors.New("badgerstore: path: must not be empty")
-	case c.Sync != SyncAlways && c.Sync != SyncNone:
-		return bad("sync", "%q is not a sync policy (want %q or %q)", c.Sync, SyncAlways, SyncNone)
+	case c.Sync != SyncAlways && c.Sync != SyncInterval && c.Sync != SyncNone:
+		return bad("sync", "%q is not a sync policy (want %q, %q or %q)", c.Sync, SyncAlways, SyncInterval, SyncNone)
+	case c.SyncInterval < time.Millisecond || c.SyncInterval > time.Minute:
+		return bad("sync_interval", "%s is outside [1ms, 1m]", c.SyncInterval)
 	case c.ValueLogFileSize < 1<<20 || c.ValueLogFileSize >= 2<<30:
 		return bad("value_log_file_size", "%d is outside [1 MiB, 2 GiB)", c.ValueLogFileSize)
 	case c.MemTableSize < 1<<20:

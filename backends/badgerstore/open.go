@@ -58,6 +58,10 @@ func Open(cfg Config) (*Store, error) {
 	s.wg.Add(2)
 	go s.maintain()
 	go s.collectGarbage()
+	if cfg.Sync == SyncInterval {
+		s.wg.Add(1)
+		go s.syncLoop()
+	}
 	return s, nil
 }
 

@@ -33,8 +33,12 @@ type Store struct {
 	// disk; the maintenance goroutine rewrites their horizon in batches.
 	pending map[string]struct{}
 
+	// syncedVlog is the newest value-log file id synced by the "interval"
+	// policy's previous round; only syncLoop and Close use it (sync.go).
+	syncedVlog int
+
 	stop chan struct{}  // closed by Close to stop the goroutines below
-	wg   sync.WaitGroup // the maintenance and value-log GC goroutines
+	wg   sync.WaitGroup // the maintenance, value-log GC and (policy "interval") sync goroutines
 }
 
 var _ backends.Backend = (*Store)(nil)
@@ -262,6 +266,11 @@ func (s *Store) Close() error {
 	_, serr := s.sweep()
 	if serr != nil {
 		serr = fmt.Errorf("badgerstore: %s: final sweep: %w", s.path, serr)
+	}
+	if s.cfg.Sync == SyncInterval {
+		if err := s.syncFiles(); err != nil {
+			serr = errors.Join(serr, fmt.Errorf("badgerstore: %s: final sync: %w", s.path, err))
+		}
 	}
 	var werr error
 	if err := s.writeSnapshot(); err != nil {

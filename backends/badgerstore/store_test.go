@@ -363,6 +363,12 @@ func TestValidateNamesKey(t *testing.T) {
 	if err := (Config{Path: "x"}).Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
 	}
+	if err := (Config{Path: "x", Sync: SyncInterval, SyncInterval: time.Second}).Validate(); err != nil {
+		t.Errorf("sync interval: %v", err)
+	}
+	if err := (Config{Path: "x", Sync: SyncInterval, SyncInterval: time.Hour}).Validate(); err == nil || !strings.Contains(err.Error(), "sync_interval") {
+		t.Errorf("sync_interval 1h: %v", err)
+	}
 	if err := (Config{Path: "x", Sync: SyncNone}).Validate(); err != nil {
 		t.Errorf("sync none: %v", err)
 	}
@@ -371,10 +377,14 @@ func TestValidateNamesKey(t *testing.T) {
 // The conformance and differential suites again with the record cache off
 // and with a cache so small that it evicts on almost every insert.
 func harnessWith(cacheBytes int64) backendtest.Harness {
+	return harnessCfg(func(cfg *Config) { cfg.RecordCacheSize = cacheBytes })
+}
+
+func harnessCfg(set func(*Config)) backendtest.Harness {
 	h := harness
 	h.Open = func(t *testing.T, dir string, now func() time.Time) backends.Backend {
 		cfg := testConfig(dir, now)
-		cfg.RecordCacheSize = cacheBytes
+		set(&cfg)
 		s, err := Open(cfg)
 		if err != nil {
 			t.Fatalf("Open: %v", err)
@@ -382,6 +392,21 @@ func harnessWith(cacheBytes int64) backendtest.Harness {
 		return s
 	}
 	return h
+}
+
+// The sync policies other than the default, with a short interval so that
+// the periodic sync runs during the suites.
+func syncPolicy(p string) func(*Config) {
+	return func(c *Config) { c.Sync, c.SyncInterval = p, 5*time.Millisecond }
+}
+
+func TestConformanceSyncAlways(t *testing.T) { backendtest.Run(t, harnessCfg(syncPolicy(SyncAlways))) }
+func TestConformanceSyncInterval(t *testing.T) {
+	backendtest.Run(t, harnessCfg(syncPolicy(SyncInterval)))
+}
+func TestConformanceSyncNone(t *testing.T) { backendtest.Run(t, harnessCfg(syncPolicy(SyncNone))) }
+func TestDifferentialSyncInterval(t *testing.T) {
+	backendtest.RunDifferential(t, harnessCfg(syncPolicy(SyncInterval)))
 }
 
 func TestConformanceNoCache(t *testing.T)   { backendtest.Run(t, harnessWith(-1)) }
