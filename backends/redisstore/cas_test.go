@@ -110,7 +110,7 @@ func TestCASResentIsIdempotent(t *testing.T) {
 	ctx := bg(t)
 	keys := []string{s.cfg.KeyPrefix + "s:k"}
 	wid := newWriteID()
-	args := append([]any{"", wid, "s"}, storeArgs(&backends.Record{Data: []byte("x"), Timeout: 1}, s.cfg.Now())...)
+	args := append([]any{"", wid, "s", ""}, storeArgs(&backends.Record{Data: []byte("x"), Timeout: 1}, s.cfg.Now())...)
 	for i := range 2 {
 		n, err := s.cas.Run(ctx, s.client, keys, args...).Int()
 		if err != nil || n != 1 {

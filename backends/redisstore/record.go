@@ -50,18 +50,24 @@ return {live, r[1], r[4], r[3], r[5], r[6], r[7], r[8]}
 `
 
 // casScript is step 3: it writes (ARGV[3] "s") or deletes ("d") the record
-// only if its write id is still ARGV[1] ("" for no hash). A write id equal to
-// ARGV[2], the token of this very write, means the write already happened:
-// go-redis resent the command after a network error that hid the first reply.
-// It returns 1 when applied, 0 on conflict.
-// Store arguments: ARGV[4..9] = d t f c l ld, ARGV[10] deadline ("" for
-// none), ARGV[11] TTL in ms ("" for none).
+// only if its write id is still ARGV[1] ("" for no hash) and, when ARGV[4] is
+// not "", the record is still live at that gateway time (Unix ms): the
+// transition saw it live, and an expired record must read as absent. A write
+// id equal to ARGV[2], the token of this very write, means the write already
+// happened: go-redis resent the command after a network error that hid the
+// first reply. It returns 1 when applied, 0 on conflict (or expiry).
+// Store arguments: ARGV[5..10] = d t f c l ld, ARGV[11] deadline ("" for
+// none), ARGV[12] TTL in ms ("" for none).
 const casScript = `
-local r = redis.call('HMGET', KEYS[1], 'w', 'v')
+local r = redis.call('HMGET', KEYS[1], 'w', 'v', 'x')
 local w = r[1] or ''
 if w ~= ARGV[1] then
 	if w == ARGV[2] then return 1 end
 	return 0
+end
+if ARGV[4] ~= '' then
+	local x = tonumber(r[3])
+	if x and x < tonumber(ARGV[4]) then return 0 end
 end
 if ARGV[3] == 'd' then
 	redis.call('DEL', KEYS[1])
@@ -69,13 +75,13 @@ if ARGV[3] == 'd' then
 end
 local v = (tonumber(r[2]) or 0) + 1
 redis.call('HSET', KEYS[1], 'w', ARGV[2], 'v', string.format('%.0f', v),
-	'd', ARGV[4], 't', ARGV[5], 'f', ARGV[6], 'c', ARGV[7], 'l', ARGV[8], 'ld', ARGV[9])
-if ARGV[11] == '' then
+	'd', ARGV[5], 't', ARGV[6], 'f', ARGV[7], 'c', ARGV[8], 'l', ARGV[9], 'ld', ARGV[10])
+if ARGV[12] == '' then
 	redis.call('HDEL', KEYS[1], 'x')
 	redis.call('PERSIST', KEYS[1])
 else
-	redis.call('HSET', KEYS[1], 'x', ARGV[10])
-	redis.call('PEXPIRE', KEYS[1], ARGV[11])
+	redis.call('HSET', KEYS[1], 'x', ARGV[11])
+	redis.call('PEXPIRE', KEYS[1], ARGV[12])
 end
 return 1
 `
@@ -134,7 +140,7 @@ func parseInt32(field, s string) (int32, error) {
 	return int32(n), nil
 }
 
-// storeArgs encodes rec for casScript (ARGV[4..11]); now is the gateway clock.
+// storeArgs encodes rec for casScript (ARGV[5..12]); now is the gateway clock.
 func storeArgs(rec *backends.Record, now time.Time) []any {
 	ld := ""
 	if !rec.LockDate.IsZero() {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ type Store struct {
 	cfg    Config
 	client redis.UniversalClient
 	batch  batcher
+	cache  writeCache
 	read   *redis.Script
 	cas    *redis.Script
 	log    *slog.Logger
@@ -180,6 +182,9 @@ func (s *Store) markDown(err error) {
 // slides its expiry; (2) fn runs in Go; (3) unless fn keeps the record, a
 // second script writes or deletes it only if nobody else wrote it since (1),
 // and otherwise the whole sequence starts again, so fn may run several times.
+// When this gateway wrote the key last (the write cache), step 1 is skipped
+// on the first attempt: fn runs on the record as written, and the CAS proves
+// it is still the stored one.
 func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) error {
 	if s.closed.Load() {
 		return backends.ErrClosed
@@ -191,30 +196,46 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		defer cancel()
 	}
 	rkey := s.cfg.KeyPrefix + "s:" + key
+	cached, useCache := s.cache.take(rkey)
 	for attempt := 1; ; attempt++ {
 		// cur is the live record or nil; wid is the write id the CAS must
 		// find, "" when there is no hash at all.
 		var cur *backends.Record
 		var wid string
-		reply, err := s.script(ctx, s.read, readScript, rkey, []any{s.cfg.Now().UnixMilli()}).Slice()
-		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return s.fail("read", err)
-		default:
-			var slid bool
-			if cur, wid, slid, err = decodeRead(reply); err != nil {
-				return fmt.Errorf("redisstore: corrupt record: %w", err)
-			}
-			if cur != nil && !slid {
-				s.markFull()
+		fromCache := useCache
+		if useCache {
+			useCache = false
+			cur, wid = &cached.rec, cached.wid
+		} else {
+			reply, err := s.script(ctx, s.read, readScript, rkey, []any{s.cfg.Now().UnixMilli()}).Slice()
+			switch {
+			case errors.Is(err, redis.Nil):
+			case err != nil:
+				return s.fail("read", err)
+			default:
+				var slid bool
+				if cur, wid, slid, err = decodeRead(reply); err != nil {
+					return fmt.Errorf("redisstore: corrupt record: %w", err)
+				}
+				if cur != nil && !slid {
+					s.markFull()
+				}
 			}
 		}
 
 		ch := fn(cur)
+		// liveAt asks the CAS to check that the record fn saw live is still
+		// live now; "" when fn saw none (an expired hash may be replaced).
+		liveAt := ""
 		var args []any
+		var newID string
 		switch ch.Action {
 		case backends.Keep:
+			if fromCache {
+				// Nothing proves the cached record current: read it.
+				attempt--
+				continue
+			}
 			s.markUp()
 			return nil
 		case backends.Delete:
@@ -222,12 +243,21 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 				s.markUp()
 				return nil // no hash: nothing to delete
 			}
-			args = []any{wid, newWriteID(), "d"}
+			newID = newWriteID()
+			if cur != nil {
+				liveAt = strconv.FormatInt(s.cfg.Now().UnixMilli(), 10)
+			}
+			args = []any{wid, newID, "d", liveAt}
 		case backends.Store:
 			if len(ch.Record.Data) > s.cfg.MaxValueSize {
 				return fmt.Errorf("redisstore: %d bytes: %w", len(ch.Record.Data), backends.ErrTooLarge)
 			}
-			args = append([]any{wid, newWriteID(), "s"}, storeArgs(&ch.Record, s.cfg.Now())...)
+			now := s.cfg.Now()
+			if cur != nil {
+				liveAt = strconv.FormatInt(now.UnixMilli(), 10)
+			}
+			newID = newWriteID()
+			args = append([]any{wid, newID, "s", liveAt}, storeArgs(&ch.Record, now)...)
 		default:
 			return fmt.Errorf("redisstore: unknown action %v", ch.Action)
 		}
@@ -246,10 +276,23 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		}
 		s.markUp()
 		if applied == 1 {
-			if ch.Action == backends.Store && s.full.Load() && s.full.Swap(false) {
-				s.log.Info("redisstore: redis accepts writes again")
+			if ch.Action == backends.Delete {
+				s.cache.forget(rkey) // a concurrent Apply may have put one
+			}
+			if ch.Action == backends.Store {
+				s.cache.put(rkey, &ch.Record, newID)
+				if s.full.Load() && s.full.Swap(false) {
+					s.log.Info("redisstore: redis accepts writes again")
+				}
 			}
 			return nil
+		}
+		if fromCache {
+			// Another gateway wrote since this one did (or the record
+			// expired): not a conflict with a concurrent writer, so read
+			// at once.
+			attempt--
+			continue
 		}
 		if attempt == maxAttempts {
 			return fmt.Errorf("redisstore: %d attempts: %w", attempt, ErrConflict)

@@ -206,16 +206,26 @@ func TestRoundTrips(t *testing.T) {
 	get(t, s, "k")
 	h := &countHook{}
 	s.Client().AddHook(h)
+	lock := func(cur *backends.Record) backends.Change {
+		r := *cur
+		r.Locked, r.LockCookie = true, r.LockCookie+1
+		return backends.Change{Action: backends.Store, Record: r}
+	}
 	for _, tc := range []struct {
 		name string
 		fn   backends.Transition
 		want int64
 	}{
 		{"read and slide", func(*backends.Record) backends.Change { return backends.Change{} }, 1},
-		{"write", func(cur *backends.Record) backends.Change {
-			return backends.Change{Action: backends.Store, Record: *cur}
-		}, 2},
-		{"delete absent", func(*backends.Record) backends.Change { return backends.Change{Action: backends.Delete} }, 3}, // read, delete, read
+		// Not written by this gateway since its last read: read, then CAS.
+		{"write", lock, 2},
+		// Written by this gateway: the CAS alone, on the record it wrote.
+		{"write after write", lock, 1},
+		// A read after a write reads (the cached record is only for writes).
+		{"read after write", func(*backends.Record) backends.Change { return backends.Change{} }, 1},
+		{"write after read", lock, 2},
+		// Delete straight after the write, then a read that finds nothing.
+		{"delete absent", func(*backends.Record) backends.Change { return backends.Change{Action: backends.Delete} }, 2},
 	} {
 		before := h.n.Load()
 		if err := s.Apply(bg(t), "k", tc.fn); err != nil {
@@ -261,7 +271,9 @@ func TestClose(t *testing.T) {
 func TestApplyRespectsContext(t *testing.T) {
 	srv := redistest.Start(t)
 	s := open(t, srv, nil)
-	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 1})
+	// Written by another gateway, so that s has no cached copy to run the
+	// transition on: with nothing from Redis, it must not run at all.
+	put(t, open(t, srv, nil), "k", backends.Record{Data: []byte("x"), Timeout: 1})
 	srv.Pause()
 	defer srv.Resume()
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
