@@ -46,18 +46,19 @@
 //
 // Apply is three steps, each touching one key:
 //
-//  1. A Lua script (EVALSHA, cached by go-redis) reads the record, hides it if
-//     the gateway's clock (passed in, never Redis's) is past x, otherwise slides
-//     x and the native TTL, and returns the record and its write id. One round
-//     trip: a read, the slide included.
+//  1. A Lua script (EVALSHA) reads the record, hides it if the gateway's
+//     clock (passed in, never Redis's) is past x, otherwise slides x and the
+//     native TTL, and returns the record and its write id. One round trip: a
+//     read, the slide included.
 //  2. The transition runs in Go on that record. If it keeps the record, Apply
 //     is done.
 //  3. A second script writes the new record (or deletes it) only if the write
 //     id is still the one read in step 1 ("" for no hash: create only if still
-//     absent), giving it a fresh write id and v+1. If another gateway wrote in
-//     between, Apply sleeps a short jittered backoff and starts again at step
-//     1, so the transition may run several times (the contract allows it). After
-//     16 conflicting attempts it returns ErrConflict.
+//     absent) and, if the transition saw a live record, x has not passed
+//     since; it gives the record a fresh write id and v+1. If another gateway
+//     wrote in between, Apply sleeps a short jittered backoff and starts again
+//     at step 1, so the transition may run several times (the contract allows
+//     it). After 16 conflicting attempts it returns ErrConflict.
 //
 // The CAS token is a random write id rather than the version counter because
 // a counter starts over when a session is deleted and created again, and a
@@ -68,8 +69,46 @@
 // transition twice. If step 3 fails outright, Apply returns the error and does
 // not retry, since the write may or may not have happened.
 //
-// A Store is safe for concurrent use. It holds no lock of its own: Redis
+// Write cache: a gateway remembers the record it last wrote under a key, with
+// its write id (at most 16 MiB of records, each for 5 s). The next Apply on
+// that key skips step 1 and runs the transition on the remembered record; if
+// the CAS applies, nobody wrote the key in between, so the transition saw the
+// stored record (another gateway's read slides only x, and the CAS checks that
+// x has not passed). If the CAS finds another write id, or the transition
+// keeps the record (no CAS proves anything then), Apply reads as usual. So a
+// web request's GetExclusive then Set costs three scripts instead of four, and
+// a locked session's next page two, while a read never comes from the cache.
+//
+// A Store is safe for concurrent use. It holds no lock across I/O: Redis
 // serialises the scripts, and the CAS orders the gateways.
+//
+// # Batching
+//
+// Concurrent Applies share round trips. Each script call is queued; unless two
+// pipelines are already in flight, the call starts a flusher goroutine, which
+// sends everything queued (up to 128 calls) as one pipeline, hands each
+// caller its reply and repeats until the queue is empty. A lone call goes at
+// once; under load, calls gather while a pipeline is in flight. This saves the
+// write and read system calls per command on both sides, and the go-redis
+// connection checkout per command, which dominated the gateway's profile: a
+// read cost about 30 µs of gateway CPU and 19 µs of Redis CPU before, about
+// 19 and 12 with batching (50 connections, 1 KiB sessions). Why not go-redis's
+// own AutoPipeline: it does not stop waiting at a caller's deadline once a
+// command is queued, and it needs care with NOSCRIPT; this batcher is small.
+//
+// Each call keeps its own deadline (the caller's, or Config.OpTimeout): the
+// caller stops waiting when it passes and gets its context's error; a
+// pipeline's own deadline is the latest of its calls', so a short deadline
+// never fails the others. A call whose caller has gone is not sent. Each
+// command gets its own reply: a Redis error (WRONGTYPE, OOM, NOSCRIPT) fails
+// only its caller; a network error fails every call in the pipeline, and each
+// caller reports it, never a wrong answer. Scripts missing from Redis (after a
+// restart, or on a new Cluster node) are sent again with their source in a
+// second pipeline. In a Cluster, go-redis splits a pipeline by node and
+// follows MOVED/ASK. A value over 64 KiB is written on its own connection so
+// that it does not hold up a batch. Connections in use: at most two per node
+// for the batcher, plus those large writes; Config.PoolSize (go-redis's
+// default, 10 per CPU) is only an upper bound.
 //
 // # Expiry
 //
@@ -102,14 +141,17 @@
 //
 // # Ownership of bytes
 //
-// The record a transition sees is decoded from the reply into fresh memory;
+// The record a transition sees is decoded from the reply into fresh memory,
+// or is the write cache's private copy, taken out of the cache for this call;
 // nothing is shared with other calls. Apply sends the Change's Data to Redis
-// before it returns and keeps nothing.
+// before it returns and keeps only a copy of it (the write cache), never the
+// caller's buffer.
 //
 // # What it deliberately does not do
 //
-//   - No in-process cache: every gateway must see every other gateway's
-//     writes at once, so every Apply goes to Redis.
+//   - No read cache: every gateway must see every other gateway's writes at
+//     once, so every Apply goes to Redis (the write cache only lets a write
+//     skip its read when the CAS proves the remembered record current).
 //   - No persistence settings: durability is Redis's (AOF or RDB, configured
 //     there). A Redis restart without persistence loses the sessions, and the
 //     web servers then start new ones.
