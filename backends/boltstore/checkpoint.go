@@ -19,6 +19,10 @@ const (
 	walSegmentLimit = 64 << 20
 	// checkpointChunk bounds the keys one bbolt transaction writes.
 	checkpointChunk = 20000
+	// mapBudget is how much of bbolt's memory map may stay resident (in
+	// RSS) before the checkpointer drops it; checked every trimInterval.
+	mapBudget    = 128 << 20
+	trimInterval = 250 * time.Millisecond
 	// flushChunk bounds the deadlines one flush transaction carries, so that
 	// the flush after a crash recovery (every session dirty) stays a series
 	// of modest transactions rather than one huge one.
@@ -37,8 +41,12 @@ func (s *Store) runCheckpointer() {
 	defer ckpt.Stop()
 	flush := time.NewTicker(s.cfg.FlushInterval)
 	defer flush.Stop()
+	trim := time.NewTicker(trimInterval)
+	defer trim.Stop()
 	for {
 		select {
+		case <-trim.C:
+			s.trimMap()
 		case <-ckpt.C:
 			s.checkpointLogged()
 		case <-s.kick:
@@ -252,6 +260,16 @@ func (s *Store) flush(force bool) error {
 	clear(s.dirtyBuf) // drop the entry references
 	s.lease.Store(lease)
 	return nil
+}
+
+// trimMap drops bbolt's memory map from RSS once its resident part exceeds
+// mapBudget (see dropMapped). The pages stay in the page cache.
+func (s *Store) trimMap() {
+	if n, ok := mappedResident(); ok && n > mapBudget {
+		if err := dropMapped(s.db); err != nil {
+			s.log.Warn("boltstore: cannot drop mapped pages", "path", s.cfg.Path, "err", err)
+		}
+	}
 }
 
 // catchUp retires the live segment if it holds anything (unless the writer

@@ -1,0 +1,55 @@
+//go:build linux
+
+package boltstore
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
+
+// mappedResident returns the process's resident file-backed and shared
+// memory in bytes (the third field of /proc/self/statm): bbolt's memory map
+// is most of it. ok is false if it cannot be read.
+func mappedResident() (n int64, ok bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := bytes.Fields(b)
+	if len(f) < 3 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(string(f[2]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(os.Getpagesize()), true
+}
+
+// dropMapped drops the memory map's resident pages from the process: the
+// kernel keeps them in the page cache, and the next access maps them again
+// (a minor fault). It runs inside a read transaction, which holds bbolt's
+// mmap lock: bbolt cannot remap (and so cannot move or unmap the region)
+// until the transaction ends. The map is read-only and bbolt writes through
+// the file, never through the map, so MADV_DONTNEED on this shared file
+// mapping discards nothing; readers that hold slices into it concurrently
+// see the same bytes after the fault.
+func dropMapped(db *bolt.DB) error {
+	return db.View(func(tx *bolt.Tx) error {
+		size := int(tx.Size())
+		if size == 0 {
+			return nil
+		}
+		// The map's address, stable while tx is open; passed to the
+		// kernel as a number, never dereferenced here.
+		start := tx.DB().Info().Data
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, start, uintptr(size), unix.MADV_DONTNEED); errno != 0 {
+			return errno
+		}
+		return nil
+	})
+}
