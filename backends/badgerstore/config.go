@@ -10,7 +10,8 @@ import (
 // Sync policies for Config.Sync.
 const (
 	// SyncAlways fsyncs every write before Apply returns. Concurrent writers
-	// share one fsync (badger's group commit). Survives power loss.
+	// share one fsync (the Store's group committer, commit.go). Survives
+	// power loss.
 	SyncAlways = "always"
 	// SyncInterval makes a write reach the kernel (badger's memory-mapped
 	// files) before Apply returns, so a process crash (kill -9) loses
@@ -27,7 +28,7 @@ const (
 // anonymous memory well under 1 GiB (badger's own defaults reserve 5 × 64 MiB
 // memtables and a 256 MiB block cache).
 const (
-	DefaultSync             = SyncAlways
+	DefaultSync             = SyncInterval
 	DefaultValueLogFileSize = 64 << 20 // per value-log file; GC rewrites one file at a time
 	DefaultValueThreshold   = 256      // encoded records at least this long go to the value log, keeping the LSM tree small
 	DefaultMemTableSize     = 16 << 20 // per memtable (skiplist arena)
@@ -45,7 +46,7 @@ const (
 type Config struct {
 	// Path is the data directory (created if missing). Required.
 	Path string
-	// Sync is the sync policy: "always" (default), "interval" or "none".
+	// Sync is the sync policy: "always", "interval" (default) or "none".
 	Sync string
 	// SyncInterval is how often the "interval" policy fsyncs.
 	SyncInterval time.Duration

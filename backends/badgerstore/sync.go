@@ -2,12 +2,15 @@ package badgerstore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
 )
 
 // The "interval" sync policy: badger runs without SyncWrites, so a commit
@@ -47,7 +50,16 @@ func (s *Store) syncLoop() {
 
 // syncFiles makes every write committed before it started durable. Called
 // by syncLoop and Close only (syncedVlog is theirs).
-func (s *Store) syncFiles() error {
+func (s *Store) syncFiles() (err error) {
+	// DB.Sync dereferences the memtable, which a closed DB no longer has.
+	if s.db.IsClosed() {
+		return badger.ErrDBClosed
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("badger panicked in Sync: %v", r)
+		}
+	}()
 	if err := s.db.Sync(); err != nil {
 		return err
 	}
