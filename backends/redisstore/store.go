@@ -359,7 +359,10 @@ func (s *Store) script(ctx context.Context, sc *redis.Script, src, key string, a
 	c := callPool.Get().(*call)
 	c.cmd = redis.NewCmd(ctx, cmdArgs...)
 	c.src = src
-	c.deadline, _ = ctx.Deadline()
+	var ok bool
+	if c.deadline, ok = ctx.Deadline(); !ok {
+		c.deadline = time.Now().Add(s.cfg.OpTimeout) // Apply always sets one
+	}
 	if err := s.batch.do(ctx, c); err != nil && c.abandoned.Load() {
 		// The flusher may still write to c: leave it to the collector.
 		cmd := redis.NewCmd(ctx)
