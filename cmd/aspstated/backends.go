@@ -54,7 +54,8 @@ func openBolt(c *BackendConfig, maxValue int, log *slog.Logger) (backends.Backen
 
 func openBadger(c *BackendConfig, maxValue int, log *slog.Logger) (backends.Backend, error) {
 	b := &c.Badger
-	return badgerstore.Open(badgerstore.Config{Path: b.Path, Sync: b.Sync, ValueLogFileSize: b.ValueLogFileSize,
+	return badgerstore.Open(badgerstore.Config{Path: b.Path, Sync: b.Sync, SyncInterval: b.SyncInterval,
+		RecordCacheSize: b.RecordCacheSize, ValueLogFileSize: b.ValueLogFileSize,
 		ValueThreshold: b.ValueThreshold, MemTableSize: b.MemTableSize, NumMemtables: b.NumMemtables,
 		BlockCacheSize: b.BlockCacheSize, IndexCacheSize: b.IndexCacheSize, GCInterval: b.GCInterval,
 		MaxValueSize: maxValue, Logger: log})

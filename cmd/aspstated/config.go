@@ -57,6 +57,8 @@ type BackendConfig struct {
 	Badger struct {
 		Path             string        `koanf:"path"`
 		Sync             string        `koanf:"sync"`
+		SyncInterval     time.Duration `koanf:"sync_interval"`
+		RecordCacheSize  int64         `koanf:"record_cache_size"`
 		ValueLogFileSize int64         `koanf:"value_log_file_size"`
 		ValueThreshold   int64         `koanf:"value_threshold"`
 		MemTableSize     int64         `koanf:"mem_table_size"`

@@ -37,7 +37,9 @@ func defineFlags(fs *pflag.FlagSet) {
 	fs.Duration("backend.bbolt.sweep_interval", boltstore.DefaultSweepInterval, "bbolt backend: how often expired sessions are removed from disk")
 
 	fs.String("backend.badger.path", "aspstate-badger", "badger backend: data directory")
-	fs.String("backend.badger.sync", badgerstore.DefaultSync, "badger backend: always (fsync each write, group commit) or none")
+	fs.String("backend.badger.sync", badgerstore.DefaultSync, "badger backend: interval (answer once the OS has the write, fsync every sync_interval: survives kill -9), always (fsync before answering, group commit: survives power loss) or none")
+	fs.Duration("backend.badger.sync_interval", badgerstore.DefaultSyncInterval, "badger backend: how often the interval policy fsyncs (bounds what a power loss can lose)")
+	fs.Int64("backend.badger.record_cache_size", badgerstore.DefaultRecordCacheSize, "badger backend: bytes of recently used sessions kept in memory for reads (negative: off)")
 	fs.Int64("backend.badger.value_log_file_size", badgerstore.DefaultValueLogFileSize, "badger backend: size of each value log file")
 	fs.Int64("backend.badger.value_threshold", badgerstore.DefaultValueThreshold, "badger backend: records at least this long go to the value log")
 	fs.Int64("backend.badger.mem_table_size", badgerstore.DefaultMemTableSize, "badger backend: size of each memtable")
