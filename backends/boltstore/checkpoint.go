@@ -17,10 +17,12 @@ const (
 	// walSegmentLimit asks for a checkpoint before the next tick once the
 	// live segment holds this many bytes.
 	walSegmentLimit = 64 << 20
-	// checkpointChunk bounds the keys one bbolt transaction writes.
-	checkpointChunk = 20000
+	// checkpointChunk bounds the keys one bbolt transaction writes: with
+	// many sessions each key dirties its own page, and bbolt allocates a
+	// page-sized buffer per dirty page until the commit.
+	checkpointChunk = 5000
 	// mapBudget is how much of bbolt's memory map may stay resident (in
-	// RSS) before the checkpointer drops it; checked every trimInterval.
+	// RSS) before the trimmer drops it; checked every trimInterval.
 	mapBudget    = 128 << 20
 	trimInterval = 250 * time.Millisecond
 	// flushChunk bounds the deadlines one flush transaction carries, so that
@@ -41,12 +43,8 @@ func (s *Store) runCheckpointer() {
 	defer ckpt.Stop()
 	flush := time.NewTicker(s.cfg.FlushInterval)
 	defer flush.Stop()
-	trim := time.NewTicker(trimInterval)
-	defer trim.Stop()
 	for {
 		select {
-		case <-trim.C:
-			s.trimMap()
 		case <-ckpt.C:
 			s.checkpointLogged()
 		case <-s.kick:
@@ -260,6 +258,22 @@ func (s *Store) flush(force bool) error {
 	clear(s.dirtyBuf) // drop the entry references
 	s.lease.Store(lease)
 	return nil
+}
+
+// runTrimmer checks the memory map's resident size every trimInterval, in
+// its own goroutine so that a long checkpoint does not delay it.
+func (s *Store) runTrimmer() {
+	defer s.swg.Done()
+	tick := time.NewTicker(trimInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopSweeper:
+			return
+		case <-tick.C:
+			s.trimMap()
+		}
+	}
 }
 
 // trimMap drops bbolt's memory map from RSS once its resident part exceeds

@@ -55,7 +55,7 @@
 // The checkpointer goroutine, the only one writing to bbolt while the store
 // is open, has the writer switch to a new segment every 500 ms (or once the
 // live one holds 64 MiB), then writes the current state of every key logged
-// in the retired segments to bbolt in one synced transaction per 20,000
+// in the retired segments to bbolt in one synced transaction per 5,000
 // keys (sorted, each key once however often it was written): its pending
 // record with its current deadline, or a deletion if the index no longer
 // has it. Then it drops the pending records it wrote (unless a newer write
@@ -123,7 +123,8 @@
 // writer's segments. A pending record is only set by the writer (under the
 // key lock its Apply holds) and cleared by the checkpointer after its
 // transaction committed, so an Apply that finds none reads a bbolt that
-// already holds the record. The sweeper only scans the index. All three
+// already holds the record. The sweeper only scans the index; the trimmer
+// only drops mapped pages (see the end of this documentation). All four
 // goroutines are owned by the Store and stopped by Close, which first waits
 // for Apply calls in progress.
 //
@@ -168,7 +169,7 @@
 // is about 210 MiB of Go heap for 1,000,000 sessions with 96-byte keys, plus
 // the pending records (the writes of the last checkpoint interval, each key
 // once). bbolt's memory map adds to RSS the file pages that have been
-// touched (page cache, reported as RssFile); every 250 ms the checkpointer
+// touched (page cache, reported as RssFile); every 250 ms a trimmer goroutine
 // reads the process's resident file-backed memory (/proc/self/statm, Linux
 // only) and, above 128 MiB, drops the map's pages with MADV_DONTNEED inside
 // a read transaction, which holds bbolt's mmap lock so the map cannot move

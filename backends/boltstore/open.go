@@ -54,8 +54,9 @@ func Open(cfg Config) (*Store, error) {
 	go s.runWriter()
 	s.cwg.Add(1)
 	go s.runCheckpointer()
-	s.swg.Add(1)
+	s.swg.Add(2)
 	go s.runSweeper()
+	go s.runTrimmer()
 	s.log.Info("boltstore: opened", "path", cfg.Path, "records", ld.records, "clean", ld.clean,
 		"replayed", ld.replayed, "sync", cfg.Sync, "took", time.Since(start).Round(time.Millisecond))
 	return s, nil

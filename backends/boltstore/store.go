@@ -61,7 +61,7 @@ type Store struct {
 	stopSweeper chan struct{}  // closed by Close to stop the sweeper
 	stopCkpt    chan struct{}  // closed by Close, after the sweeper stopped
 	stopWriter  chan struct{}  // closed by Close, after the checkpointer stopped
-	swg         sync.WaitGroup // the sweeper
+	swg         sync.WaitGroup // the sweeper and the trimmer
 	cwg         sync.WaitGroup // the checkpointer
 	wg          sync.WaitGroup // the writer
 
