@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func wantData(t *testing.T, s *Store, key, want string) {
 func TestReadsComeFromTheLogUntilCheckpointed(t *testing.T) {
 	e := newTestEnv(t, time.Hour, time.Hour)
 	s := e.open(e.path)
-	holdCheckpoints(t, s) // no checkpoint meanwhile
+	release := holdCheckpoints(t, s) // no checkpoint meanwhile
 	before := lastTxID(t, s)
 	for i := range 3 {
 		if err := backends.Put(ctx, s, "k", rec(fmt.Sprint("v", i))); err != nil {
@@ -42,7 +43,7 @@ func TestReadsComeFromTheLogUntilCheckpointed(t *testing.T) {
 		}
 	}
 	got := do(t, s, "k", locking.Request{Op: locking.OpGetExclusive}, e.clock.Now())
-	if got.Status != 200 || string(got.Body) != "v2" || got.LockCookie != 2 {
+	if got.Status != 200 || string(got.Body) != "v2" || got.LockCookie != 1 { // Put stored cookie 0
 		t.Fatalf("acquire = %+v", got)
 	}
 	if lastTxID(t, s) != before {
@@ -51,13 +52,13 @@ func TestReadsComeFromTheLogUntilCheckpointed(t *testing.T) {
 	if sessions, _ := bucketLens(t, s); sessions != 0 {
 		t.Fatalf("bbolt holds %d sessions before a checkpoint", sessions)
 	}
-	s.ckptMu.Unlock()
+	release()
 	checkpoint(t, s)
 	if sessions, _ := bucketLens(t, s); sessions != 1 {
 		t.Fatalf("bbolt holds %d sessions after a checkpoint, want 1", sessions)
 	}
-	if got := do(t, s, "k", locking.Request{Op: locking.OpGet}, e.clock.Now()); got.Status != 423 || got.LockCookie != 2 {
-		t.Fatalf("get after checkpoint = %+v, want 423 with cookie 2", got)
+	if got := do(t, s, "k", locking.Request{Op: locking.OpGet}, e.clock.Now()); got.Status != 423 || got.LockCookie != 1 {
+		t.Fatalf("get after checkpoint = %+v, want 423 with cookie 1", got)
 	}
 	if seqs, _ := listSegments(e.path); len(seqs) != 1 {
 		t.Fatalf("%d segments after a checkpoint, want the live one", len(seqs))
@@ -76,7 +77,7 @@ func TestCrashBeforeCheckpointReplaysTheLog(t *testing.T) {
 		}
 	}
 	checkpoint(t, s)
-	holdCheckpoints(t, s) // the rest stays in the log
+	release := holdCheckpoints(t, s) // the rest stays in the log
 	if err := backends.Put(ctx, s, "a", rec("new a")); err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +88,8 @@ func TestCrashBeforeCheckpointReplaysTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := do(t, s, "c", locking.Request{Op: locking.OpGetExclusive}, e.clock.Now())
-	s.ckptMu.Unlock()
-	if got.LockCookie != 2 {
+	release()
+	if got.LockCookie != 1 { // Put stored cookie 0
 		t.Fatalf("acquire = %+v", got)
 	}
 	img := crashImage(t, s)
@@ -97,8 +98,8 @@ func TestCrashBeforeCheckpointReplaysTheLog(t *testing.T) {
 		wantData(t, c, "a", "new a")
 		wantData(t, c, "b", "")
 		wantData(t, c, "d", "new d")
-		if got := do(t, c, "c", locking.Request{Op: locking.OpGet}, e.clock.Now()); got.Status != 423 || got.LockCookie != 2 {
-			t.Fatalf("round %d: c = %+v, want locked with cookie 2", round, got)
+		if got := do(t, c, "c", locking.Request{Op: locking.OpGet}, e.clock.Now()); got.Status != 423 || got.LockCookie != 1 {
+			t.Fatalf("round %d: c = %+v, want locked with cookie 1", round, got)
 		}
 		img2 := crashImage(t, c)
 		if err := c.Close(); err != nil {
@@ -115,7 +116,7 @@ func TestCrashBeforeCheckpointReplaysTheLog(t *testing.T) {
 func TestCrashBetweenCheckpointAndSegmentRemoval(t *testing.T) {
 	e := newTestEnv(t, time.Hour, time.Hour)
 	s := e.open(e.path)
-	holdCheckpoints(t, s)
+	release := holdCheckpoints(t, s)
 	if err := backends.Put(ctx, s, "k", rec("v1")); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestCrashBetweenCheckpointAndSegmentRemoval(t *testing.T) {
 	if err := s.checkpoint(); err != nil {
 		t.Fatal(err)
 	}
-	s.ckptMu.Unlock()
+	release()
 	img := crashImage(t, s) // bbolt: k=v2 (current state), gone deleted
 	seqs, _ := listSegments(img)
 	for _, seq := range seqs {
@@ -155,7 +156,7 @@ func TestCrashBetweenCheckpointAndSegmentRemoval(t *testing.T) {
 func TestTornTailIsIgnored(t *testing.T) {
 	e := newTestEnv(t, time.Hour, time.Hour)
 	s := e.open(e.path)
-	holdCheckpoints(t, s)
+	release := holdCheckpoints(t, s)
 	if err := backends.Put(ctx, s, "first", rec("1")); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func TestTornTailIsIgnored(t *testing.T) {
 	if err := backends.Put(ctx, s, "second", rec("2")); err != nil {
 		t.Fatal(err)
 	}
-	s.ckptMu.Unlock()
+	release()
 	img := crashImage(t, s)
 	seqs, _ := listSegments(img)
 	last := segmentPath(img, seqs[len(seqs)-1])
@@ -215,7 +216,7 @@ func TestTornTailIsIgnored(t *testing.T) {
 func TestCorruptOlderSegmentIsRefused(t *testing.T) {
 	e := newTestEnv(t, time.Hour, time.Hour)
 	s := e.open(e.path)
-	holdCheckpoints(t, s)
+	release := holdCheckpoints(t, s)
 	if err := backends.Put(ctx, s, "k", rec("v1")); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestCorruptOlderSegmentIsRefused(t *testing.T) {
 	if err := backends.Put(ctx, s, "k", rec("v2")); err != nil {
 		t.Fatal(err)
 	}
-	s.ckptMu.Unlock()
+	release()
 	img := crashImage(t, s)
 	seqs, _ := listSegments(img)
 	if len(seqs) != 2 {
@@ -247,8 +248,8 @@ func TestWriteFailureIsUndone(t *testing.T) {
 	e := newTestEnv(t, time.Hour, time.Hour)
 	e.cfg.faults = &faults{}
 	s := e.open(e.path)
-	holdCheckpoints(t, s)
-	defer s.ckptMu.Unlock()
+	release := holdCheckpoints(t, s)
+	defer release()
 	if err := backends.Put(ctx, s, "a", rec("1")); err != nil {
 		t.Fatal(err)
 	}
@@ -279,10 +280,16 @@ func TestSegmentNamesAreOurs(t *testing.T) {
 
 // holdCheckpoints renews the lease (so that reads need no flush) and takes
 // ckptMu, so that nothing is checkpointed until the test releases it.
-func holdCheckpoints(t *testing.T, s *Store) {
+// It returns the release; a test that fails while holding it releases it
+// at cleanup, before the store's Close.
+func holdCheckpoints(t *testing.T, s *Store) (release func()) {
 	t.Helper()
 	s.renewLease(ctx)
 	s.ckptMu.Lock()
+	var once sync.Once
+	release = func() { once.Do(s.ckptMu.Unlock) }
+	t.Cleanup(release)
+	return release
 }
 
 func withPath(cfg Config, path string) Config {
