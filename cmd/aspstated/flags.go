@@ -32,7 +32,7 @@ func defineFlags(fs *pflag.FlagSet) {
 	fs.Int64("backend.memory.max_bytes", 0, "memory backend: cap on stored bytes; a PUT past it gets 400 (0: no cap)")
 
 	fs.String("backend.bbolt.path", "aspstate.db", "bbolt backend: data file")
-	fs.String("backend.bbolt.sync", boltstore.DefaultSync, "bbolt backend: always (fsync each write, group commit) or none (leave it to the OS)")
+	fs.String("backend.bbolt.sync", boltstore.DefaultSync, "bbolt backend: always (fdatasync the write-ahead log before each answer; concurrent writes share one) or none (leave it to the OS)")
 	fs.Duration("backend.bbolt.flush_interval", boltstore.DefaultFlushInterval, "bbolt backend: how often slid expiry deadlines are written to disk")
 	fs.Duration("backend.bbolt.sweep_interval", boltstore.DefaultSweepInterval, "bbolt backend: how often expired sessions are removed from disk")
 
