@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/aspstate/aspstate/backends"
 )
@@ -173,5 +174,62 @@ func testBinarySafeKeys(t *testing.T, h Harness) {
 			continue
 		}
 		e.wantRecord(k, backends.Record{Data: fmt.Appendf(nil, "%d:%q", i, k), Timeout: 20, LockCookie: int32(i)})
+	}
+}
+
+// testBorrowedKeysNotKept checks the backends.BorrowedKeys promise, for
+// stores that make it: keys that borrow one buffer, overwritten after each
+// Apply as the gateway's read buffer is, still find their records (before
+// and, for durable stores, after a reopen), and the overwritten text finds
+// nothing.
+func testBorrowedKeysNotKept(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	if bk, ok := e.b.(backends.BorrowedKeys); !ok || !bk.BorrowedKeys() {
+		t.Skip("the store does not promise backends.BorrowedKeys; nothing to check")
+	}
+	buf := make([]byte, 32)
+	borrow := func(key string) string {
+		clear(buf)
+		n := copy(buf, key)
+		return unsafe.String(&buf[0], n)
+	}
+	names := []string{"/app/borrowed-a", "/app/borrowed-b", "/app/borrowed-c"}
+	for i, name := range names {
+		if err := backends.Put(e.ctx, e.b, borrow(name), rec(fmt.Sprint("data ", i), 20)); err != nil {
+			t.Fatalf("Put %s: %v", name, err)
+		}
+	}
+	// A lock cycle through a borrowed key: found and replaced, not inserted again.
+	e.b.Apply(e.ctx, borrow(names[0]), func(cur *backends.Record) backends.Change {
+		if cur == nil {
+			t.Errorf("%s through a borrowed key: not found", names[0])
+			return backends.Change{Action: backends.Keep}
+		}
+		r := *cur
+		r.Locked, r.LockCookie = true, 2
+		return backends.Change{Action: backends.Store, Record: r}
+	})
+	borrow("/app/borrowed-x")
+	check := func(when string) {
+		t.Helper()
+		for i, name := range names {
+			want := rec(fmt.Sprint("data ", i), 20)
+			if i == 0 {
+				want.Locked, want.LockCookie = true, 2
+			}
+			e.wantRecord(name, want)
+		}
+		e.mustNotFind("/app/borrowed-x")
+		if t.Failed() {
+			t.Fatalf("%s: records kept a borrowed key", when)
+		}
+	}
+	check("after the buffer changed")
+	if h.Durable {
+		if err := e.b.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		e.b = e.open()
+		check("after a reopen")
 	}
 }

@@ -44,6 +44,7 @@ func cases(h Harness) []testCase {
 		{"KeepOnAbsentCreatesNothing", testKeepOnAbsentCreatesNothing},
 		{"ReturnedDataIsACopy", testReturnedDataIsACopy},
 		{"InputNotRetained", testInputNotRetained},
+		{"BorrowedKeysNotKept", testBorrowedKeysNotKept},
 		{"EmptyAndNilData", testEmptyAndNilData},
 		{"LargeValueAtLimit", testLargeValueAtLimit},
 		{"BinarySafeKeys", testBinarySafeKeys},

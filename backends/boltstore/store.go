@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -73,7 +74,14 @@ type Store struct {
 	closeErr  error // result of Close; written once inside closeOnce
 }
 
-var _ backends.Backend = (*Store)(nil)
+var (
+	_ backends.Backend      = (*Store)(nil)
+	_ backends.BorrowedKeys = (*Store)(nil)
+)
+
+// BorrowedKeys implements backends.BorrowedKeys: Apply looks keys up without
+// keeping them, writes carry a copy, and the index keeps its own.
+func (s *Store) BorrowedKeys() bool { return true }
 
 // Apply runs fn on key's current record and applies its change. See
 // backends.Backend and the package documentation.
@@ -98,7 +106,9 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	var (
 		change backends.Change
 		val    []byte // encoded record, for Store
-		bkey   = []byte(key)
+		// bkey is for lookups only: bbolt does not keep it, and writes
+		// hand the writer a copy (see BorrowedKeys).
+		bkey = unsafe.Slice(unsafe.StringData(key), len(key))
 	)
 	decide := func(cur *backends.Record) {
 		change = fn(cur)
@@ -130,10 +140,10 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 			break
 		}
 		t := change.Record.Timeout
-		err = s.write(&writeOp{key: bkey, val: val, deadline: deadlineAt(now, t), timeout: t})
+		err = s.write(&writeOp{key: []byte(key), val: val, deadline: deadlineAt(now, t), timeout: t})
 	case backends.Delete:
 		if exists {
-			err = s.write(&writeOp{key: bkey, del: true})
+			err = s.write(&writeOp{key: []byte(key), del: true})
 		}
 	}
 	// The slide above stands unless a write replaced the deadline; past the

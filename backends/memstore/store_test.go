@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/backends/backendtest"
@@ -286,42 +285,4 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-// TestBorrowedKeysAreCopied backs the BorrowedKeys promise: a key whose bytes
-// are overwritten after Apply returns (as the gateway's read buffer is) still
-// finds its record, and the overwritten text finds nothing.
-func TestBorrowedKeysAreCopied(t *testing.T) {
-	s := newStore(t, memstore.Config{})
-	if !s.BorrowedKeys() {
-		t.Fatal("memstore does not promise BorrowedKeys")
-	}
-	ctx := context.Background()
-	buf := []byte("/app/borrowed-key-1")
-	borrowed := unsafe.String(&buf[0], len(buf))
-	if err := put(t, s, borrowed, []byte("data"), 20); err != nil {
-		t.Fatal(err)
-	}
-	// A lock cycle on the same borrowed key: found, not re-inserted.
-	if err := s.Apply(ctx, borrowed, func(cur *backends.Record) backends.Change {
-		if cur == nil {
-			t.Error("borrowed key: record not found")
-			return backends.Change{Action: backends.Keep}
-		}
-		r := *cur
-		r.Locked, r.LockCookie = true, 2
-		return backends.Change{Action: backends.Store, Record: r}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	copy(buf, "/app/borrowed-key-2")
-	if got, err := backends.Get(ctx, s, "/app/borrowed-key-1"); err != nil || string(got.Data) != "data" || !got.Locked {
-		t.Errorf("original key after its buffer changed: %+v, %v", got, err)
-	}
-	if _, err := backends.Get(ctx, s, "/app/borrowed-key-2"); !errors.Is(err, backends.ErrNotFound) {
-		t.Errorf("overwritten key text: err = %v, want ErrNotFound", err)
-	}
-	if s.Len() != 1 {
-		t.Errorf("Len = %d, want 1", s.Len())
-	}
 }
