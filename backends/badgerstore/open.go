@@ -55,9 +55,10 @@ func Open(cfg Config) (*Store, error) {
 		fail()
 		return nil, fmt.Errorf("badgerstore: open %s: deadline snapshot: %w", path, err)
 	}
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.maintain()
 	go s.collectGarbage()
+	go s.trimLoop()
 	if cfg.Sync == SyncInterval {
 		s.wg.Add(1)
 		go s.syncLoop()

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"fmt"
+	"github.com/aspstate/aspstate/backends/internal/mapped"
 	"slices"
 	"time"
 
@@ -279,7 +280,7 @@ func (s *Store) runTrimmer() {
 // trimMap drops bbolt's memory map from RSS once its resident part exceeds
 // mapBudget (see dropMapped). The pages stay in the page cache.
 func (s *Store) trimMap() {
-	if n, ok := mappedResident(); ok && n > mapBudget {
+	if n, ok := mapped.Resident(); ok && n > mapBudget {
 		if err := dropMapped(s.db); err != nil {
 			s.log.Warn("boltstore: cannot drop mapped pages", "path", s.cfg.Path, "err", err)
 		}

@@ -3,32 +3,9 @@
 package boltstore
 
 import (
-	"bytes"
-	"os"
-	"strconv"
-
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 )
-
-// mappedResident returns the process's resident file-backed and shared
-// memory in bytes (the third field of /proc/self/statm): bbolt's memory map
-// is most of it. ok is false if it cannot be read.
-func mappedResident() (n int64, ok bool) {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, false
-	}
-	f := bytes.Fields(b)
-	if len(f) < 3 {
-		return 0, false
-	}
-	pages, err := strconv.ParseInt(string(f[2]), 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return pages * int64(os.Getpagesize()), true
-}
 
 // dropMapped drops the memory map's resident pages from the process: the
 // kernel keeps them in the page cache, and the next access maps them again
