@@ -24,12 +24,19 @@ import (
 
 const killHelperEnv = "BADGERSTORE_KILL_HELPER"
 
-// TestKillHelper is the child process; it does nothing in a normal run.
-func TestKillHelper(t *testing.T) {
-	spec := os.Getenv(killHelperEnv)
-	if spec == "" {
-		t.Skip("helper process for TestKill9LosesNoAcknowledgedWrite")
+// TestMain runs the kill test's child process instead of the tests when the
+// environment asks for it.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(killHelperEnv); spec != "" {
+		runKillHelper(spec)
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// runKillHelper is the child process: it writes until it is killed,
+// printing each acknowledged write.
+func runKillHelper(spec string) {
 	dir, policy, _ := strings.Cut(spec, "|")
 	cfg := Config{Path: dir, Sync: policy, ValueLogFileSize: 4 << 20, MemTableSize: 1 << 20,
 		NumMemtables: 2, BlockCacheSize: 1 << 20, IndexCacheSize: 1 << 20, MaxValueSize: 1 << 20,
@@ -75,9 +82,6 @@ func TestKillHelper(t *testing.T) {
 }
 
 func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts child processes")
-	}
 	for _, policy := range []string{SyncAlways, SyncInterval, SyncNone} {
 		t.Run(policy, func(t *testing.T) {
 			dir := t.TempDir()
@@ -115,7 +119,7 @@ func TestKill9LosesNoAcknowledgedWrite(t *testing.T) {
 // SIGKILL and returns the last acknowledged value of each key.
 func killMidLoad(t *testing.T, dir, policy string, d time.Duration) map[string]string {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1")
 	cmd.Env = append(os.Environ(), killHelperEnv+"="+dir+"|"+policy)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
