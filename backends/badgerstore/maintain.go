@@ -40,32 +40,37 @@ func (s *Store) maintain() {
 	}
 }
 
-// collectGarbage is the goroutine that runs badger's value-log GC. Owned by
-// the Store; Close stops it.
-func (s *Store) collectGarbage() {
+// every runs fn every d until Close; each background loop but maintain is
+// one of these. Owned by the Store (s.wg).
+func (s *Store) every(d time.Duration, fn func()) {
 	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.GCInterval)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
+			fn()
 		}
-		// Each successful run rewrites one file; repeat until nothing is worth it.
-		for {
-			err := s.db.RunValueLogGC(gcRatio)
-			if err != nil {
-				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-					s.cfg.Logger.Warn("badgerstore: value-log GC", "path", s.path, "err", err)
-				}
-				break
+	}
+}
+
+// collectGarbage runs badger's value-log GC, every GCInterval.
+func (s *Store) collectGarbage() {
+	// Each successful run rewrites one file; repeat until nothing is worth it.
+	for {
+		err := s.db.RunValueLogGC(gcRatio)
+		if err != nil {
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+				s.cfg.Logger.Warn("badgerstore: value-log GC", "path", s.path, "err", err)
 			}
-			select {
-			case <-s.stop:
-				return
-			default:
-			}
+			return
+		}
+		select {
+		case <-s.stop:
+			return
+		default:
 		}
 	}
 }

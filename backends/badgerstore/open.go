@@ -57,11 +57,11 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.wg.Add(3)
 	go s.maintain()
-	go s.collectGarbage()
-	go s.trimLoop()
+	go s.every(cfg.GCInterval, s.collectGarbage)
+	go s.every(trimInterval, s.trim)
 	if cfg.Sync == SyncInterval {
 		s.wg.Add(1)
-		go s.syncLoop()
+		go s.every(cfg.SyncInterval, s.syncRound)
 	}
 	return s, nil
 }

@@ -34,8 +34,10 @@ type Store struct {
 	pending map[string]struct{}
 
 	// syncedVlog is the newest value-log file id synced by the "interval"
-	// policy's previous round; only syncLoop and Close use it (sync.go).
+	// policy's previous round; only syncRound and Close use it (sync.go).
 	syncedVlog int
+
+	trimFailed bool // the trimmer logged a failure; only its goroutine uses it
 
 	stop chan struct{}  // closed by Close to stop the goroutines below
 	wg   sync.WaitGroup // the maintenance, value-log GC and (policy "interval") sync goroutines

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -30,26 +29,16 @@ import (
 // its memtable was flushed to a synced table; a value-log file after value-log
 // GC moved its live entries to the current file, which this round syncs).
 
-// syncLoop is the goroutine of the "interval" policy. Owned by the Store;
-// Close stops it, and Close's own final sync covers the last interval.
-func (s *Store) syncLoop() {
-	defer s.wg.Done()
-	t := time.NewTicker(s.cfg.SyncInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		if err := s.syncFiles(); err != nil {
-			s.cfg.Logger.Error("badgerstore: periodic sync failed; recent writes are not yet safe from a power loss", "path", s.path, "err", err)
-		}
+// syncRound is the "interval" policy's periodic sync, every SyncInterval;
+// Close's own final sync covers the last interval.
+func (s *Store) syncRound() {
+	if err := s.syncFiles(); err != nil {
+		s.cfg.Logger.Error("badgerstore: periodic sync failed; recent writes are not yet safe from a power loss", "path", s.path, "err", err)
 	}
 }
 
 // syncFiles makes every write committed before it started durable. Called
-// by syncLoop and Close only (syncedVlog is theirs).
+// by syncRound and Close only (syncedVlog is theirs).
 func (s *Store) syncFiles() (err error) {
 	// DB.Sync dereferences the memtable, which a closed DB no longer has.
 	if s.db.IsClosed() {
