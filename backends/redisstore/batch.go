@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,9 +12,9 @@ import (
 )
 
 const (
-	// maxBatch caps the commands sent in one pipeline; more wait for the
-	// next one. Replies of 1 KiB sessions make a batch of this size about
-	// 130 KiB, within go-redis's pipeline buffers.
+	// maxBatch caps the calls sent in one pipeline; more wait for the next
+	// one. Replies of 1 KiB sessions make a batch of this size about 130 KiB,
+	// within go-redis's pipeline buffers.
 	maxBatch = 128
 	// directBytes: a command carrying more data than this skips the batcher
 	// and goes on its own connection, so that one large session does not
@@ -25,13 +26,23 @@ const (
 // Cluster pipeline fans out to every node it touches).
 const maxFlushers = 2
 
-// call is one script invocation waiting for a pipeline. The caller owns it
-// until it is queued; then the flusher fills cmd's reply and sends on done.
-// A caller that gives up (its context ended) sets abandoned and forgets the
-// call; the flusher then skips it if it has not been sent yet.
+// call is one request waiting for a pipeline: a script (cmd) or a read (key
+// and slide, answered in exp and val). The caller owns it until it is
+// queued; then the flusher fills in the reply and sends on done. A caller
+// that gives up (its context ended) sets abandoned and forgets the call; the
+// flusher then skips it if it has not been sent yet.
 type call struct {
-	cmd       *redis.Cmd
-	src       string    // script source, for EVAL after NOSCRIPT
+	cmd *redis.Cmd // a script call (EVALSHA); nil for a read
+	src string     // script source, for EVAL after NOSCRIPT
+
+	// A read: MULTI, PEXPIRETIME key, GETEX key PXAT slide, EXEC.
+	key   string
+	slide int64
+	exp   int64  // PEXPIRETIME's reply: -2 no key, -1 no deadline
+	val   string // GETEX's reply, when hasVal
+	has   bool
+	err   error // the read's error
+
 	deadline  time.Time // the caller's; the batch waits for its latest
 	done      chan struct{}
 	abandoned atomic.Bool
@@ -39,13 +50,19 @@ type call struct {
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
-// batcher sends concurrent script calls as shared pipelines: a caller queues
-// its call and, unless maxFlushers flushers already run, starts one. A
-// flusher takes everything queued, sends it as one pipeline, hands each
-// caller its reply, and repeats until the queue is empty. A lone call is
-// sent at once; under load, calls queue while a pipeline is in flight and
-// leave together in the next one, one write and one read for the batch
-// instead of one each.
+// errAbandoned is never returned to callers; run reports ctx's error.
+var errAbandoned = errors.New("redisstore: call abandoned")
+
+// batcher sends concurrent calls as shared pipelines: a caller queues its
+// call and, unless maxFlushers flushers already run, starts one. A flusher
+// takes everything queued, sends it as one pipeline, hands each caller its
+// reply, and repeats until the queue is empty. A lone call is sent at once;
+// under load, calls queue while a pipeline is in flight and leave together in
+// the next one, one write and one read for the batch instead of one each.
+//
+// The reads of a batch go in one MULTI/EXEC block after its scripts, so that
+// each read sees its key's value and deadline together. A Cluster client
+// cannot route such a block; a Store on a Cluster queues only scripts.
 type batcher struct {
 	client      redis.UniversalClient
 	maxFlushers int
@@ -58,14 +75,20 @@ type batcher struct {
 	wg sync.WaitGroup // flush goroutines
 }
 
-// do runs c.cmd in the next pipeline and waits for its reply or the end of
-// ctx, whichever comes first. The returned error is the command's or ctx's.
-func (b *batcher) do(ctx context.Context, c *call) error {
+// run sends c in the next pipeline and waits for its reply or the end of
+// ctx, whichever comes first. On nil the reply is in c and c is the
+// caller's again; on an error (ctx's) the flusher may still write to c, and
+// the caller must leave it alone.
+func (b *batcher) run(ctx context.Context, c *call) error {
+	var ok bool
+	if c.deadline, ok = ctx.Deadline(); !ok {
+		c.deadline = time.Now().Add(DefaultOpTimeout) // Apply always sets one
+	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		c.cmd.SetErr(redis.ErrClosed)
-		return redis.ErrClosed
+		c.fail(redis.ErrClosed)
+		return nil
 	}
 	b.queue = append(b.queue, c)
 	start := b.flushers < b.maxFlushers
@@ -79,11 +102,25 @@ func (b *batcher) do(ctx context.Context, c *call) error {
 	}
 	select {
 	case <-c.done:
-		return c.cmd.Err()
+		return nil
 	case <-ctx.Done():
 		c.abandoned.Store(true)
 		return ctx.Err()
 	}
+}
+
+func (c *call) fail(err error) {
+	if c.cmd != nil {
+		c.cmd.SetErr(err)
+	}
+	c.err = err
+}
+
+// release returns c to the pool; the caller has read its reply.
+func (c *call) release() {
+	c.cmd, c.src, c.key, c.val, c.has, c.err = nil, "", "", "", false, nil
+	c.abandoned.Store(false)
+	callPool.Put(c)
 }
 
 // flush sends batches until the queue is empty.
@@ -133,6 +170,9 @@ func (b *batcher) send(batch []*call) {
 	// node is added): send those again with the source, which loads them.
 	var retry []*call
 	for _, c := range live {
+		if c.cmd == nil {
+			continue
+		}
 		if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 			args := c.cmd.Args()
 			args[0], args[1] = "eval", c.src
@@ -148,17 +188,93 @@ func (b *batcher) send(batch []*call) {
 	}
 }
 
-// exec sends cmds as one pipeline; each command gets its own reply or error.
+// exec sends calls as one pipeline: the scripts, then the reads in one
+// MULTI/EXEC block. Each call gets its own reply or error.
 func (b *batcher) exec(ctx context.Context, calls []*call) {
-	if len(calls) == 1 {
+	reads := 0
+	for _, c := range calls {
+		if c.cmd == nil {
+			reads++
+		}
+	}
+	if reads == 0 && len(calls) == 1 {
 		_ = b.client.Process(ctx, calls[0].cmd)
 		return
 	}
 	pipe := b.client.Pipeline()
 	for _, c := range calls {
-		_ = pipe.Process(ctx, c.cmd)
+		if c.cmd != nil {
+			_ = pipe.Process(ctx, c.cmd)
+		}
+	}
+	var exec *redis.Cmd
+	if reads > 0 {
+		_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "multi"))
+		for _, c := range calls {
+			if c.cmd == nil {
+				// Each answers +QUEUED (or an error such as OOM, which
+				// makes EXEC fail); the replies come with EXEC's.
+				_ = pipe.Process(ctx, redis.NewCmd(ctx, "pexpiretime", c.key))
+				_ = pipe.Process(ctx, redis.NewCmd(ctx, "getex", c.key, "pxat", c.slide))
+			}
+		}
+		exec = redis.NewCmd(ctx, "exec")
+		_ = pipe.Process(ctx, exec)
 	}
 	_, _ = pipe.Exec(ctx) // errors are on the commands
+	if exec != nil {
+		deliverReads(calls, exec)
+	}
+}
+
+// deliverReads hands each read its replies from EXEC's: two per read, in
+// order.
+func deliverReads(calls []*call, exec *redis.Cmd) {
+	replies, err := exec.Slice()
+	if err == nil && len(replies) != 2*countReads(calls) {
+		err = errors.New("redisstore: EXEC returned an unexpected number of replies")
+	}
+	i := 0
+	for _, c := range calls {
+		if c.cmd != nil {
+			continue
+		}
+		if err != nil {
+			c.err = err
+			continue
+		}
+		exp, val := replies[i], replies[i+1]
+		i += 2
+		switch e := exp.(type) {
+		case int64:
+			c.exp = e
+		case error:
+			c.err = e
+			continue
+		default:
+			c.err = errors.New("redisstore: PEXPIRETIME reply is not an integer")
+			continue
+		}
+		switch v := val.(type) {
+		case string:
+			c.val, c.has = v, true
+		case nil:
+		case error:
+			c.err = v
+		default:
+			c.err = errors.New("redisstore: GETEX reply is not a string")
+		}
+	}
+}
+
+func countReads(calls []*call) int {
+	n := 0
+	for _, c := range calls {
+		if c.cmd == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // close stops new flushers and waits for running ones, which end once the

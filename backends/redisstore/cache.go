@@ -37,9 +37,10 @@ type writeCache struct {
 }
 
 type cacheEntry struct {
-	rec backends.Record // owned by the cache: Data is a private copy
-	wid string
-	at  time.Time // when it was written (monotonic clock)
+	rec     backends.Record // owned by the cache: Data is a private copy
+	wid     string
+	version int64     // the record's write count
+	at      time.Time // when it was written (monotonic clock)
 }
 
 // take removes and returns the entry for rkey, if there is a fresh one.
@@ -59,11 +60,11 @@ func (c *writeCache) take(rkey string) (cacheEntry, bool) {
 
 // put remembers rec, just written under rkey with write id wid. It copies
 // rec.Data.
-func (c *writeCache) put(rkey string, rec *backends.Record, wid string) {
+func (c *writeCache) put(rkey string, rec *backends.Record, wid string, version int64) {
 	if len(rec.Data) > writeCacheMaxRecord {
 		return
 	}
-	e := cacheEntry{rec: *rec, wid: wid, at: time.Now()}
+	e := cacheEntry{rec: *rec, wid: wid, version: version, at: time.Now()}
 	e.rec.Data = append([]byte{}, rec.Data...)
 	if !e.rec.LockDate.IsZero() {
 		// As it reads back: nanoseconds, UTC, no monotonic reading.

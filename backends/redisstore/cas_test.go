@@ -110,15 +110,15 @@ func TestCASResentIsIdempotent(t *testing.T) {
 	ctx := bg(t)
 	keys := []string{s.cfg.KeyPrefix + "s:k"}
 	wid := newWriteID()
-	args := append([]any{"", wid, "s", ""}, storeArgs(&backends.Record{Data: []byte("x"), Timeout: 1}, s.cfg.Now())...)
+	args := []any{"", wid, "s", "", encodeValue(&backends.Record{Data: []byte("x"), Timeout: 1}, wid, 1), ""}
 	for i := range 2 {
 		n, err := s.cas.Run(ctx, s.client, keys, args...).Int()
 		if err != nil || n != 1 {
 			t.Fatalf("CAS #%d = %d, %v; want applied", i+1, n, err)
 		}
 	}
-	if v := srv.Client().HGet(ctx, keys[0], "v").Val(); v != "1" {
-		t.Fatalf("version %s after a resent CAS, want 1 (applied once)", v)
+	if st, err := decodeValue(srv.Client().Get(ctx, keys[0]).Val()); err != nil || st.version != 1 || st.wid != wid {
+		t.Fatalf("stored write %+v (%v) after a resent CAS, want write id %s, count 1 (applied once)", st, err, wid)
 	}
 	// A different token with a stale expectation is a conflict.
 	args[1] = newWriteID()

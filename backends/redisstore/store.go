@@ -40,13 +40,20 @@ const (
 // several Stores (in one or several processes) may share one Redis and key
 // prefix: the compare-and-set keeps their transitions atomic.
 type Store struct {
-	cfg    Config
-	client redis.UniversalClient
-	batch  batcher
-	cache  writeCache
-	read   *redis.Script
-	cas    *redis.Script
-	log    *slog.Logger
+	cfg     Config
+	client  redis.UniversalClient
+	batch   batcher
+	cache   writeCache
+	cas     *redis.Script
+	fix     *redis.Script
+	readS   *redis.Script // reads on a Cluster or a full Redis
+	cluster bool          // no MULTI blocks in shared pipelines
+	log     *slog.Logger
+
+	// timeout is the timeout (minutes) of the record last read or written:
+	// a read slides the deadline by it before it sees the record, and most
+	// records of a farm share one timeout.
+	timeout atomic.Int32
 
 	state  atomic.Int32 // stateUnknown, stateUp or stateDown
 	full   atomic.Bool  // Redis refused a write for lack of memory, logged once
@@ -99,11 +106,14 @@ func Open(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg:    cfg,
 		client: client,
-		read:   redis.NewScript(readScript),
 		cas:    redis.NewScript(casScript),
+		fix:    redis.NewScript(fixScript),
+		readS:  redis.NewScript(readScript),
 		log:    cfg.Logger.With("component", "redisstore"),
 		stop:   stop,
 	}
+	s.timeout.Store(20) // ASP.NET's default session timeout
+	_, s.cluster = client.(*redis.ClusterClient)
 	s.batch = batcher{client: client, maxFlushers: maxFlushers}
 	s.wg.Add(1)
 	go s.probe(ctx)
@@ -178,10 +188,10 @@ func (s *Store) markDown(err error) {
 	}
 }
 
-// Apply runs fn on the key's record: (1) one script reads the record and
-// slides its expiry; (2) fn runs in Go; (3) unless fn keeps the record, a
-// second script writes or deletes it only if nobody else wrote it since (1),
-// and otherwise the whole sequence starts again, so fn may run several times.
+// Apply runs fn on the key's record: (1) one transaction reads the record
+// and slides its deadline; (2) fn runs in Go; (3) unless fn keeps the record,
+// a script writes or deletes it only if nobody else wrote it since (1), and
+// otherwise the whole sequence starts again, so fn may run several times.
 // When this gateway wrote the key last (the write cache), step 1 is skipped
 // on the first attempt: fn runs on the record as written, and the CAS proves
 // it is still the stored one.
@@ -199,33 +209,28 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	cached, useCache := s.cache.take(rkey)
 	for attempt := 1; ; attempt++ {
 		// cur is the live record or nil; wid is the write id the CAS must
-		// find, "" when there is no hash at all.
+		// find, "" when there is no key at all; version its write count.
 		var cur *backends.Record
 		var wid string
+		var version int64
 		fromCache := useCache
 		if useCache {
 			useCache = false
-			cur, wid = &cached.rec, cached.wid
+			cur, wid, version = &cached.rec, cached.wid, cached.version
 		} else {
-			reply, err := s.script(ctx, s.read, readScript, rkey, []any{s.cfg.Now().UnixMilli()}).Slice()
-			switch {
-			case errors.Is(err, redis.Nil):
-			case err != nil:
-				return s.fail("read", err)
-			default:
-				var slid bool
-				if cur, wid, slid, err = decodeRead(reply); err != nil {
-					return fmt.Errorf("redisstore: corrupt record: %w", err)
-				}
-				if cur != nil && !slid {
-					s.markFull()
-				}
+			st, live, err := s.read(ctx, rkey)
+			if err != nil {
+				return err
+			}
+			wid, version = st.wid, st.version
+			if live {
+				cur = &st.rec
 			}
 		}
 
 		ch := fn(cur)
 		// liveAt asks the CAS to check that the record fn saw live is still
-		// live now; "" when fn saw none (an expired hash may be replaced).
+		// live now; "" when fn saw none (an expired record may be replaced).
 		liveAt := ""
 		var args []any
 		var newID string
@@ -241,7 +246,7 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		case backends.Delete:
 			if wid == "" {
 				s.markUp()
-				return nil // no hash: nothing to delete
+				return nil // no key: nothing to delete
 			}
 			newID = newWriteID()
 			if cur != nil {
@@ -257,7 +262,11 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 				liveAt = strconv.FormatInt(now.UnixMilli(), 10)
 			}
 			newID = newWriteID()
-			args = append([]any{wid, newID, "s", liveAt}, storeArgs(&ch.Record, now)...)
+			dl := ""
+			if ms, ok := deadline(ch.Record.Timeout, now); ok {
+				dl = strconv.FormatInt(ms, 10)
+			}
+			args = []any{wid, newID, "s", liveAt, encodeValue(&ch.Record, newID, version+1), dl}
 		default:
 			return fmt.Errorf("redisstore: unknown action %v", ch.Action)
 		}
@@ -280,7 +289,10 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 				s.cache.forget(rkey) // a concurrent Apply may have put one
 			}
 			if ch.Action == backends.Store {
-				s.cache.put(rkey, &ch.Record, newID)
+				if ch.Record.Timeout > 0 {
+					s.timeout.Store(ch.Record.Timeout)
+				}
+				s.cache.put(rkey, &ch.Record, newID, version+1)
 				if s.full.Load() && s.full.Swap(false) {
 					s.log.Info("redisstore: redis accepts writes again")
 				}
@@ -310,6 +322,87 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	}
 }
 
+// read is step 1 of Apply. One round trip returns the record with its
+// deadline and slides the deadline by the timeout most records have
+// (Store.timeout): on a standalone or Sentinel Redis a MULTI/EXEC block
+// (PEXPIRETIME, GETEX PXAT) in a shared pipeline, no script; on a Cluster,
+// or when Redis at maxmemory refuses MULTI blocks, readScript. It returns the
+// stored value (zero if there is no key) and whether it is live by the
+// gateway clock. When the guessed timeout was wrong, or the slide reached a
+// record that had already expired (it must not come back), fixScript puts
+// the deadline right before read returns.
+func (s *Store) read(ctx context.Context, rkey string) (stored, bool, error) {
+	now := s.cfg.Now()
+	nowMs := now.UnixMilli()
+	guess := s.timeout.Load()
+	slide, _ := deadline(guess, now)
+	var exp int64 // -2: no key; -1: no deadline
+	var raw string
+	var has, slid bool
+	var err error
+	if !s.cluster {
+		c := callPool.Get().(*call)
+		c.key, c.slide = rkey, slide
+		if err := s.batch.run(ctx, c); err != nil {
+			return stored{}, false, s.fail("read", err)
+		}
+		exp, raw, has, err = c.exp, c.val, c.has, c.err
+		slid = has
+		c.release()
+	}
+	if s.cluster || isOOM(err) || isExecAbort(err) {
+		exp, raw, has, slid, err = s.readByScript(ctx, rkey, nowMs, slide)
+	}
+	if err != nil {
+		return stored{}, false, s.fail("read", err)
+	}
+	if !has {
+		return stored{}, false, nil
+	}
+	st, err := decodeValue(raw)
+	if err != nil {
+		return stored{}, false, fmt.Errorf("redisstore: corrupt record: %w", err)
+	}
+	live := exp < 0 || exp >= nowMs
+	fix := "" // the deadline to set instead of slide ("" for none)
+	switch {
+	case !live && slid:
+		fix = strconv.FormatInt(exp, 10) // undo the slide
+	case !live:
+		return st, false, nil
+	case st.rec.Timeout != guess:
+		if ms, ok := deadline(st.rec.Timeout, now); ok {
+			s.timeout.Store(st.rec.Timeout)
+			fix = strconv.FormatInt(max(ms, exp), 10)
+		}
+	default:
+		return st, true, nil
+	}
+	if err := s.script(ctx, s.fix, fixScript, rkey, []any{st.wid, fix}).Err(); err != nil {
+		return stored{}, false, s.fail("read", err)
+	}
+	return st, live, nil
+}
+
+// readByScript is read's step on a Cluster or a full Redis: readScript does
+// what the MULTI block does, and slides only a live record.
+func (s *Store) readByScript(ctx context.Context, rkey string, nowMs, slide int64) (exp int64, raw string, has, slid bool, err error) {
+	reply, err := s.script(ctx, s.readS, readScript, rkey, []any{nowMs, slide}).Slice()
+	if errors.Is(err, redis.Nil) {
+		return -2, "", false, false, nil
+	}
+	if err != nil {
+		return 0, "", false, false, err
+	}
+	if len(reply) != 3 {
+		return 0, "", false, false, fmt.Errorf("redisstore: read script returned %d values", len(reply))
+	}
+	exp, _ = reply[0].(int64)
+	raw, has = reply[1].(string)
+	n, _ := reply[2].(int64)
+	return exp, raw, has, n == 1, nil
+}
+
 // fail wraps a Redis error and records an outage (network errors and
 // timeouts, not error replies or the caller's cancellation), unless the store
 // was closed under the call. Errors never name the key: it holds the session
@@ -331,6 +424,13 @@ func isOOM(err error) bool {
 	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "OOM ")
 }
 
+// isExecAbort tells whether err is Redis refusing a MULTI block, as it does
+// for every block at maxmemory.
+func isExecAbort(err error) bool {
+	var reply redis.Error
+	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "EXECABORT ")
+}
+
 // newWriteID returns a fresh compare-and-set token. Random rather than a
 // counter so that a record deleted and created again can never carry the
 // token a slow writer expects (the ABA problem).
@@ -344,9 +444,6 @@ func newWriteID() string {
 // unless args carry a large value. The returned command holds the reply or
 // the error; it is the caller's alone.
 func (s *Store) script(ctx context.Context, sc *redis.Script, src, key string, args []any) *redis.Cmd {
-	cmdArgs := make([]any, 0, 4+len(args))
-	cmdArgs = append(cmdArgs, "evalsha", sc.Hash(), 1, key)
-	cmdArgs = append(cmdArgs, args...)
 	size := 0
 	for _, a := range args {
 		if b, ok := a.([]byte); ok {
@@ -356,21 +453,19 @@ func (s *Store) script(ctx context.Context, sc *redis.Script, src, key string, a
 	if size > directBytes {
 		return sc.Run(ctx, s.client, []string{key}, args...)
 	}
+	cmdArgs := make([]any, 0, 4+len(args))
+	cmdArgs = append(cmdArgs, "evalsha", sc.Hash(), 1, key)
+	cmdArgs = append(cmdArgs, args...)
 	c := callPool.Get().(*call)
 	c.cmd = redis.NewCmd(ctx, cmdArgs...)
 	c.src = src
-	var ok bool
-	if c.deadline, ok = ctx.Deadline(); !ok {
-		c.deadline = time.Now().Add(s.cfg.OpTimeout) // Apply always sets one
-	}
-	if err := s.batch.do(ctx, c); err != nil && c.abandoned.Load() {
+	if err := s.batch.run(ctx, c); err != nil {
 		// The flusher may still write to c: leave it to the collector.
 		cmd := redis.NewCmd(ctx)
 		cmd.SetErr(err)
 		return cmd
 	}
 	cmd := c.cmd
-	c.cmd = nil
-	callPool.Put(c)
+	c.release()
 	return cmd
 }

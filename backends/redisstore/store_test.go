@@ -112,45 +112,37 @@ func TestRoundTrip(t *testing.T) {
 // TestKeyLayout pins the layout doc.go promises to operators.
 func TestKeyLayout(t *testing.T) {
 	srv := redistest.Start(t)
-	clock := backendtest.NewClock(time.UnixMilli(1_700_000_000_000).UTC())
+	const start = 1_900_000_000_000 // 2030, ahead of Redis's own clock
+	clock := backendtest.NewClock(time.UnixMilli(start).UTC())
 	s := open(t, srv, func(c *Config) { c.KeyPrefix = "app1:"; c.Now = clock.Now })
 	ld := time.Unix(0, 1_700_000_000_123_456_789).UTC()
-	put(t, s, "k/1", backends.Record{Data: []byte("blob\x00"), Timeout: 2, Locked: true, LockCookie: 5, LockDate: ld})
+	put(t, s, "k/1", backends.Record{Data: []byte("blob\x00\n"), Timeout: 2, Locked: true, LockCookie: 5, LockDate: ld})
 	rc := srv.Client()
 	ctx := bg(t)
-	h, err := rc.HGetAll(ctx, "app1:s:k/1").Result()
+	val, err := rc.Get(ctx, "app1:s:k/1").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{
-		"d": "blob\x00", "t": "2", "f": "0", "c": "5", "l": "1", "ld": "1700000000123456789",
-		"x": "1700000120000", "v": "1",
+	wid, rest, _ := strings.Cut(val, " ")
+	if len(wid) != 16 || strings.Trim(wid, "0123456789abcdef") != "" {
+		t.Errorf("value %q does not start with a 16-digit write id", val)
 	}
-	for f, v := range want {
-		if h[f] != v {
-			t.Errorf("field %s = %q, want %q (hash %q)", f, h[f], v, h)
-		}
+	if want := "1 2 0 5 1 1700000000123456789\nblob\x00\n"; rest != want {
+		t.Errorf("value after the write id = %q, want %q", rest, want)
 	}
-	if len(h["w"]) != 16 {
-		t.Errorf("field w = %q, want 16 hex digits", h["w"])
+	if x := rc.PExpireTime(ctx, "app1:s:k/1").Val(); x != start*time.Millisecond+2*time.Minute {
+		t.Errorf("PEXPIRETIME = %d ms, want %d (the gateway's time + 2 min)", x.Milliseconds(), start+120000)
 	}
-	if ttl := rc.PTTL(ctx, "app1:s:k/1").Val(); ttl <= 110*time.Second || ttl > 120*time.Second {
-		t.Errorf("PTTL = %v, want about 2m", ttl)
-	}
-	// A read one minute later slides both deadlines by one round trip.
+	// A read one minute later slides the deadline, in one round trip.
 	clock.Advance(time.Minute)
-	rc.PExpire(ctx, "app1:s:k/1", time.Minute)
 	get(t, s, "k/1")
-	if x := rc.HGet(ctx, "app1:s:k/1", "x").Val(); x != "1700000180000" {
-		t.Errorf("after a read x = %s, want 1700000180000", x)
+	if x := rc.PExpireTime(ctx, "app1:s:k/1").Val(); x != start*time.Millisecond+3*time.Minute {
+		t.Errorf("after a read PEXPIRETIME = %d ms, want %d", x.Milliseconds(), start+180000)
 	}
-	if ttl := rc.PTTL(ctx, "app1:s:k/1").Val(); ttl <= 110*time.Second {
-		t.Errorf("after a read PTTL = %v, want about 2m", ttl)
-	}
-	// A second write bumps the version.
+	// A second write counts, and a record without lock date says "-".
 	put(t, s, "k/1", backends.Record{Data: []byte("b"), Timeout: 2})
-	if v := rc.HGet(ctx, "app1:s:k/1", "v").Val(); v != "2" {
-		t.Errorf("after a second write v = %s, want 2", v)
+	if val := rc.Get(ctx, "app1:s:k/1").Val(); !strings.HasSuffix(val, " 2 2 0 0 0 -\nb") {
+		t.Errorf("after a second write the value is %q, want write count 2 and no lock date", val)
 	}
 }
 
@@ -188,7 +180,41 @@ func TestExpiryFollowsGatewayClock(t *testing.T) {
 	}
 }
 
-// countHook counts commands sent, to show what a round trip costs.
+// TestReadSlidesByTheRecordsTimeout: a read slides the deadline by the
+// timeout this gateway saw last before it sees the record; a record with
+// another timeout (or none) must end up with its own deadline.
+func TestReadSlidesByTheRecordsTimeout(t *testing.T) {
+	srv := redistest.Start(t)
+	const start = 1_900_000_000_000 // 2030, ahead of Redis's own clock
+	clock := backendtest.NewClock(time.UnixMilli(start).UTC())
+	shared := func(c *Config) { c.KeyPrefix = "shared:"; c.Now = clock.Now }
+	writer, reader := open(t, srv, shared), open(t, srv, shared)
+	rc := srv.Client()
+	put(t, reader, "k20", backends.Record{Data: []byte("x"), Timeout: 20})
+	put(t, writer, "k5", backends.Record{Data: []byte("x"), Timeout: 5})
+	put(t, writer, "forever", backends.Record{Data: []byte("x")})
+	for _, tc := range []struct {
+		key  string
+		want time.Duration // deadline after a read one minute on; -1 for none
+	}{
+		{"k5", start*time.Millisecond + 6*time.Minute},
+		{"k20", start*time.Millisecond + 21*time.Minute},
+		{"forever", -1},
+		{"k20", start*time.Millisecond + 21*time.Minute},
+		{"k5", start*time.Millisecond + 6*time.Minute},
+	} {
+		clock := backendtest.NewClock(time.UnixMilli(start + 60000).UTC())
+		reader.cfg.Now = clock.Now
+		if _, ok := get(t, reader, tc.key); !ok {
+			t.Fatalf("%s not found", tc.key)
+		}
+		if got := rc.PExpireTime(bg(t), "shared:s:"+tc.key).Val(); got != tc.want {
+			t.Errorf("after a read of %s the deadline is %v, want %v", tc.key, got, tc.want)
+		}
+	}
+}
+
+// countHook counts round trips: a command alone, or a pipeline.
 type countHook struct{ n atomic.Int64 }
 
 func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -196,7 +222,7 @@ func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
 }
 func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(int64(len(cmds))); return next(ctx, cmds) }
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }
 
 func TestRoundTrips(t *testing.T) {
@@ -235,7 +261,7 @@ func TestRoundTrips(t *testing.T) {
 			_ = s.Apply(bg(t), "k", tc.fn)
 		}
 		if got := h.n.Load() - before; got != tc.want {
-			t.Errorf("%s: %d commands, want %d", tc.name, got, tc.want)
+			t.Errorf("%s: %d round trips, want %d", tc.name, got, tc.want)
 		}
 	}
 }
@@ -334,9 +360,22 @@ func TestRedisFull(t *testing.T) {
 	if !errors.Is(err, backends.ErrFull) {
 		t.Fatalf("after %d puts of 64 KiB into a 4 MiB Redis: %v, want ErrFull", n, err)
 	}
-	// Reads still answer (without sliding: that would be a write).
+	// Reads still answer, and slide, however far over maxmemory Redis is:
+	// it then refuses every MULTI block, and reads go by script.
+	rc := srv.Client()
+	if err := rc.ConfigSet(bg(t), "maxmemory", "1mb").Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := rc.PExpireTime(bg(t), s.cfg.KeyPrefix+"s:k0").Val()
+	time.Sleep(2 * time.Millisecond)
 	if _, ok := get(t, s, "k0"); !ok {
 		t.Fatal("a stored record was lost")
+	}
+	if after := rc.PExpireTime(bg(t), s.cfg.KeyPrefix+"s:k0").Val(); after <= before {
+		t.Errorf("a read at maxmemory left the deadline at %v (was %v), want it slid", after, before)
+	}
+	if err := rc.ConfigSet(bg(t), "maxmemory", "4mb").Err(); err != nil {
+		t.Fatal(err)
 	}
 	if !logs.contains("maxmemory") {
 		t.Errorf("the full Redis is not in the log: %s", logs.String())

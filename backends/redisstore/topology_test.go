@@ -23,7 +23,7 @@ func TestCluster(t *testing.T) {
 	addrs := redistest.Addrs(nodes)
 	h := backendtest.Harness{
 		Open: func(t *testing.T, dir string, now func() time.Time) backends.Backend {
-			s, err := Open(Config{Addrs: addrs, KeyPrefix: "bt:" + dir + ":", Now: now,
+			s, err := Open(Config{Addrs: addrs, KeyPrefix: "bt:" + dir + ":", Now: aheadOfRedis(now),
 				MaxValueSize: 1 << 20, Logger: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatalf("Open: %v", err)
