@@ -65,6 +65,7 @@ var errAbandoned = errors.New("redisstore: call abandoned")
 // cannot route such a block; a Store on a Cluster queues only scripts.
 type batcher struct {
 	client      redis.UniversalClient
+	pipes       *pipeConns // standalone Redis: pipelines go here, not through go-redis
 	maxFlushers int
 
 	mu       sync.Mutex // guards queue, flushers, closed
@@ -191,6 +192,10 @@ func (b *batcher) send(batch []*call) {
 // exec sends calls as one pipeline: the scripts, then the reads in one
 // MULTI/EXEC block. Each call gets its own reply or error.
 func (b *batcher) exec(ctx context.Context, calls []*call) {
+	if b.pipes != nil {
+		b.pipes.exec(ctx, calls)
+		return
+	}
 	reads := 0
 	for _, c := range calls {
 		if c.cmd == nil {
@@ -284,4 +289,7 @@ func (b *batcher) close() {
 	b.closed = true
 	b.mu.Unlock()
 	b.wg.Wait()
+	if b.pipes != nil {
+		b.pipes.close()
+	}
 }

@@ -182,15 +182,21 @@ func TestNoLeakAcrossOutage(t *testing.T) {
 	if stats.TotalConns > poolSize || stats.TotalConns > warm+workers {
 		t.Errorf("pool holds %d connections after the outages (pool size %d, %d before)", stats.TotalConns, poolSize, warm)
 	}
+	if n := s.batch.pipes.open.Load(); n > maxFlushers {
+		t.Errorf("%d pipeline connections open after the outages, want at most %d", n, maxFlushers)
+	}
 	// Redis sees the same connections, plus the inspecting client: none of
 	// the sockets dropped during the outage are still open on either side.
-	eventually(t, 5*time.Second, "server-side connections match the pool", func() bool {
+	eventually(t, 5*time.Second, "server-side connections match the pools", func() bool {
 		n, err := connectedClients(ctx, inspect)
-		return err == nil && n <= int(s.Client().PoolStats().TotalConns)+1
+		return err == nil && n <= int(s.Client().PoolStats().TotalConns)+int(s.batch.pipes.open.Load())+1
 	})
 
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if n := s.batch.pipes.open.Load(); n != 0 {
+		t.Errorf("%d pipeline connections open after Close", n)
 	}
 	waitGoroutines(t, base, "after Close")
 }

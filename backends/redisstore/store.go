@@ -115,6 +115,9 @@ func Open(cfg Config) (*Store, error) {
 	s.timeout.Store(20) // ASP.NET's default session timeout
 	_, s.cluster = client.(*redis.ClusterClient)
 	s.batch = batcher{client: client, maxFlushers: maxFlushers}
+	if !s.cluster && cfg.MasterName == "" {
+		s.batch.pipes = newPipeConns(&cfg, tlsCfg)
+	}
 	s.wg.Add(1)
 	go s.probe(ctx)
 	return s, nil
