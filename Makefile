@@ -31,10 +31,11 @@ test: test-deps
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# Fuzz the wire codec for FUZZTIME per target.
+# Fuzz the wire codec and the Redis reply reader for FUZZTIME per target.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./frontend/wire/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZTIME) ./frontend/wire/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./backends/redisstore/
 
 # gofmt, go vet and staticcheck (installed from the Go module proxy).
 lint:

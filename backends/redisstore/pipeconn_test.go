@@ -1,0 +1,95 @@
+package redisstore
+
+import (
+	"bufio"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/backends/redisstore/redistest"
+)
+
+func TestReadReply(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want any
+	}{
+		{"+OK\r\n", "OK"},
+		{"-OOM command not allowed\r\n", replyError("OOM command not allowed")},
+		{":-2\r\n", int64(-2)},
+		{"$3\r\na\r\n\r\n", "a\r\n"},
+		{"$0\r\n\r\n", ""},
+		{"$-1\r\n", nil},
+		{"*-1\r\n", nil},
+		{"*3\r\n:1\r\n$-1\r\n*1\r\n-ERR x\r\n", []any{int64(1), nil, []any{replyError("ERR x")}}},
+	} {
+		got, err := readReply(bufio.NewReader(strings.NewReader(tc.in)))
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("readReply(%q) = %#v, %v; want %#v", tc.in, got, err, tc.want)
+		}
+	}
+	// Malformed or cut short: an error, never a value or a panic.
+	for _, in := range []string{"", "+OK", "+OK\n", "?x\r\n", ":\r\n", ":12a\r\n", "$5\r\nab\r\n", "$2\r\nabcd", "*2\r\n:1\r\n", "*99999999\r\n"} {
+		if got, err := readReply(bufio.NewReader(strings.NewReader(in))); err == nil {
+			t.Errorf("readReply(%q) = %#v, want an error", in, got)
+		}
+	}
+}
+
+func FuzzReadReply(f *testing.F) {
+	for _, s := range []string{"+OK\r\n", "*2\r\n$1\r\nx\r\n:5\r\n", "$-1\r\n", "-ERR\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		_, _ = readReply(bufio.NewReader(strings.NewReader(string(in))))
+	})
+}
+
+// TestPipeConnsSelectDB: the store's own connections log in and select the
+// configured database just as go-redis's do.
+func TestPipeConnsSelectDB(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, func(c *Config) { c.DB = 3; c.KeyPrefix = "db:" })
+	if s.batch.pipes == nil {
+		t.Fatal("a standalone Store does not use its own pipeline connections")
+	}
+	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 1})
+	if _, ok := get(t, s, "k"); !ok {
+		t.Fatal("record not found")
+	}
+	db3 := redis.NewClient(&redis.Options{Addr: srv.Addr(), DB: 3})
+	defer db3.Close()
+	if n := db3.Exists(bg(t), "db:s:k").Val(); n != 1 {
+		t.Errorf("key not in database 3")
+	}
+	if n := srv.Client().Exists(bg(t), "db:s:k").Val(); n != 0 {
+		t.Errorf("key in database 0")
+	}
+	list := db3.ClientList(bg(t)).Val()
+	if strings.Count(list, "name=aspstated") < 2 {
+		t.Errorf("the store's connections are not named aspstated:\n%s", list)
+	}
+}
+
+// TestPipeConnsReplyErrors: an error reply fails its own call as a
+// redis.Error (not an outage), and the connection stays usable.
+func TestPipeConnsReplyErrors(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, nil)
+	if err := srv.Client().HSet(bg(t), s.cfg.KeyPrefix+"s:hash", "f", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := backends.Get(bg(t), s, "hash")
+	var re redis.Error
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Fatalf("Get of a hash = %v, want a WRONGTYPE redis.Error", err)
+	}
+	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 1})
+	if _, ok := get(t, s, "k"); !ok {
+		t.Fatal("record not found after an error reply")
+	}
+}
