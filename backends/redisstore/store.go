@@ -65,7 +65,21 @@ type Store struct {
 	closeErr  error // set by closeOnce
 }
 
-var _ backends.Backend = (*Store)(nil)
+var (
+	_ backends.Backend      = (*Store)(nil)
+	_ backends.StableData   = (*Store)(nil)
+	_ backends.BorrowedKeys = (*Store)(nil)
+)
+
+// StableData implements backends.StableData: the record a transition sees
+// is decoded into memory of its own (or is the write cache's copy, taken
+// out of the cache), and nothing writes to it afterwards.
+func (s *Store) StableData() bool { return true }
+
+// BorrowedKeys implements backends.BorrowedKeys: Apply builds the Redis key
+// as a new string and keeps only that (in the write cache); errors never
+// contain the key.
+func (s *Store) BorrowedKeys() bool { return true }
 
 // Open validates cfg and creates the client. It does not wait for Redis: if
 // Redis is unreachable the gateway still starts, the problem is logged, Apply
