@@ -80,11 +80,12 @@ type batcher struct {
 // ctx, whichever comes first. On nil the reply is in c and c is the
 // caller's again; on an error (ctx's) the flusher may still write to c, and
 // the caller must leave it alone.
+//
+// c.deadline must be set: the pipeline's I/O ends by the latest deadline of
+// its calls, and a call whose deadline has passed before it is sent fails
+// without being sent, so a caller waits little longer than its deadline
+// even without a context that says so.
 func (b *batcher) run(ctx context.Context, c *call) error {
-	var ok bool
-	if c.deadline, ok = ctx.Deadline(); !ok {
-		c.deadline = time.Now().Add(DefaultOpTimeout) // Apply always sets one
-	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -152,9 +153,15 @@ func (b *batcher) flush() {
 func (b *batcher) send(batch []*call) {
 	live := batch[:0]
 	var deadline time.Time
+	now := time.Now()
 	for _, c := range batch {
 		if c.abandoned.Load() {
 			continue // its caller has returned; nobody wants the reply
+		}
+		if !c.deadline.After(now) {
+			c.fail(context.DeadlineExceeded) // waited for a busy pipeline too long
+			c.done <- struct{}{}
+			continue
 		}
 		live = append(live, c)
 		if c.deadline.After(deadline) {

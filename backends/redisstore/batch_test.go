@@ -267,3 +267,28 @@ func TestWriteCacheStale(t *testing.T) {
 		t.Fatalf("transition saw %q on a deleted record", last)
 	}
 }
+
+// TestOpTimeoutBoundsApply: without a deadline of the caller's, a stalled
+// Redis fails Apply after OpTimeout, also for calls queued behind a pipeline
+// that is already waiting.
+func TestOpTimeoutBoundsApply(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, func(c *Config) { c.OpTimeout = 300 * time.Millisecond })
+	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 1})
+	srv.Pause()
+	defer srv.Resume()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i) * 20 * time.Millisecond) // some queue behind others
+			start := time.Now()
+			_, err := backends.Get(context.Background(), s, "k")
+			if took := time.Since(start); err == nil || errors.Is(err, backends.ErrNotFound) || took > time.Second {
+				t.Errorf("Get with Redis paused = %v after %v, want a failure near 300ms", err, took)
+			}
+		}()
+	}
+	wg.Wait()
+}

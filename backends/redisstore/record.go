@@ -171,9 +171,9 @@ func decodeValue(val string) (stored, error) {
 	return s, nil
 }
 
-// deadline returns the Unix ms deadline of a record with timeout minutes
+// expiryAt returns the Unix ms deadline of a record with timeout minutes
 // written or read at now, and false for a record that never expires.
-func deadline(timeout int32, now time.Time) (int64, bool) {
+func expiryAt(timeout int32, now time.Time) (int64, bool) {
 	if timeout <= 0 {
 		return 0, false
 	}
