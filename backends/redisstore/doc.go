@@ -15,28 +15,34 @@
 //
 // # Key layout
 //
-// One hash per session, nothing else:
+// One string per session, nothing else (Redis 7.0 or later: PEXPIRETIME):
 //
 //	<prefix>s:<key>     e.g. aspstate:s:/LM/W3SVC/1/ROOT/Shop(bYtV...D9U=)/kf51kjsndazux1l0vjlec5jw
 //
 // The prefix is Config.KeyPrefix ("aspstate:" by default); the key is the
-// session key exactly as the gateway received it, binary-safe. Fields:
+// session key exactly as the gateway received it, binary-safe. The value is a
+// one-line header, then the session blob byte for byte as the web server sent
+// it:
 //
-//	d   the session blob, byte for byte as the web server sent it
-//	t   sliding timeout in minutes, decimal
+//	<w> <v> <t> <f> <c> <l> <ld>\n<blob>
+//
+//	w   write id: 16 hex digits, random, new with every write (the CAS token)
+//	v   number of writes since the session was created (for people)
+//	t   sliding timeout in minutes
 //	f   1 while the item is uninitialized (PUT with ExtraFlags: 1), else 0
-//	c   lock cookie, decimal
+//	c   lock cookie
 //	l   1 while locked, else 0
-//	ld  lock date, Unix nanoseconds UTC, decimal ("" if never locked)
-//	x   deadline, Unix milliseconds by the gateway's clock (absent if t is 0)
-//	v   number of writes since the hash was created (for people, not for the CAS)
-//	w   write id: a random token that changes with every write (the CAS token)
+//	ld  lock date, Unix nanoseconds UTC, or - if never locked
+//
+// The key's expire time is the session's deadline: Unix milliseconds by the
+// gateway's clock, set with PXAT, none when t is 0.
 //
 // To look around:
 //
 //	redis-cli --scan --pattern 'aspstate:s:*'
-//	redis-cli hgetall 'aspstate:s:<key>'
-//	redis-cli pttl 'aspstate:s:<key>'
+//	redis-cli get 'aspstate:s:<key>'
+//	redis-cli getrange 'aspstate:s:<key>' 0 80       (the header only)
+//	redis-cli pexpiretime 'aspstate:s:<key>'
 //	redis-cli client list            (the gateways' connections are named aspstated)
 //
 // Every operation touches exactly one key, so in a Cluster each is served by
@@ -46,78 +52,90 @@
 //
 // Apply is three steps, each touching one key:
 //
-//  1. A Lua script (EVALSHA) reads the record, hides it if the gateway's
-//     clock (passed in, never Redis's) is past x, otherwise slides x and the
-//     native TTL, and returns the record and its write id. One round trip: a
-//     read, the slide included.
+//  1. A read returns the value and its deadline (PEXPIRETIME) and slides the
+//     deadline (GETEX PXAT), atomically in one MULTI/EXEC block and one round
+//     trip, without a script. It cannot know the record's timeout before it
+//     sees the record, so it slides by the timeout of the record this gateway
+//     saw last (a farm's sessions share one); if the record's own differs, or
+//     the record turns out to be past its deadline by the gateway's clock (so
+//     that the slide must not bring it back), a small script (fixScript) puts
+//     the deadline right, guarded by the write id, before Apply goes on.
 //  2. The transition runs in Go on that record. If it keeps the record, Apply
 //     is done.
-//  3. A second script writes the new record (or deletes it) only if the write
-//     id is still the one read in step 1 ("" for no hash: create only if still
-//     absent) and, if the transition saw a live record, x has not passed
-//     since; it gives the record a fresh write id and v+1. If another gateway
-//     wrote in between, Apply sleeps a short jittered backoff and starts again
-//     at step 1, so the transition may run several times (the contract allows
-//     it). After 16 conflicting attempts it returns ErrConflict.
+//  3. A script (casScript) writes the new value (or deletes it) only if the
+//     write id is still the one read in step 1 ("" for no key: create only if
+//     still absent) and, if the transition saw a live record, its deadline
+//     has not passed since. The script reads only the write id (GETRANGE 0
+//     15), never the blob. If another gateway wrote in between, Apply sleeps
+//     a short jittered backoff and starts again at step 1, so the transition
+//     may run several times (the contract allows it). After 16 conflicting
+//     attempts it returns ErrConflict.
+//
+// On a Cluster (go-redis cannot route a MULTI block inside a shared pipeline)
+// and on a Redis at maxmemory (which refuses every MULTI block) step 1 is a
+// script instead (readScript), which slides only a live record.
 //
 // The CAS token is a random write id rather than the version counter because
 // a counter starts over when a session is deleted and created again, and a
 // slow writer holding the old number would then overwrite a record it never
-// saw. The token also makes a resent write harmless: if go-redis resends the
-// step-3 command after a network error hid the first reply, the script finds
-// its own token and reports success instead of a conflict that would run the
-// transition twice. If step 3 fails outright, Apply returns the error and does
-// not retry, since the write may or may not have happened.
+// saw. The token also makes a resent write harmless: if a write is sent again
+// after a network error hid the first reply, the script finds its own token
+// and reports success instead of a conflict that would run the transition
+// twice. If step 3 fails outright, Apply returns the error and does not
+// retry, since the write may or may not have happened.
 //
 // Write cache: a gateway remembers the record it last wrote under a key, with
 // its write id (at most 16 MiB of records, each for 5 s). The next Apply on
 // that key skips step 1 and runs the transition on the remembered record; if
 // the CAS applies, nobody wrote the key in between, so the transition saw the
-// stored record (another gateway's read slides only x, and the CAS checks that
-// x has not passed). If the CAS finds another write id, or the transition
-// keeps the record (no CAS proves anything then), Apply reads as usual. So a
-// web request's GetExclusive then Set costs three scripts instead of four, and
-// a locked session's next page two, while a read never comes from the cache.
+// stored record (another gateway's read slides only the deadline, and the CAS
+// checks that it has not passed). If the CAS finds another write id, or the
+// transition keeps the record (no CAS proves anything then), Apply reads as
+// usual. So a web request's GetExclusive then Set costs three round trips
+// instead of four, while a read never comes from the cache.
 //
 // A Store is safe for concurrent use. It holds no lock across I/O: Redis
 // serialises the scripts, and the CAS orders the gateways.
 //
 // # Batching
 //
-// Concurrent Applies share round trips. Each script call is queued; unless two
-// pipelines are already in flight, the call starts a flusher goroutine, which
-// sends everything queued (up to 128 calls) as one pipeline, hands each
-// caller its reply and repeats until the queue is empty. A lone call goes at
-// once; under load, calls gather while a pipeline is in flight. This saves the
-// write and read system calls per command on both sides, and the go-redis
-// connection checkout per command, which dominated the gateway's profile: a
-// read cost about 30 µs of gateway CPU and 19 µs of Redis CPU before, about
-// 19 and 12 with batching (50 connections, 1 KiB sessions). Why not go-redis's
+// Concurrent Applies share round trips. Each read or script call is queued;
+// unless two pipelines are already in flight, the call starts a flusher
+// goroutine, which sends everything queued (up to 128 calls: the scripts,
+// then the reads in one MULTI/EXEC block) as one pipeline, hands each caller
+// its reply and repeats until the queue is empty. A lone call goes at once;
+// under load, calls gather while a pipeline is in flight. This saves the
+// write and read system calls per command on both sides. Why not go-redis's
 // own AutoPipeline: it does not stop waiting at a caller's deadline once a
 // command is queued, and it needs care with NOSCRIPT; this batcher is small.
 //
-// Each call keeps its own deadline (the caller's, or Config.OpTimeout): the
-// caller stops waiting when it passes and gets its context's error; a
-// pipeline's own deadline is the latest of its calls', so a short deadline
-// never fails the others. A call whose caller has gone is not sent. Each
-// command gets its own reply: a Redis error (WRONGTYPE, OOM, NOSCRIPT) fails
-// only its caller; a network error fails every call in the pipeline, and each
-// caller reports it, never a wrong answer. Scripts missing from Redis (after a
-// restart, or on a new Cluster node) are sent again with their source in a
-// second pipeline. In a Cluster, go-redis splits a pipeline by node and
-// follows MOVED/ASK. A value over 64 KiB is written on its own connection so
-// that it does not hold up a batch. Connections in use: at most two per node
-// for the batcher, plus those large writes; Config.PoolSize (go-redis's
-// default, 10 per CPU) is only an upper bound.
+// On a standalone Redis the pipelines go over the store's own two
+// connections (pipeconn.go: RESP2, AUTH, SELECT, TLS, one resend on a
+// connection that went stale), not through go-redis: a go-redis command
+// object, its boxed arguments and its reply tree cost the gateway more CPU
+// than Redis spends on the read. Sentinel and Cluster pipelines, the startup
+// probe and values over 64 KiB use go-redis, which follows failovers and
+// MOVED/ASK.
+//
+// Each call carries its own deadline (the caller's, or Config.OpTimeout): a
+// pipeline's I/O ends by the latest deadline of its calls, a call still
+// queued when its deadline passes fails unsent, and a caller whose context
+// ends stops waiting at once. Each command gets its own reply: a Redis error
+// (WRONGTYPE, OOM, NOSCRIPT) fails only its caller; a network error fails
+// every call in the pipeline, and each caller reports it, never a wrong
+// answer. Scripts missing from Redis (after a restart, or on a new Cluster
+// node) are sent again with their source in a second pipeline. A value over
+// 64 KiB is written on its own connection so that it does not hold up a
+// batch.
 //
 // # Expiry
 //
-// Two deadlines, kept together: x, by the gateway's clock (Config.Now), decides
-// visibility, so that tests can move time and expiry is exact to the
-// millisecond; the native TTL (PEXPIRE, t minutes) removes the hash from Redis
-// once nobody reads it. Both slide on every Apply that finds the record,
-// within the read script. Gateways sharing a Redis should keep their clocks in
-// step (NTP): a record is invisible to a gateway whose clock is past x.
+// The deadline is the key's own expire time, computed by the gateway's clock
+// (Config.Now), so that tests can move time and expiry is exact to the
+// millisecond: a record past its deadline by the gateway's clock is absent
+// to that gateway, and Redis removes the key when its own clock passes the
+// deadline. Keep the clocks of the gateways and of Redis in step (NTP). Every
+// Apply that finds a live record slides the deadline, within its read.
 //
 // # Failure behaviour
 //
@@ -136,8 +154,9 @@
 // Records larger than Config.MaxValueSize fail with backends.ErrTooLarge. A
 // Redis at maxmemory with the noeviction policy (the right policy for sessions:
 // an evicting policy drops live sessions silently) refuses writes; a Store then
-// fails with backends.ErrFull, and reads still answer but cannot slide expiry
-// (the slide is a write). Both are logged once, as is the recovery.
+// fails with backends.ErrFull; reads still answer and slide (a new deadline
+// takes no memory), and deletes still work. Both are logged once, as is the
+// recovery.
 //
 // # Ownership of bytes
 //
@@ -157,7 +176,7 @@
 //     web servers then start new ones.
 //   - No WAIT for replicas: with Sentinel, a write acknowledged by a master that
 //     fails before replicating is lost, as for any Redis client.
-//   - No sweeping and no SCAN: the native TTL removes expired sessions.
+//   - No sweeping and no SCAN: Redis removes expired sessions itself.
 //   - No sentinel credentials distinct from the data nodes' (sentinels are
 //     reached without AUTH).
 package redisstore

@@ -193,7 +193,7 @@ func (s *Store) markUp() {
 
 func (s *Store) markFull() {
 	if !s.full.Load() && !s.full.Swap(true) {
-		s.log.Warn("redisstore: redis is at maxmemory and refuses writes: new sessions and updates fail, and reads no longer extend expiry",
+		s.log.Warn("redisstore: redis is at maxmemory and refuses writes: new sessions and updates fail (reads and deletes still work)",
 			"addrs", s.cfg.Addrs)
 	}
 }
