@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -235,16 +236,16 @@ func (b *batcher) exec(ctx context.Context, calls []*call) {
 	}
 	_, _ = pipe.Exec(ctx) // errors are on the commands
 	if exec != nil {
-		deliverReads(calls, exec)
+		replies, err := exec.Slice()
+		deliverReads(calls, replies, err)
 	}
 }
 
 // deliverReads hands each read its replies from EXEC's: two per read, in
-// order.
-func deliverReads(calls []*call, exec *redis.Cmd) {
-	replies, err := exec.Slice()
+// order. err (EXEC's own failure, such as EXECABORT) fails every read.
+func deliverReads(calls []*call, replies []any, err error) {
 	if err == nil && len(replies) != 2*countReads(calls) {
-		err = errors.New("redisstore: EXEC returned an unexpected number of replies")
+		err = fmt.Errorf("redisstore: EXEC returned %d replies for %d reads", len(replies), countReads(calls))
 	}
 	i := 0
 	for _, c := range calls {
@@ -255,27 +256,31 @@ func deliverReads(calls []*call, exec *redis.Cmd) {
 			c.err = err
 			continue
 		}
-		exp, val := replies[i], replies[i+1]
+		c.setRead(replies[i], replies[i+1])
 		i += 2
-		switch e := exp.(type) {
-		case int64:
-			c.exp = e
-		case error:
-			c.err = e
-			continue
-		default:
-			c.err = errors.New("redisstore: PEXPIRETIME reply is not an integer")
-			continue
-		}
-		switch v := val.(type) {
-		case string:
-			c.val, c.has = v, true
-		case nil:
-		case error:
-			c.err = v
-		default:
-			c.err = errors.New("redisstore: GETEX reply is not a string")
-		}
+	}
+}
+
+// setRead records a read's two replies: PEXPIRETIME's and GETEX's.
+func (c *call) setRead(exp, val any) {
+	switch e := exp.(type) {
+	case int64:
+		c.exp = e
+	case error:
+		c.err = e
+		return
+	default:
+		c.err = errors.New("redisstore: PEXPIRETIME reply is not an integer")
+		return
+	}
+	switch v := val.(type) {
+	case string:
+		c.val, c.has = v, true
+	case nil:
+	case error:
+		c.err = v
+	default:
+		c.err = errors.New("redisstore: GETEX reply is not a string")
 	}
 }
 

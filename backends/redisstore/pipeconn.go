@@ -243,45 +243,11 @@ func (pc *pipeConn) roundTrip(ctx context.Context, calls []*call) error {
 	replies, ok := v.([]any)
 	if e, isErr := v.(replyError); isErr {
 		err = e
-	} else if !ok || len(replies) != 2*reads {
-		err = fmt.Errorf("redisstore: EXEC returned %T of %d replies for %d reads (queueing: %v)", v, len(replies), reads, queueErr)
+	} else if !ok {
+		err = fmt.Errorf("redisstore: EXEC returned %T (queueing: %v)", v, queueErr)
 	}
-	i := 0
-	for _, c := range calls {
-		if c.cmd != nil {
-			continue
-		}
-		if err != nil {
-			c.err = err
-			continue
-		}
-		c.setRead(replies[i], replies[i+1])
-		i += 2
-	}
+	deliverReads(calls, replies, err)
 	return nil
-}
-
-// setRead records a read's two replies: PEXPIRETIME's and GETEX's.
-func (c *call) setRead(exp, val any) {
-	switch e := exp.(type) {
-	case int64:
-		c.exp = e
-	case error:
-		c.err = e
-		return
-	default:
-		c.err = errors.New("redisstore: PEXPIRETIME reply is not an integer")
-		return
-	}
-	switch v := val.(type) {
-	case string:
-		c.val, c.has = v, true
-	case nil:
-	case error:
-		c.err = v
-	default:
-		c.err = errors.New("redisstore: GETEX reply is not a string")
-	}
 }
 
 // setCmd stores reply v in cmd as go-redis would have: nil as redis.Nil, an
