@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -275,8 +276,24 @@ var _ redis.Error = replyError("")
 // errProtocol: the byte stream is not RESP2 as expected.
 var errProtocol = errors.New("redisstore: malformed reply from redis")
 
+// Bounds on what a reply may claim. The store's replies are at most two
+// arrays deep, and a bulk string cannot exceed Redis's proto-max-bulk-len
+// (512 MiB by default). A header is never trusted for an allocation: a
+// stream that claims more than it delivers costs only what it delivered.
+const (
+	maxReplyDepth = 4
+	maxBulkLen    = 512 << 20
+	maxArrayLen   = 1 << 20
+	bulkChunk     = 1 << 20 // preallocated at most; longer bulks grow as bytes arrive
+	arrayPrealloc = 16
+)
+
 // readReply reads one RESP2 reply: string, replyError, int64, nil or []any.
 func readReply(br *bufio.Reader) (any, error) {
+	return readReplyAt(br, 0)
+}
+
+func readReplyAt(br *bufio.Reader, depth int) (any, error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return nil, err
@@ -297,35 +314,52 @@ func readReply(br *bufio.Reader) (any, error) {
 		if err != nil || n < 0 {
 			return nil, err // $-1: nil
 		}
-		buf := make([]byte, n+2)
-		if _, err := io.ReadFull(br, buf); err != nil {
-			return nil, err
-		}
-		if buf[n] != '\r' || buf[n+1] != '\n' {
+		if n > maxBulkLen {
 			return nil, errProtocol
 		}
-		if n == 0 {
-			return "", nil
-		}
-		// buf is ours alone and never written again.
-		return unsafe.String(&buf[0], n), nil
+		return readBulk(br, int(n))
 	case '*':
 		n, err := parseInt(body)
 		if err != nil || n < 0 {
 			return nil, err // *-1: nil
 		}
-		if n > 1<<20 {
+		if n > maxArrayLen || depth >= maxReplyDepth {
 			return nil, errProtocol
 		}
-		vals := make([]any, n)
-		for i := range vals {
-			if vals[i], err = readReply(br); err != nil {
+		vals := make([]any, 0, min(n, arrayPrealloc))
+		for range n {
+			v, err := readReplyAt(br, depth+1)
+			if err != nil {
 				return nil, err
 			}
+			vals = append(vals, v)
 		}
 		return vals, nil
 	}
 	return nil, errProtocol
+}
+
+// readBulk reads n bytes and the CRLF after them.
+func readBulk(br *bufio.Reader, n int) (any, error) {
+	buf := make([]byte, min(n+2, bulkChunk))
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return nil, err
+	}
+	for len(buf) < n+2 {
+		more := min(n+2-len(buf), len(buf)) // at most doubles: memory follows the bytes received
+		buf = slices.Grow(buf, more)[:len(buf)+more]
+		if _, err := io.ReadFull(br, buf[len(buf)-more:]); err != nil {
+			return nil, err
+		}
+	}
+	if buf[n] != '\r' || buf[n+1] != '\n' {
+		return nil, errProtocol
+	}
+	if n == 0 {
+		return "", nil
+	}
+	// buf is ours alone and never written again.
+	return unsafe.String(&buf[0], n), nil
 }
 
 func parseInt(b []byte) (int64, error) {

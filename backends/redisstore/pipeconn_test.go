@@ -3,7 +3,9 @@ package redisstore
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,8 +34,18 @@ func TestReadReply(t *testing.T) {
 			t.Errorf("readReply(%q) = %#v, %v; want %#v", tc.in, got, err, tc.want)
 		}
 	}
+	// A bulk longer than the first allocation is read in growing pieces.
+	long := strings.Repeat("0123456789abcdef", (3<<20+5)/16)
+	if got, err := readReply(bufio.NewReader(strings.NewReader("$" + strconv.Itoa(len(long)) + "\r\n" + long + "\r\n"))); err != nil || got != long {
+		t.Errorf("readReply of a %d-byte bulk: %d bytes, %v", len(long), len(fmt.Sprint(got)), err)
+	}
 	// Malformed or cut short: an error, never a value or a panic.
-	for _, in := range []string{"", "+OK", "+OK\n", "?x\r\n", ":\r\n", ":12a\r\n", "$5\r\nab\r\n", "$2\r\nabcd", "*2\r\n:1\r\n", "*99999999\r\n"} {
+	for _, in := range []string{"", "+OK", "+OK\n", "?x\r\n", ":\r\n", ":12a\r\n", "$5\r\nab\r\n", "$2\r\nabcd", "*2\r\n:1\r\n", "*99999999\r\n",
+		// Lengths that promise more than arrives, or more than memory holds:
+		// the reader must not allocate what the header claims up front.
+		"$9223372036854775807\r\n", "$9223372036854775806\r\n", "$4000000000\r\nab",
+		"*1048576\r\n*1048576\r\n*1048576\r\n*1048576\r\n",
+		strings.Repeat("*1\r\n", 100) + ":1\r\n"} {
 		if got, err := readReply(bufio.NewReader(strings.NewReader(in))); err == nil {
 			t.Errorf("readReply(%q) = %#v, want an error", in, got)
 		}
