@@ -43,6 +43,9 @@ type call struct {
 	val   string // GETEX's reply, when hasVal
 	has   bool
 	err   error // the read's error
+	// private: val's memory came from the store's own reply reader and is
+	// nobody else's, so the decoded record may use it without a copy.
+	private bool
 
 	deadline  time.Time // the caller's; the batch waits for its latest
 	done      chan struct{}
@@ -69,8 +72,9 @@ type batcher struct {
 	pipes       *pipeConns // standalone Redis: pipelines go here, not through go-redis
 	maxFlushers int
 
-	mu       sync.Mutex // guards queue, flushers, closed
+	mu       sync.Mutex // guards queue, spare, flushers, closed
 	queue    []*call
+	spare    [][]*call // emptied batches, reused as the next queue
 	flushers int  // flush goroutines running
 	closed   bool // no flusher starts after Close
 
@@ -121,7 +125,7 @@ func (c *call) fail(err error) {
 
 // release returns c to the pool; the caller has read its reply.
 func (c *call) release() {
-	c.cmd, c.src, c.key, c.val, c.has, c.err = nil, "", "", "", false, nil
+	c.cmd, c.src, c.key, c.val, c.has, c.err, c.private = nil, "", "", "", false, nil, false
 	c.abandoned.Store(false)
 	callPool.Put(c)
 }
@@ -129,26 +133,44 @@ func (c *call) release() {
 // flush sends batches until the queue is empty.
 func (b *batcher) flush() {
 	defer b.wg.Done()
+	var sent []*call // the last batch, emptied
 	for {
 		b.mu.Lock()
+		if sent != nil && len(b.spare) <= maxFlushers && cap(sent) <= 2*maxBatch {
+			b.spare = append(b.spare, sent)
+		}
 		if len(b.queue) == 0 {
 			b.flushers--
 			b.mu.Unlock()
 			return
 		}
 		batch := b.queue
+		b.queue = b.takeSpare()
 		if len(batch) > maxBatch {
-			batch = batch[:maxBatch:maxBatch]
-			b.queue = append([]*call(nil), b.queue[maxBatch:]...)
-		} else {
-			b.queue = nil
+			b.queue = append(b.queue, batch[maxBatch:]...)
+			batch = batch[:maxBatch]
 		}
 		b.mu.Unlock()
 		b.send(batch)
+		clear(batch[:cap(batch)]) // the calls go back to callPool
+		sent = batch[:0]
 	}
 }
 
-// send runs one pipeline. Its context ends at the latest deadline of the
+// takeSpare returns an empty slice for the next queue, reusing the backing
+// array of a batch already sent (so that a busy queue does not grow a new
+// one from nothing each time). b.mu must be held.
+func (b *batcher) takeSpare() []*call {
+	n := len(b.spare)
+	if n == 0 {
+		return nil
+	}
+	q := b.spare[n-1]
+	b.spare = b.spare[:n-1]
+	return q
+}
+
+// send runs one pipeline. Its I/O ends at the latest deadline of the
 // calls in it: each caller stops waiting at its own deadline anyway, and the
 // others must not fail early because of it.
 func (b *batcher) send(batch []*call) {
@@ -172,9 +194,7 @@ func (b *batcher) send(batch []*call) {
 	if len(live) == 0 {
 		return
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
-	b.exec(ctx, live)
+	b.exec(deadline, live)
 	// Scripts are cached per server and lost when it restarts (or a Cluster
 	// node is added): send those again with the source, which loads them.
 	var retry []*call
@@ -185,25 +205,28 @@ func (b *batcher) send(batch []*call) {
 		if err := c.cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
 			args := c.cmd.Args()
 			args[0], args[1] = "eval", c.src
-			c.cmd = redis.NewCmd(ctx, args...)
+			c.cmd = redis.NewCmd(context.Background(), args...)
 			retry = append(retry, c)
 		}
 	}
 	if len(retry) > 0 {
-		b.exec(ctx, retry)
+		b.exec(deadline, retry)
 	}
 	for _, c := range live {
 		c.done <- struct{}{}
 	}
 }
 
-// exec sends calls as one pipeline: the scripts, then the reads in one
-// MULTI/EXEC block. Each call gets its own reply or error.
-func (b *batcher) exec(ctx context.Context, calls []*call) {
+// exec sends calls as one pipeline, whose I/O ends by deadline: the
+// scripts, then the reads in one MULTI/EXEC block. Each call gets its own
+// reply or error.
+func (b *batcher) exec(deadline time.Time, calls []*call) {
 	if b.pipes != nil {
-		b.pipes.exec(ctx, calls)
+		b.pipes.exec(deadline, calls)
 		return
 	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	reads := 0
 	for _, c := range calls {
 		if c.cmd == nil {
@@ -256,29 +279,29 @@ func deliverReads(calls []*call, replies []any, err error) {
 			c.err = err
 			continue
 		}
-		c.setRead(replies[i], replies[i+1])
+		c.setRead(replyOf(replies[i]), replyOf(replies[i+1]))
 		i += 2
 	}
 }
 
 // setRead records a read's two replies: PEXPIRETIME's and GETEX's.
-func (c *call) setRead(exp, val any) {
-	switch e := exp.(type) {
-	case int64:
-		c.exp = e
-	case error:
-		c.err = e
+func (c *call) setRead(exp, val reply) {
+	switch exp.kind {
+	case ':':
+		c.exp = exp.num
+	case '-':
+		c.err = replyError(exp.str)
 		return
 	default:
 		c.err = errors.New("redisstore: PEXPIRETIME reply is not an integer")
 		return
 	}
-	switch v := val.(type) {
-	case string:
-		c.val, c.has = v, true
-	case nil:
-	case error:
-		c.err = v
+	switch val.kind {
+	case '$':
+		c.val, c.has = val.str, true
+	case 0:
+	case '-':
+		c.err = replyError(val.str)
 	default:
 		c.err = errors.New("redisstore: GETEX reply is not a string")
 	}

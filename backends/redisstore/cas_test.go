@@ -117,7 +117,7 @@ func TestCASResentIsIdempotent(t *testing.T) {
 			t.Fatalf("CAS #%d = %d, %v; want applied", i+1, n, err)
 		}
 	}
-	if st, err := decodeValue(srv.Client().Get(ctx, keys[0]).Val()); err != nil || st.version != 1 || st.wid != wid {
+	if st, err := decodeValue(srv.Client().Get(ctx, keys[0]).Val(), false); err != nil || st.version != 1 || st.wid != wid {
 		t.Fatalf("stored write %+v (%v) after a resent CAS, want write id %s, count 1 (applied once)", st, err, wid)
 	}
 	// A different token with a stale expectation is a conflict.

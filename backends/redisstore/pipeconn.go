@@ -73,17 +73,17 @@ func newPipeConns(cfg *Config, tc *tls.Config) *pipeConns {
 // that fails is closed; if it had served batches before (Redis restarted
 // under it), the batch is sent once more on a new one. Sending twice is
 // safe: reads are repeatable, and a resent CAS finds its own write id.
-func (p *pipeConns) exec(ctx context.Context, calls []*call) {
+func (p *pipeConns) exec(deadline time.Time, calls []*call) {
 	for attempt := 0; ; attempt++ {
-		pc, err := p.get(ctx)
+		pc, err := p.get(deadline)
 		if err == nil {
-			err = pc.roundTrip(ctx, calls)
+			err = pc.roundTrip(deadline, calls)
 			if err == nil {
 				p.put(pc)
 				return
 			}
 			p.discard(pc)
-			if pc.used && attempt == 0 && ctx.Err() == nil {
+			if pc.used && attempt == 0 && time.Now().Before(deadline) {
 				continue
 			}
 		}
@@ -94,7 +94,7 @@ func (p *pipeConns) exec(ctx context.Context, calls []*call) {
 	}
 }
 
-func (p *pipeConns) get(ctx context.Context) (*pipeConn, error) {
+func (p *pipeConns) get(deadline time.Time) (*pipeConn, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -107,7 +107,7 @@ func (p *pipeConns) get(ctx context.Context) (*pipeConn, error) {
 		return pc, nil
 	}
 	p.mu.Unlock()
-	return p.connect(ctx)
+	return p.connect(deadline)
 }
 
 func (p *pipeConns) put(pc *pipeConn) {
@@ -140,8 +140,11 @@ func (p *pipeConns) close() {
 	}
 }
 
-func (p *pipeConns) connect(ctx context.Context) (*pipeConn, error) {
-	dctx, cancel := context.WithTimeout(ctx, p.dial)
+func (p *pipeConns) connect(deadline time.Time) (*pipeConn, error) {
+	if d := time.Now().Add(p.dial); d.Before(deadline) {
+		deadline = d
+	}
+	dctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var d net.Dialer
 	nc, err := d.DialContext(dctx, "tcp", p.addr)
@@ -182,7 +185,7 @@ func (p *pipeConns) connect(ctx context.Context) (*pipeConn, error) {
 // roundTrip writes calls and reads every reply. An error means the
 // connection is unusable (network, deadline or protocol); Redis's error
 // replies are the calls' own.
-func (pc *pipeConn) roundTrip(ctx context.Context, calls []*call) error {
+func (pc *pipeConn) roundTrip(deadline time.Time, calls []*call) error {
 	b := pc.wbuf[:0]
 	reads := 0
 	for _, c := range calls {
@@ -197,7 +200,7 @@ func (pc *pipeConn) roundTrip(ctx context.Context, calls []*call) error {
 		for _, c := range calls {
 			if c.cmd == nil {
 				b = appendCommand(b, "pexpiretime", c.key)
-				b = appendCommand(b, "getex", c.key, "pxat", strconv.FormatInt(c.slide, 10))
+				b = appendGetex(b, c.key, c.slide)
 			}
 		}
 		b = appendCommand(b, "exec")
@@ -205,8 +208,7 @@ func (pc *pipeConn) roundTrip(ctx context.Context, calls []*call) error {
 	if cap(b) <= 256<<10 {
 		pc.wbuf = b // keep the buffer unless a huge batch grew it
 	}
-	dl, _ := ctx.Deadline()
-	if err := pc.nc.SetDeadline(dl); err != nil {
+	if err := pc.nc.SetDeadline(deadline); err != nil {
 		return err
 	}
 	if _, err := pc.nc.Write(b); err != nil {
@@ -229,25 +231,58 @@ func (pc *pipeConn) roundTrip(ctx context.Context, calls []*call) error {
 	// EXEC fail) for each queued command.
 	var queueErr error
 	for range 1 + 2*reads {
-		v, err := readReply(pc.br)
+		r, err := readTyped(pc.br, 0)
 		if err != nil {
 			return err
 		}
-		if e, ok := v.(replyError); ok && queueErr == nil {
-			queueErr = e
+		if r.kind == '-' && queueErr == nil {
+			queueErr = replyError(r.str)
 		}
 	}
-	v, err := readReply(pc.br)
+	return pc.readExec(calls, reads, queueErr)
+}
+
+// readExec reads EXEC's reply straight into the reads: an array of two
+// replies per read (PEXPIRETIME's, GETEX's). An error reply (EXECABORT)
+// or anything else fails every read of the batch.
+func (pc *pipeConn) readExec(calls []*call, reads int, queueErr error) error {
+	kind, body, err := readLine(pc.br)
 	if err != nil {
 		return err
 	}
-	replies, ok := v.([]any)
-	if e, isErr := v.(replyError); isErr {
-		err = e
-	} else if !ok {
-		err = fmt.Errorf("redisstore: EXEC returned %T (queueing: %v)", v, queueErr)
+	if kind == '*' {
+		if n, err := parseInt(body); err == nil && n == int64(2*reads) {
+			for _, c := range calls {
+				if c.cmd != nil {
+					continue
+				}
+				exp, err := readTyped(pc.br, 1)
+				if err != nil {
+					return err
+				}
+				val, err := readTyped(pc.br, 1)
+				if err != nil {
+					return err
+				}
+				c.setRead(exp, val)
+				c.private = true
+			}
+			return nil
+		}
 	}
-	deliverReads(calls, replies, err)
+	r, err := readBody(pc.br, kind, body, 0)
+	if err != nil {
+		return err
+	}
+	switch r.kind {
+	case '-':
+		err = replyError(r.str)
+	case '*':
+		err = fmt.Errorf("redisstore: EXEC returned %d replies for %d reads (queueing: %v)", len(r.arr), reads, queueErr)
+	default:
+		err = fmt.Errorf("redisstore: EXEC returned %v for %d reads (queueing: %v)", r.value(), reads, queueErr)
+	}
+	deliverReads(calls, nil, err)
 	return nil
 }
 
@@ -288,72 +323,141 @@ const (
 	arrayPrealloc = 16
 )
 
-// readReply reads one RESP2 reply: string, replyError, int64, nil or []any.
-func readReply(br *bufio.Reader) (any, error) {
-	return readReplyAt(br, 0)
+// reply is one RESP2 reply, unboxed: the hot path reads two per session
+// read and several per batch, and boxing each into an interface would cost
+// an allocation apiece.
+type reply struct {
+	kind byte   // '+', '-', ':', '$', '*', or 0 for nil ($-1, *-1)
+	str  string // '+', '-', '$'
+	num  int64  // ':'
+	arr  []any  // '*', its elements as readReply returns them
 }
 
-func readReplyAt(br *bufio.Reader, depth int) (any, error) {
+// value boxes r as readReply returns it.
+func (r reply) value() any {
+	switch r.kind {
+	case '+', '$':
+		return r.str
+	case '-':
+		return replyError(r.str)
+	case ':':
+		return r.num
+	case '*':
+		return r.arr
+	}
+	return nil
+}
+
+// replyOf unboxes a reply that go-redis decoded.
+func replyOf(v any) reply {
+	switch v := v.(type) {
+	case string:
+		return reply{kind: '$', str: v}
+	case int64:
+		return reply{kind: ':', num: v}
+	case []any:
+		return reply{kind: '*', arr: v}
+	case error:
+		return reply{kind: '-', str: v.Error()}
+	case nil:
+		return reply{}
+	}
+	return reply{kind: '?'}
+}
+
+// readReply reads one RESP2 reply: string, replyError, int64, nil or []any.
+func readReply(br *bufio.Reader) (any, error) {
+	r, err := readTyped(br, 0)
+	return r.value(), err
+}
+
+// readTyped reads one reply at nesting depth.
+func readTyped(br *bufio.Reader, depth int) (reply, error) {
+	kind, body, err := readLine(br)
+	if err != nil {
+		return reply{}, err
+	}
+	return readBody(br, kind, body, depth)
+}
+
+// readLine reads a reply's first line: its type byte and the rest before
+// CRLF. body is valid until the next read from br.
+func readLine(br *bufio.Reader) (kind byte, body []byte, err error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if len(line) < 3 || line[len(line)-2] != '\r' {
-		return nil, errProtocol
+		return 0, nil, errProtocol
 	}
-	body := line[1 : len(line)-2]
-	switch line[0] {
+	return line[0], line[1 : len(line)-2], nil
+}
+
+// readBody reads the rest of a reply whose first line readLine returned.
+func readBody(br *bufio.Reader, kind byte, body []byte, depth int) (reply, error) {
+	switch kind {
 	case '+':
-		return string(body), nil
+		// The replies a pipeline gets by the hundred, without allocating.
+		switch string(body) {
+		case "QUEUED":
+			return reply{kind: '+', str: "QUEUED"}, nil
+		case "OK":
+			return reply{kind: '+', str: "OK"}, nil
+		}
+		return reply{kind: '+', str: string(body)}, nil
 	case '-':
-		return replyError(body), nil
+		return reply{kind: '-', str: string(body)}, nil
 	case ':':
-		return parseInt(body)
+		n, err := parseInt(body)
+		return reply{kind: ':', num: n}, err
 	case '$':
 		n, err := parseInt(body)
 		if err != nil || n < 0 {
-			return nil, err // $-1: nil
+			return reply{}, err // $-1: nil
 		}
 		if n > maxBulkLen {
-			return nil, errProtocol
+			return reply{}, errProtocol
 		}
-		return readBulk(br, int(n))
+		str, err := readBulk(br, int(n))
+		return reply{kind: '$', str: str}, err
 	case '*':
 		n, err := parseInt(body)
 		if err != nil || n < 0 {
-			return nil, err // *-1: nil
+			return reply{}, err // *-1: nil
 		}
 		if n > maxArrayLen || depth >= maxReplyDepth {
-			return nil, errProtocol
+			return reply{}, errProtocol
 		}
 		vals := make([]any, 0, min(n, arrayPrealloc))
 		for range n {
-			v, err := readReplyAt(br, depth+1)
+			r, err := readTyped(br, depth+1)
 			if err != nil {
-				return nil, err
+				return reply{}, err
 			}
-			vals = append(vals, v)
+			vals = append(vals, r.value())
 		}
-		return vals, nil
+		return reply{kind: '*', arr: vals}, nil
 	}
-	return nil, errProtocol
+	return reply{}, errProtocol
 }
 
-// readBulk reads n bytes and the CRLF after them.
-func readBulk(br *bufio.Reader, n int) (any, error) {
+// readBulk reads n bytes and the CRLF after them. The string's memory is
+// its own, never written again: decodeValue may hand it out as a record's
+// Data without a copy.
+func readBulk(br *bufio.Reader, n int) (string, error) {
 	buf := make([]byte, min(n+2, bulkChunk))
 	if _, err := io.ReadFull(br, buf); err != nil {
-		return nil, err
+		return "", err
 	}
 	for len(buf) < n+2 {
 		more := min(n+2-len(buf), len(buf)) // at most doubles: memory follows the bytes received
 		buf = slices.Grow(buf, more)[:len(buf)+more]
 		if _, err := io.ReadFull(br, buf[len(buf)-more:]); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
 	if buf[n] != '\r' || buf[n+1] != '\n' {
-		return nil, errProtocol
+		return "", errProtocol
 	}
 	if n == 0 {
 		return "", nil
@@ -402,6 +506,29 @@ func appendCommandArgs(b []byte, args []any) []byte {
 		}
 	}
 	return b
+}
+
+// appendGetex appends GETEX key PXAT at.
+func appendGetex(b []byte, key string, at int64) []byte {
+	b = append(b, "*4\r\n$5\r\ngetex\r\n"...)
+	b = appendBulk(b, key)
+	b = append(b, "$4\r\npxat\r\n$"...)
+	b = strconv.AppendInt(b, int64(digits(at)), 10)
+	b = append(b, '\r', '\n')
+	b = strconv.AppendInt(b, at, 10)
+	return append(b, '\r', '\n')
+}
+
+// digits is the length of n in decimal.
+func digits(n int64) int {
+	d := 1
+	if n < 0 {
+		d, n = 2, -n
+	}
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }
 
 func appendBulk(b []byte, s string) []byte {

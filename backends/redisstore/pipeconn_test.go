@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -103,5 +104,93 @@ func TestPipeConnsReplyErrors(t *testing.T) {
 	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 1})
 	if _, ok := get(t, s, "k"); !ok {
 		t.Fatal("record not found after an error reply")
+	}
+}
+
+// TestReadDataIsItsOwn: a record read through the store's own connections
+// uses the reply's memory without a copy. That memory must be the record's
+// alone: later reads on the same connection, of other sessions, must not
+// change a record already returned.
+func TestReadDataIsItsOwn(t *testing.T) {
+	srv := redistest.Start(t)
+	writer := open(t, srv, nil)
+	reader := open(t, srv, nil) // no write cache: every Get reads Redis
+	want := map[string][]byte{}
+	for i := range 8 {
+		key := "k" + strconv.Itoa(i)
+		want[key] = bytes.Repeat([]byte{byte('a' + i)}, 3000+i)
+		put(t, writer, key, backends.Record{Data: want[key], Timeout: 5})
+	}
+	got := map[string][]byte{}
+	for range 3 {
+		for key := range want {
+			// Keep Data as seen, as StableData allows (backends.Get
+			// would copy it).
+			var data []byte
+			err := reader.Apply(bg(t), key, func(cur *backends.Record) backends.Change {
+				if cur != nil {
+					data = cur.Data
+				}
+				return backends.Change{Action: backends.Keep}
+			})
+			if err != nil || len(data) == 0 {
+				t.Fatalf("read %s: %v, %d bytes", key, err, len(data))
+			}
+			if prev, seen := got[key]; seen && &prev[0] == &data[0] {
+				t.Fatalf("two reads of %s returned the same memory", key)
+			}
+			got[key] = data
+		}
+	}
+	for key, data := range got {
+		if !bytes.Equal(data, want[key]) {
+			t.Errorf("%s changed after later reads: %.20q…, want %.20q…", key, data, want[key])
+		}
+	}
+}
+
+// TestReadExec: EXEC's reply goes straight into the reads; a reply of the
+// wrong shape fails every read of the batch but is read to its end, so
+// that the connection stays in step.
+func TestReadExec(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		wantErr string // "" for success
+	}{
+		{"*4\r\n:1700000000000\r\n$2\r\nv1\r\n:-2\r\n$-1\r\n", ""},
+		{"*2\r\n:1\r\n$1\r\nx\r\n", "EXEC returned 2 replies for 2 reads"},
+		{"-EXECABORT Transaction discarded\r\n", "EXECABORT"},
+		{"*-1\r\n", "EXEC returned <nil> for 2 reads"},
+		{"*4\r\n-WRONGTYPE x\r\n$1\r\nx\r\n:-2\r\n$-1\r\n", ""},
+	} {
+		pc := &pipeConn{br: bufio.NewReader(strings.NewReader(tc.in + "+NEXT\r\n"))}
+		a, b := &call{}, &call{}
+		script := &call{cmd: redis.NewCmd(bg(t), "evalsha")}
+		if err := pc.readExec([]*call{a, script, b}, 2, nil); err != nil {
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		if next, err := readReply(pc.br); next != "NEXT" {
+			t.Errorf("%q: next reply %v, %v: the reply was not read to its end", tc.in, next, err)
+		}
+		if tc.wantErr != "" {
+			for _, c := range []*call{a, b} {
+				if c.err == nil || !strings.Contains(c.err.Error(), tc.wantErr) {
+					t.Errorf("%q: read error %v, want %q", tc.in, c.err, tc.wantErr)
+				}
+			}
+			continue
+		}
+		if strings.Contains(tc.in, "WRONGTYPE") {
+			if a.err == nil || b.err != nil || b.has || b.exp != -2 {
+				t.Errorf("%q: first read %v, second %+v", tc.in, a.err, b)
+			}
+			continue
+		}
+		if a.err != nil || !a.has || a.val != "v1" || a.exp != 1700000000000 || !a.private {
+			t.Errorf("%q: first read %+v", tc.in, a)
+		}
+		if b.err != nil || b.has || b.exp != -2 {
+			t.Errorf("%q: second read %+v", tc.in, b)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/aspstate/aspstate/backends"
 )
@@ -126,8 +127,12 @@ func flag(b bool) byte {
 	return '0'
 }
 
-// decodeValue parses a stored value. The record's Data is a fresh copy.
-func decodeValue(val string) (stored, error) {
+// decodeValue parses a stored value. The record's Data is a fresh copy,
+// unless private says that val's memory is the caller's alone (the store's
+// own reply reader allocated it and nothing else holds it): then Data uses
+// that memory, which saves copying every session read. Nothing writes to a
+// record's Data (backends.StableData), so the string stays unchanged.
+func decodeValue(val string, private bool) (stored, error) {
 	nl := strings.IndexByte(val[:min(len(val), maxHeader)], '\n')
 	if nl < widLen+1 || val[widLen] != ' ' {
 		return stored{}, errNotRecord
@@ -167,7 +172,11 @@ func decodeValue(val string) (stored, error) {
 		}
 		s.rec.LockDate = time.Unix(0, ns).UTC()
 	}
-	s.rec.Data = []byte(val[nl+1:])
+	if data := val[nl+1:]; private && len(data) > 0 {
+		s.rec.Data = unsafe.Slice(unsafe.StringData(data), len(data))
+	} else {
+		s.rec.Data = []byte(data)
+	}
 	return s, nil
 }
 

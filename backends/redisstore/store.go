@@ -233,7 +233,8 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		fromCache := useCache
 		if useCache {
 			useCache = false
-			cur, wid, version = &cached.rec, cached.wid, cached.version
+			rec := cached.rec // on the heap (fn keeps cur), but only on this path
+			cur, wid, version = &rec, cached.wid, cached.version
 		} else {
 			st, live, err := s.read(ctx, deadline, rkey)
 			if err != nil {
@@ -359,7 +360,7 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 	slide, _ := expiryAt(guess, now)
 	var exp int64 // -2: no key; -1: no deadline
 	var raw string
-	var has, slid bool
+	var has, slid, private bool
 	var err error
 	if !s.cluster {
 		c := callPool.Get().(*call)
@@ -367,12 +368,13 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 		if err := s.batch.run(ctx, c); err != nil {
 			return stored{}, false, s.fail("read", err)
 		}
-		exp, raw, has, err = c.exp, c.val, c.has, c.err
+		exp, raw, has, err, private = c.exp, c.val, c.has, c.err, c.private
 		slid = has
 		c.release()
 	}
 	if s.cluster || isOOM(err) || isExecAbort(err) {
 		exp, raw, has, slid, err = s.readByScript(ctx, deadline, rkey, nowMs, slide)
+		private = false
 	}
 	if err != nil {
 		return stored{}, false, s.fail("read", err)
@@ -380,7 +382,7 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 	if !has {
 		return stored{}, false, nil
 	}
-	st, err := decodeValue(raw)
+	st, err := decodeValue(raw, private)
 	if err != nil {
 		return stored{}, false, fmt.Errorf("redisstore: corrupt record: %w", err)
 	}
@@ -441,6 +443,9 @@ func (s *Store) fail(step string, err error) error {
 
 // isOOM tells whether err is Redis's reply to a write at maxmemory.
 func isOOM(err error) bool {
+	if err == nil {
+		return false // before reply, which escapes: no allocation on the hot path
+	}
 	var reply redis.Error
 	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "OOM ")
 }
@@ -448,6 +453,9 @@ func isOOM(err error) bool {
 // isExecAbort tells whether err is Redis refusing a MULTI block, as it does
 // for every block at maxmemory.
 func isExecAbort(err error) bool {
+	if err == nil {
+		return false
+	}
 	var reply redis.Error
 	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "EXECABORT ")
 }
