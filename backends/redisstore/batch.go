@@ -75,8 +75,8 @@ type batcher struct {
 	mu       sync.Mutex // guards queue, spare, flushers, closed
 	queue    []*call
 	spare    [][]*call // emptied batches, reused as the next queue
-	flushers int  // flush goroutines running
-	closed   bool // no flusher starts after Close
+	flushers int       // flush goroutines running
+	closed   bool      // no flusher starts after Close
 
 	wg sync.WaitGroup // flush goroutines
 }
