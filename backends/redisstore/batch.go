@@ -23,10 +23,6 @@ const (
 	directBytes = 64 << 10
 )
 
-// maxFlushers is the number of pipelines in flight at once (per Store; a
-// Cluster pipeline fans out to every node it touches).
-const maxFlushers = 2
-
 // call is one request waiting for a pipeline: a script (cmd) or a read (key
 // and slide, answered in exp and val). The caller owns it until it is
 // queued; then the flusher fills in the reply and sends on done. A caller
@@ -136,7 +132,7 @@ func (b *batcher) flush() {
 	var sent []*call // the last batch, emptied
 	for {
 		b.mu.Lock()
-		if sent != nil && len(b.spare) <= maxFlushers && cap(sent) <= 2*maxBatch {
+		if sent != nil && len(b.spare) <= b.maxFlushers && cap(sent) <= 2*maxBatch {
 			b.spare = append(b.spare, sent)
 		}
 		if len(b.queue) == 0 {

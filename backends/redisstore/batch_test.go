@@ -18,8 +18,16 @@ import (
 // TestBatchedApplies: many concurrent Applies, on distinct keys and on shared
 // ones, travel in shared pipelines and every one gets its own, right answer.
 func TestBatchedApplies(t *testing.T) {
+	for _, pipelines := range []int{1, 3} {
+		t.Run("pipelines="+strconv.Itoa(pipelines), func(t *testing.T) {
+			testBatchedApplies(t, pipelines)
+		})
+	}
+}
+
+func testBatchedApplies(t *testing.T, pipelines int) {
 	srv := redistest.Start(t)
-	s := open(t, srv, nil)
+	s := open(t, srv, func(c *Config) { c.Pipelines = pipelines })
 	const workers, rounds, shared = 64, 30, 16
 	before := roundTrips(t, srv.Client())
 	var wg sync.WaitGroup

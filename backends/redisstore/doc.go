@@ -100,17 +100,20 @@
 // # Batching
 //
 // Concurrent Applies share round trips. Each read or script call is queued;
-// unless two pipelines are already in flight, the call starts a flusher
+// unless Config.Pipelines pipelines (default 1) are already in flight, the
+// call starts a flusher
 // goroutine, which sends everything queued (up to 128 calls: the scripts,
 // then the reads in one MULTI/EXEC block) as one pipeline, hands each caller
 // its reply and repeats until the queue is empty. A lone call goes at once;
 // under load, calls gather while a pipeline is in flight. This saves the
-// write and read system calls per command on both sides. Why not go-redis's
+// write and read system calls per command on both sides. One pipeline in
+// flight makes the largest batches and costs the least CPU per request; more
+// shorten the wait for a distant Redis at the price of smaller batches. Why not go-redis's
 // own AutoPipeline: it does not stop waiting at a caller's deadline once a
 // command is queued, and it needs care with NOSCRIPT; this batcher is small.
 //
-// On a standalone Redis the pipelines go over the store's own two
-// connections (pipeconn.go: RESP2, AUTH, SELECT, TLS, one resend on a
+// On a standalone Redis the pipelines go over the store's own connections,
+// one per pipeline in flight (pipeconn.go: RESP2, AUTH, SELECT, TLS, one resend on a
 // connection that went stale), not through go-redis: a go-redis command
 // object, its boxed arguments and its reply tree cost the gateway more CPU
 // than Redis spends on the read. Sentinel and Cluster pipelines, the startup

@@ -24,13 +24,14 @@ import (
 // exists because per-command costs dominate a session read, and here a
 // pipeline costs one write, one read and one small allocation per reply
 // instead of a command object, boxed arguments and a reply tree per command.
-// It keeps at most maxFlushers idle connections: one per flusher.
+// It keeps at most Config.Pipelines idle connections: one per flusher.
 type pipeConns struct {
-	addr   string
-	tls    *tls.Config // nil for plain TCP
-	hello  []byte      // AUTH, SELECT and CLIENT SETNAME, sent on each new connection
-	nHello int         // replies hello asks for
-	dial   time.Duration
+	addr    string
+	tls     *tls.Config // nil for plain TCP
+	hello   []byte      // AUTH, SELECT and CLIENT SETNAME, sent on each new connection
+	nHello  int         // replies hello asks for
+	dial    time.Duration
+	maxIdle int // Config.Pipelines
 
 	mu     sync.Mutex // guards idle, closed
 	idle   []*pipeConn
@@ -46,7 +47,7 @@ type pipeConn struct {
 }
 
 func newPipeConns(cfg *Config, tc *tls.Config) *pipeConns {
-	p := &pipeConns{addr: cfg.Addrs[0], tls: tc, dial: cfg.DialTimeout}
+	p := &pipeConns{addr: cfg.Addrs[0], tls: tc, dial: cfg.DialTimeout, maxIdle: cfg.Pipelines}
 	if cfg.Password != "" {
 		if cfg.Username != "" {
 			p.hello = appendCommand(p.hello, "auth", cfg.Username, cfg.Password)
@@ -113,7 +114,7 @@ func (p *pipeConns) get(deadline time.Time) (*pipeConn, error) {
 func (p *pipeConns) put(pc *pipeConn) {
 	pc.used = true
 	p.mu.Lock()
-	if !p.closed && len(p.idle) < maxFlushers {
+	if !p.closed && len(p.idle) < p.maxIdle {
 		p.idle = append(p.idle, pc)
 		pc = nil
 	}

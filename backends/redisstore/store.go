@@ -103,7 +103,7 @@ func Open(cfg Config) (*Store, error) {
 		TLSConfig:  tlsCfg,
 		PoolSize:   cfg.PoolSize,
 		// One pool for everything, so that PoolSize bounds the connections
-		// (the batcher's pipelines use at most maxFlushers of them).
+		// (the batcher's pipelines use at most cfg.Pipelines of them).
 		PipelinePoolSize: -1,
 		MaxRetries:       cfg.MaxRetries,
 		// Dial failures are retried by the pool itself; two tries are
@@ -128,7 +128,9 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.timeout.Store(20) // ASP.NET's default session timeout
 	_, s.cluster = client.(*redis.ClusterClient)
-	s.batch = batcher{client: client, maxFlushers: maxFlushers}
+	// A Cluster pipeline fans out to every node it touches, so Pipelines
+	// is per node there too.
+	s.batch = batcher{client: client, maxFlushers: cfg.Pipelines}
 	if !s.cluster && cfg.MasterName == "" {
 		s.batch.pipes = newPipeConns(&cfg, tlsCfg)
 	}

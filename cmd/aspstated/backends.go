@@ -64,7 +64,7 @@ func openBadger(c *BackendConfig, maxValue int, log *slog.Logger) (backends.Back
 func openRedis(c *BackendConfig, maxValue int, log *slog.Logger) (backends.Backend, error) {
 	r := &c.Redis
 	return redisstore.Open(redisstore.Config{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-		Password: r.Password, DB: r.DB, KeyPrefix: r.KeyPrefix, PoolSize: r.PoolSize,
+		Password: r.Password, DB: r.DB, KeyPrefix: r.KeyPrefix, PoolSize: r.PoolSize, Pipelines: r.Pipelines,
 		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout,
 		OpTimeout: r.OpTimeout, MaxRetries: r.MaxRetries, MaxValueSize: maxValue, Logger: log,
 		TLS: redisstore.TLSConfig{Enabled: r.TLS.Enabled, CAFile: r.TLS.CAFile, CertFile: r.TLS.CertFile,

@@ -75,6 +75,7 @@ type BackendConfig struct {
 		DB           int           `koanf:"db"`
 		KeyPrefix    string        `koanf:"key_prefix"`
 		PoolSize     int           `koanf:"pool_size"`
+		Pipelines    int           `koanf:"pipelines"`
 		DialTimeout  time.Duration `koanf:"dial_timeout"`
 		ReadTimeout  time.Duration `koanf:"read_timeout"`
 		WriteTimeout time.Duration `koanf:"write_timeout"`
