@@ -31,3 +31,11 @@ for (t, sc), rs in rows.items():
     if t == "redis" and rb_get == rb_get:
         ratio += f" (vs redis-benchmark GET: {100*rps/rb_get:.0f}%)"
     print(f"| {t} | {sc} | {len(rs)} | {rps:.0f} | {each} | {p50} | {p99} | {errs} | {ratio} |")
+
+# The Redis goal compares rounds pairwise: each round's GET runs right before
+# that round's gateway read, on the machine as fast or slow as it then was.
+gets = {r["round"]: r["requests_per_s"] for r in rows[("redis-benchmark", "get")]}
+pairs = [(r["round"], r["requests_per_s"] / gets[r["round"]]) for r in rows[("redis", "read")] if r["round"] in gets]
+if pairs:
+    each = " / ".join(f"{100*x:.0f}%" for _, x in pairs)
+    print(f"\nredis read / redis-benchmark GET, round by round: {each}; median {100*med([x for _, x in pairs]):.1f}%")
