@@ -27,7 +27,7 @@ for (t, sc), rs in rows.items():
     p50 = f"{med([l['p50_us'] for l in lat])/1000:.2f}" if lat else "-"
     p99 = f"{med([l['p99_us'] for l in lat])/1000:.2f}" if lat else "-"
     errs = sum(r.get("errors", 0) for r in rs)
-    ratio = f"{100*rps/ceiling:.0f}%" if t not in ("ceiling", "redis-benchmark") else "-"
+    ratio = f"{100*rps/ceiling:.0f}%" if t not in ("ceiling", "redis-benchmark") and ceiling == ceiling else "-"
     if t == "redis" and rb_get == rb_get:
         ratio += f" (vs redis-benchmark GET: {100*rps/rb_get:.0f}%)"
     print(f"| {t} | {sc} | {len(rs)} | {rps:.0f} | {each} | {p50} | {p99} | {errs} | {ratio} |")
