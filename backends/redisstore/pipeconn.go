@@ -22,8 +22,9 @@ import (
 // few connections, speaking RESP2 directly. go-redis stays in charge of
 // everything else (Sentinel, Cluster, the probe, large values); this path
 // exists because per-command costs dominate a session read, and here a
-// pipeline costs one write, one read and one small allocation per reply
-// instead of a command object, boxed arguments and a reply tree per command.
+// pipeline costs one write, one read and, for a session read, one
+// allocation (the value's bytes, which become the record's Data) instead of
+// a command object, boxed arguments and a reply tree per command.
 // It keeps at most Config.Pipelines idle connections: one per flusher.
 type pipeConns struct {
 	addr    string
