@@ -110,6 +110,35 @@ func TestRedisRestart(t *testing.T) {
 	put(t, s, "k", backends.Record{Data: []byte("after"), Timeout: 20})
 }
 
+// TestRestartWithIdleConnections: after a quick Redis restart, every idle
+// pipeline connection is stale. The first request must still succeed: the
+// one resend goes on a new connection, not on another stale one.
+func TestRestartWithIdleConnections(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv, func(c *Config) { c.Pipelines = 3 })
+	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 20})
+	// Three connections that have served batches, idle.
+	deadline := time.Now().Add(5 * time.Second)
+	var conns []*pipeConn
+	for range 3 {
+		pc, err := s.batch.pipes.get(deadline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, pc)
+	}
+	for _, pc := range conns {
+		s.batch.pipes.put(pc)
+	}
+	srv.Restart()
+	if _, err := backends.Get(bg(t), s, "k"); err != backends.ErrNotFound {
+		t.Fatalf("first Get after a restart: %v, want ErrNotFound (Redis lost the data, no persistence)", err)
+	}
+	if n := s.batch.pipes.open.Load(); n != 1 {
+		t.Errorf("%d pipeline connections open after the restart, want 1 (the stale ones closed)", n)
+	}
+}
+
 // TestNoLeakAcrossOutage drives load through a stall and a restart and checks
 // that goroutines and connections come back to where they were, on both sides
 // of the socket.

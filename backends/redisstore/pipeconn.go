@@ -73,8 +73,9 @@ func newPipeConns(cfg *Config, tc *tls.Config) *pipeConns {
 // exec sends calls as one pipeline (scripts, then the reads in one
 // MULTI/EXEC block) and fills in each call's reply or error. A connection
 // that fails is closed; if it had served batches before (Redis restarted
-// under it), the batch is sent once more on a new one. Sending twice is
-// safe: reads are repeatable, and a resent CAS finds its own write id.
+// under it), the idle connections are closed too, as they are most likely
+// just as stale, and the batch is sent once more on a new one. Sending twice
+// is safe: reads are repeatable, and a resent CAS finds its own write id.
 func (p *pipeConns) exec(deadline time.Time, calls []*call) {
 	for attempt := 0; ; attempt++ {
 		pc, err := p.get(deadline)
@@ -86,6 +87,7 @@ func (p *pipeConns) exec(deadline time.Time, calls []*call) {
 			}
 			p.discard(pc)
 			if pc.used && attempt == 0 && time.Now().Before(deadline) {
+				p.dropIdle()
 				continue
 			}
 		}
@@ -134,6 +136,13 @@ func (p *pipeConns) discard(pc *pipeConn) {
 func (p *pipeConns) close() {
 	p.mu.Lock()
 	p.closed = true
+	p.mu.Unlock()
+	p.dropIdle()
+}
+
+// dropIdle closes the idle connections.
+func (p *pipeConns) dropIdle() {
+	p.mu.Lock()
 	idle := p.idle
 	p.idle = nil
 	p.mu.Unlock()
