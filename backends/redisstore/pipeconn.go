@@ -519,27 +519,11 @@ func appendCommandArgs(b []byte, args []any) []byte {
 	return b
 }
 
-// appendGetex appends GETEX key PXAT at.
+// appendGetex appends GETEX key PXAT at, without allocating: the number is
+// formatted on the stack.
 func appendGetex(b []byte, key string, at int64) []byte {
-	b = append(b, "*4\r\n$5\r\ngetex\r\n"...)
-	b = appendBulk(b, key)
-	b = append(b, "$4\r\npxat\r\n$"...)
-	b = strconv.AppendInt(b, int64(digits(at)), 10)
-	b = append(b, '\r', '\n')
-	b = strconv.AppendInt(b, at, 10)
-	return append(b, '\r', '\n')
-}
-
-// digits is the length of n in decimal.
-func digits(n int64) int {
-	d := 1
-	if n < 0 {
-		d, n = 2, -n
-	}
-	for ; n >= 10; n /= 10 {
-		d++
-	}
-	return d
+	var num [20]byte
+	return appendCommand(b, "getex", key, "pxat", string(strconv.AppendInt(num[:0], at, 10)))
 }
 
 func appendBulk(b []byte, s string) []byte {
