@@ -39,9 +39,6 @@ type call struct {
 	val   string // GETEX's reply, when hasVal
 	has   bool
 	err   error // the read's error
-	// private: val's memory came from the store's own reply reader and is
-	// nobody else's, so the decoded record may use it without a copy.
-	private bool
 
 	deadline  time.Time // the caller's; the batch waits for its latest
 	done      chan struct{}
@@ -121,7 +118,7 @@ func (c *call) fail(err error) {
 
 // release returns c to the pool; the caller has read its reply.
 func (c *call) release() {
-	c.cmd, c.src, c.key, c.val, c.has, c.err, c.private = nil, "", "", "", false, nil, false
+	c.cmd, c.src, c.key, c.val, c.has, c.err = nil, "", "", "", false, nil
 	c.abandoned.Store(false)
 	callPool.Put(c)
 }

@@ -276,7 +276,6 @@ func (pc *pipeConn) readExec(calls []*call, reads int, queueErr error) error {
 					return err
 				}
 				c.setRead(exp, val)
-				c.private = true
 			}
 			return nil
 		}

@@ -186,7 +186,7 @@ func TestReadExec(t *testing.T) {
 			}
 			continue
 		}
-		if a.err != nil || !a.has || a.val != "v1" || a.exp != 1700000000000 || !a.private {
+		if a.err != nil || !a.has || a.val != "v1" || a.exp != 1700000000000 {
 			t.Errorf("%q: first read %+v", tc.in, a)
 		}
 		if b.err != nil || b.has || b.exp != -2 {

@@ -362,15 +362,18 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 	slide, _ := expiryAt(guess, now)
 	var exp int64 // -2: no key; -1: no deadline
 	var raw string
-	var has, slid, private bool
+	var has, slid bool
 	var err error
+	// A value read over the store's own connections is in memory that
+	// readBulk allocated for it alone: the record may keep it without a copy.
+	private := s.batch.pipes != nil
 	if !s.cluster {
 		c := callPool.Get().(*call)
 		c.key, c.slide, c.deadline = rkey, slide, deadline
 		if err := s.batch.run(ctx, c); err != nil {
 			return stored{}, false, s.fail("read", err)
 		}
-		exp, raw, has, err, private = c.exp, c.val, c.has, c.err, c.private
+		exp, raw, has, err = c.exp, c.val, c.has, c.err
 		slid = has
 		c.release()
 	}
