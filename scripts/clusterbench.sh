@@ -13,12 +13,7 @@ ROUNDS=${1:-3}
 DURATION=${2:-10s}
 CONNS=50
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-go build -o "$work/" ./cmd/aspstated ./cmd/aspstate
+. scripts/benchlib.sh
 
 # Ports whose cluster bus (port+10000) is free as well.
 free_pair() { python3 -c '
@@ -30,7 +25,6 @@ while True:
     try: b.bind(("127.0.0.1", p + 10000))
     except OSError: a.close(); b.close(); continue
     print(p); break'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 addrs=()
 for i in 1 2 3; do
@@ -48,7 +42,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-P_GW=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+P_GW=$(free_port)
 "$work/aspstated" --listen 127.0.0.1:$P_GW --backend.type redis --backend.redis.addrs "$(IFS=,; echo "${addrs[*]}")" >"$work/gw.log" 2>&1 &
 pids+=($!)
 wait_port "$P_GW"
