@@ -55,7 +55,7 @@ func defineFlags(fs *pflag.FlagSet) {
 	fs.Int("backend.redis.db", 0, "redis backend: database number")
 	fs.String("backend.redis.key_prefix", redisstore.DefaultKeyPrefix, "redis backend: prefix of every key this gateway writes")
 	fs.Int("backend.redis.pool_size", 0, "redis backend: connections per node (0: the library default, 10 per CPU)")
-	fs.Int("backend.redis.pipelines", redisstore.DefaultPipelines, "redis backend: shared pipelines in flight at once per node; raise for a distant Redis")
+	fs.Int("backend.redis.pipelines", redisstore.DefaultPipelines, "redis backend: shared pipelines in flight at once per node (1 makes the largest batches)")
 	fs.Duration("backend.redis.dial_timeout", redisstore.DefaultDialTimeout, "redis backend: connect timeout")
 	fs.Duration("backend.redis.read_timeout", redisstore.DefaultReadTimeout, "redis backend: read timeout")
 	fs.Duration("backend.redis.write_timeout", redisstore.DefaultWriteTimeout, "redis backend: write timeout")
