@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -220,6 +221,10 @@ func (b *batcher) exec(deadline time.Time, calls []*call) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
+	if cc, ok := b.client.(*redis.ClusterClient); ok {
+		execCluster(ctx, cc, calls)
+		return
+	}
 	reads := 0
 	for _, c := range calls {
 		if c.cmd == nil {
@@ -254,6 +259,71 @@ func (b *batcher) exec(deadline time.Time, calls []*call) {
 	if exec != nil {
 		replies, err := exec.Slice()
 		deliverReads(calls, replies, err)
+	}
+}
+
+// execCluster is exec on a Cluster. A MULTI block must stay within one hash
+// slot there, so the reads cannot share one: each read is its own block
+// (MULTI, PEXPIRETIME, GETEX, EXEC), and the blocks for one master go in one
+// pipeline on its connection, one pipeline per node, concurrently. The
+// scripts go through go-redis's cluster pipeline, which routes each by its
+// key and follows redirections. A read whose slot has moved since the
+// client last loaded the slot map fails with EXECABORT (the node answered
+// MOVED when the block was queued); Store.read then reads it by script,
+// which go-redis redirects, and the map is reloaded.
+func execCluster(ctx context.Context, cc *redis.ClusterClient, calls []*call) {
+	var scripts []*call
+	var nodes []*redis.Client
+	var reads [][]*call // reads[i] go to nodes[i]
+	for _, c := range calls {
+		if c.cmd != nil {
+			scripts = append(scripts, c)
+			continue
+		}
+		node, err := cc.MasterForKey(ctx, c.key)
+		if err != nil {
+			c.err = err
+			continue
+		}
+		i := slices.Index(nodes, node)
+		if i < 0 {
+			i = len(nodes)
+			nodes, reads = append(nodes, node), append(reads, nil)
+		}
+		reads[i] = append(reads[i], c)
+	}
+	var wg sync.WaitGroup
+	if len(scripts) > 0 {
+		wg.Go(func() {
+			pipe := cc.Pipeline()
+			for _, c := range scripts {
+				_ = pipe.Process(ctx, c.cmd)
+			}
+			_, _ = pipe.Exec(ctx) // errors are on the commands
+		})
+	}
+	for i, node := range nodes {
+		wg.Go(func() { execReadBlocks(ctx, node, reads[i]) })
+	}
+	wg.Wait()
+}
+
+// execReadBlocks sends each read as its own MULTI block, all in one
+// pipeline on node, and hands each read its replies.
+func execReadBlocks(ctx context.Context, node *redis.Client, reads []*call) {
+	pipe := node.Pipeline()
+	execs := make([]*redis.Cmd, len(reads))
+	for i, c := range reads {
+		_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "multi"))
+		_ = pipe.Process(ctx, redis.NewCmd(ctx, "pexpiretime", c.key))
+		_ = pipe.Process(ctx, redis.NewCmd(ctx, "getex", c.key, "pxat", c.slide))
+		execs[i] = redis.NewCmd(ctx, "exec")
+		_ = pipe.Process(ctx, execs[i])
+	}
+	_, _ = pipe.Exec(ctx) // errors are on the commands
+	for i := range reads {
+		replies, err := execs[i].Slice()
+		deliverReads(reads[i:i+1], replies, err)
 	}
 }
 

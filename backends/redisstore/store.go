@@ -40,15 +40,14 @@ const (
 // several Stores (in one or several processes) may share one Redis and key
 // prefix: the compare-and-set keeps their transitions atomic.
 type Store struct {
-	cfg     Config
-	client  redis.UniversalClient
-	batch   batcher
-	cache   writeCache
-	cas     *redis.Script
-	fix     *redis.Script
-	readS   *redis.Script // reads on a Cluster or a full Redis
-	cluster bool          // no MULTI blocks in shared pipelines
-	log     *slog.Logger
+	cfg    Config
+	client redis.UniversalClient
+	batch  batcher
+	cache  writeCache
+	cas    *redis.Script
+	fix    *redis.Script
+	readS  *redis.Script // reads that a MULTI block cannot do (see read)
+	log    *slog.Logger
 
 	// timeout is the timeout (minutes) of the record last read or written:
 	// a read slides the deadline by it before it sees the record, and most
@@ -127,11 +126,11 @@ func Open(cfg Config) (*Store, error) {
 		stop:   stop,
 	}
 	s.timeout.Store(20) // ASP.NET's default session timeout
-	_, s.cluster = client.(*redis.ClusterClient)
+	_, cluster := client.(*redis.ClusterClient)
 	// A Cluster pipeline fans out to every node it touches, so Pipelines
 	// is per node there too.
 	s.batch = batcher{client: client, maxFlushers: cfg.Pipelines}
-	if !s.cluster && cfg.MasterName == "" {
+	if !cluster && cfg.MasterName == "" {
 		s.batch.pipes = newPipeConns(&cfg, tlsCfg)
 	}
 	s.wg.Add(1)
@@ -348,36 +347,31 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 
 // read is step 1 of Apply. One round trip returns the record with its
 // deadline and slides the deadline by the timeout most records have
-// (Store.timeout): on a standalone or Sentinel Redis a MULTI/EXEC block
-// (PEXPIRETIME, GETEX PXAT) in a shared pipeline, no script; on a Cluster,
-// or when Redis at maxmemory refuses MULTI blocks, readScript. It returns the
-// stored value (zero if there is no key) and whether it is live by the
-// gateway clock. When the guessed timeout was wrong, or the slide reached a
-// record that had already expired (it must not come back), fixScript puts
-// the deadline right before read returns.
+// (Store.timeout), no script: a MULTI/EXEC block (PEXPIRETIME, GETEX PXAT) in
+// a shared pipeline, one block for all the reads of a batch on a standalone
+// or Sentinel Redis, one per read on a Cluster. When Redis refuses the block
+// (at maxmemory, or a Cluster node that no longer serves the key's slot),
+// readScript does the same. It returns the stored value (zero if there is no
+// key) and whether it is live by the gateway clock. When the guessed timeout
+// was wrong, or the slide reached a record that had already expired (it must
+// not come back), fixScript puts the deadline right before read returns.
 func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stored, bool, error) {
 	now := s.cfg.Now()
 	nowMs := now.UnixMilli()
 	guess := s.timeout.Load()
 	slide, _ := expiryAt(guess, now)
-	var exp int64 // -2: no key; -1: no deadline
-	var raw string
-	var has, slid bool
-	var err error
+	c := callPool.Get().(*call)
+	c.key, c.slide, c.deadline = rkey, slide, deadline
+	if err := s.batch.run(ctx, c); err != nil {
+		return stored{}, false, s.fail("read", err)
+	}
+	exp, raw, has, err := c.exp, c.val, c.has, c.err // exp -2: no key; -1: no deadline
+	slid := has
+	c.release()
 	// A value read over the store's own connections is in memory that
 	// readBulk allocated for it alone: the record may keep it without a copy.
 	private := s.batch.pipes != nil
-	if !s.cluster {
-		c := callPool.Get().(*call)
-		c.key, c.slide, c.deadline = rkey, slide, deadline
-		if err := s.batch.run(ctx, c); err != nil {
-			return stored{}, false, s.fail("read", err)
-		}
-		exp, raw, has, err = c.exp, c.val, c.has, c.err
-		slid = has
-		c.release()
-	}
-	if s.cluster || isOOM(err) || isExecAbort(err) {
+	if isOOM(err) || isExecAbort(err) {
 		exp, raw, has, slid, err = s.readByScript(ctx, deadline, rkey, nowMs, slide)
 		private = false
 	}
@@ -412,8 +406,9 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 	return st, live, nil
 }
 
-// readByScript is read's step on a Cluster or a full Redis: readScript does
-// what the MULTI block does, and slides only a live record.
+// readByScript is read's step when Redis refuses the MULTI block: readScript
+// does what the block does, and slides only a live record. On a Cluster,
+// go-redis follows the node's redirection and reloads the slot map.
 func (s *Store) readByScript(ctx context.Context, deadline time.Time, rkey string, nowMs, slide int64) (exp int64, raw string, has, slid bool, err error) {
 	reply, err := s.script(ctx, deadline, s.readS, readScript, rkey, []any{nowMs, slide}).Slice()
 	if errors.Is(err, redis.Nil) {

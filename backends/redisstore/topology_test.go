@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,6 +72,129 @@ func TestCluster(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("ReadsNeedNoScript", func(t *testing.T) {
+		s := open(t, nodes[0], func(c *Config) { c.Addrs = addrs; c.KeyPrefix = "reads:" })
+		const keys = 48
+		for k := range keys {
+			put(t, s, "k"+strconv.Itoa(k), backends.Record{Data: []byte("v" + strconv.Itoa(k)), Timeout: 20})
+		}
+		for _, n := range nodes {
+			n.Client().ConfigResetStat(bg(t))
+		}
+		// Concurrent, so that batches hold reads for several nodes.
+		var wg sync.WaitGroup
+		for k := range keys {
+			wg.Go(func() {
+				rec, err := backends.Get(bg(t), s, "k"+strconv.Itoa(k))
+				if err != nil || string(rec.Data) != "v"+strconv.Itoa(k) {
+					t.Errorf("Get(k%d) = %q, %v", k, rec.Data, err)
+				}
+			})
+		}
+		wg.Wait()
+		calls := func(cmd string) (sum int) {
+			for _, n := range nodes {
+				sum += commandCalls(t, n.Client(), cmd)
+			}
+			return sum
+		}
+		// One MULTI block per read (a block must stay in one slot), no script.
+		if got := calls("evalsha") + calls("eval"); got != 0 {
+			t.Errorf("%d scripts for %d reads, want none", got, keys)
+		}
+		if got := calls("exec"); got != keys {
+			t.Errorf("%d EXECs for %d reads, want one each", got, keys)
+		}
+		if got := calls("getex"); got != keys {
+			t.Errorf("%d GETEXs for %d reads, want one each", got, keys)
+		}
+	})
+
+	t.Run("SlotMoved", func(t *testing.T) {
+		s := open(t, nodes[0], func(c *Config) { c.Addrs = addrs; c.KeyPrefix = "moved:" })
+		put(t, s, "k", backends.Record{Data: []byte("before"), Timeout: 20})
+		rkey := s.cfg.KeyPrefix + "s:k"
+		src, dst := moveSlot(t, nodes, rkey)
+		// The store's slot map still names src: its MULTI block is refused
+		// (MOVED), and the read goes by script, which go-redis redirects.
+		if rec, ok := get(t, s, "k"); !ok || string(rec.Data) != "before" {
+			t.Fatalf("Get after the slot moved = %q, %v; want the record", rec.Data, ok)
+		}
+		put(t, s, "k", backends.Record{Data: []byte("after"), Timeout: 20})
+		if rec, ok := get(t, s, "k"); !ok || string(rec.Data) != "after" {
+			t.Fatalf("Get after a Put = %q, %v", rec.Data, ok)
+		}
+		if v := dst.Client().Exists(bg(t), rkey).Val(); v != 1 {
+			t.Errorf("the record is not on the slot's new node")
+		}
+		if v := src.Client().Exists(bg(t), rkey).Val(); v != 0 {
+			t.Errorf("the slot's old node still holds the record")
+		}
+	})
+}
+
+// commandCalls returns how many times cmd ran on a node since its stats
+// were last reset.
+func commandCalls(t *testing.T, c *redis.Client, cmd string) int {
+	t.Helper()
+	info, err := c.Info(bg(t), "commandstats").Result()
+	if err != nil {
+		t.Fatalf("INFO commandstats: %v", err)
+	}
+	_, rest, ok := strings.Cut(info, "cmdstat_"+cmd+":calls=")
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+	if err != nil {
+		t.Fatalf("INFO commandstats for %s: %v", cmd, err)
+	}
+	return n
+}
+
+// moveSlot migrates the hash slot of key, with its keys, from the node that
+// serves it to another, the way redis-cli --cluster reshard does, and
+// returns both nodes.
+func moveSlot(t *testing.T, nodes []*redistest.Server, key string) (src, dst *redistest.Server) {
+	t.Helper()
+	ctx := bg(t)
+	slot, err := nodes[0].Client().ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		t.Fatalf("CLUSTER KEYSLOT: %v", err)
+	}
+	for _, n := range nodes {
+		if n.Client().Exists(ctx, key).Val() == 1 {
+			src = n
+		} else if dst == nil {
+			dst = n
+		}
+	}
+	if src == nil || dst == nil {
+		t.Fatalf("no node holds %q", key)
+	}
+	id := func(n *redistest.Server) string { return n.Client().Do(ctx, "cluster", "myid").Val().(string) }
+	srcID, dstID := id(src), id(dst)
+	steps := []struct {
+		n    *redistest.Server
+		args []any
+	}{
+		{dst, []any{"cluster", "setslot", slot, "importing", srcID}},
+		{src, []any{"cluster", "setslot", slot, "migrating", dstID}},
+		{src, []any{"migrate", "127.0.0.1", dst.Port(), "", 0, 5000, "keys", key}},
+	}
+	for _, n := range nodes {
+		steps = append(steps, struct {
+			n    *redistest.Server
+			args []any
+		}{n, []any{"cluster", "setslot", slot, "node", dstID}})
+	}
+	for _, st := range steps {
+		if err := st.n.Client().Do(ctx, st.args...).Err(); err != nil {
+			t.Fatalf("%v on %s: %v", st.args, st.n.Addr(), err)
+		}
+	}
+	return src, dst
 }
 
 // TestACL: Username and Password reach Redis as an ACL login.
