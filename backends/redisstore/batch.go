@@ -32,9 +32,9 @@ const (
 type call struct {
 	cmd *redis.Cmd // a script call (EVALSHA); nil for a read
 	src string     // script source, for EVAL after NOSCRIPT
+	key string     // the one key it touches (on a Cluster, it picks the node)
 
 	// A read: MULTI, PEXPIRETIME key, GETEX key PXAT slide, EXEC.
-	key   string
 	slide int64
 	exp   int64  // PEXPIRETIME's reply: -2 no key, -1 no deadline
 	val   string // GETEX's reply, when hasVal
@@ -262,58 +262,62 @@ func (b *batcher) exec(deadline time.Time, calls []*call) {
 	}
 }
 
-// execCluster is exec on a Cluster. A MULTI block must stay within one hash
-// slot there, so the reads cannot share one: each read is its own block
-// (MULTI, PEXPIRETIME, GETEX, EXEC), and the blocks for one master go in one
-// pipeline on its connection, one pipeline per node, concurrently. The
-// scripts go through go-redis's cluster pipeline, which routes each by its
-// key and follows redirections. A read whose slot has moved since the
-// client last loaded the slot map fails with EXECABORT (the node answered
-// MOVED when the block was queued); Store.read then reads it by script,
-// which go-redis redirects, and the map is reloaded.
+// execCluster is exec on a Cluster: one pipeline per master node, to the
+// nodes concurrently, each holding the scripts and reads for the keys that
+// node serves. A MULTI block must stay within one hash slot there, so the
+// reads cannot share one: each read is its own block (MULTI, PEXPIRETIME,
+// GETEX, EXEC). When a key's slot has moved since go-redis last loaded the
+// slot map, the node answers MOVED (or ASK, or TRYAGAIN during a migration)
+// and runs nothing: a script is then sent again through go-redis's cluster
+// pipeline, which follows the redirection and reloads the map; a read fails
+// with EXECABORT, and Store.read reads it by script in the same way.
 func execCluster(ctx context.Context, cc *redis.ClusterClient, calls []*call) {
-	var scripts []*call
 	var nodes []*redis.Client
-	var reads [][]*call // reads[i] go to nodes[i]
+	var groups [][]*call // groups[i] go to nodes[i]
 	for _, c := range calls {
-		if c.cmd != nil {
-			scripts = append(scripts, c)
-			continue
-		}
 		node, err := cc.MasterForKey(ctx, c.key)
 		if err != nil {
-			c.err = err
+			c.fail(err)
 			continue
 		}
 		i := slices.Index(nodes, node)
 		if i < 0 {
 			i = len(nodes)
-			nodes, reads = append(nodes, node), append(reads, nil)
+			nodes, groups = append(nodes, node), append(groups, nil)
 		}
-		reads[i] = append(reads[i], c)
+		groups[i] = append(groups[i], c)
 	}
 	var wg sync.WaitGroup
-	if len(scripts) > 0 {
-		wg.Go(func() {
-			pipe := cc.Pipeline()
-			for _, c := range scripts {
-				_ = pipe.Process(ctx, c.cmd)
-			}
-			_, _ = pipe.Exec(ctx) // errors are on the commands
-		})
-	}
 	for i, node := range nodes {
-		wg.Go(func() { execReadBlocks(ctx, node, reads[i]) })
+		wg.Go(func() { execOnNode(ctx, node, groups[i]) })
 	}
 	wg.Wait()
+	var redirected []*call
+	for _, c := range calls {
+		if c.cmd != nil && isRedirect(c.cmd.Err()) {
+			c.cmd = redis.NewCmd(ctx, c.cmd.Args()...)
+			redirected = append(redirected, c)
+		}
+	}
+	if len(redirected) > 0 {
+		pipe := cc.Pipeline()
+		for _, c := range redirected {
+			_ = pipe.Process(ctx, c.cmd)
+		}
+		_, _ = pipe.Exec(ctx) // errors are on the commands
+	}
 }
 
-// execReadBlocks sends each read as its own MULTI block, all in one
-// pipeline on node, and hands each read its replies.
-func execReadBlocks(ctx context.Context, node *redis.Client, reads []*call) {
+// execOnNode sends calls to one node in one pipeline, each read as its own
+// MULTI block, and hands each read its replies.
+func execOnNode(ctx context.Context, node *redis.Client, calls []*call) {
 	pipe := node.Pipeline()
-	execs := make([]*redis.Cmd, len(reads))
-	for i, c := range reads {
+	execs := make([]*redis.Cmd, len(calls)) // a read's EXEC
+	for i, c := range calls {
+		if c.cmd != nil {
+			_ = pipe.Process(ctx, c.cmd)
+			continue
+		}
 		_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "multi"))
 		_ = pipe.Process(ctx, redis.NewCmd(ctx, "pexpiretime", c.key))
 		_ = pipe.Process(ctx, redis.NewCmd(ctx, "getex", c.key, "pxat", c.slide))
@@ -321,10 +325,26 @@ func execReadBlocks(ctx context.Context, node *redis.Client, reads []*call) {
 		_ = pipe.Process(ctx, execs[i])
 	}
 	_, _ = pipe.Exec(ctx) // errors are on the commands
-	for i := range reads {
-		replies, err := execs[i].Slice()
-		deliverReads(reads[i:i+1], replies, err)
+	for i, exec := range execs {
+		if exec != nil {
+			replies, err := exec.Slice()
+			deliverReads(calls[i:i+1], replies, err)
+		}
 	}
+}
+
+// isRedirect tells whether err is a Cluster node's answer that it does not
+// serve the key's slot (now or at the moment): the command did not run.
+func isRedirect(err error) bool {
+	if err == nil {
+		return false
+	}
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		return false
+	}
+	msg := reply.Error()
+	return strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ") || strings.HasPrefix(msg, "TRYAGAIN ")
 }
 
 // deliverReads hands each read its replies from EXEC's: two per read, in

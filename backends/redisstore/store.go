@@ -489,7 +489,7 @@ func (s *Store) script(ctx context.Context, deadline time.Time, sc *redis.Script
 	cmdArgs = append(cmdArgs, args...)
 	c := callPool.Get().(*call)
 	c.cmd = redis.NewCmd(ctx, cmdArgs...)
-	c.src, c.deadline = src, deadline
+	c.key, c.src, c.deadline = key, src, deadline
 	if err := s.batch.run(ctx, c); err != nil {
 		// The flusher may still write to c: leave it to the collector.
 		cmd := redis.NewCmd(ctx)

@@ -112,24 +112,34 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("SlotMoved", func(t *testing.T) {
-		s := open(t, nodes[0], func(c *Config) { c.Addrs = addrs; c.KeyPrefix = "moved:" })
-		put(t, s, "k", backends.Record{Data: []byte("before"), Timeout: 20})
-		rkey := s.cfg.KeyPrefix + "s:k"
-		src, dst := moveSlot(t, nodes, rkey)
-		// The store's slot map still names src: its MULTI block is refused
-		// (MOVED), and the read goes by script, which go-redis redirects.
-		if rec, ok := get(t, s, "k"); !ok || string(rec.Data) != "before" {
+		// The hash tag puts both records in one slot.
+		s := open(t, nodes[0], func(c *Config) { c.Addrs = addrs; c.KeyPrefix = "moved:{t}:" })
+		put(t, s, "r", backends.Record{Data: []byte("r1"), Timeout: 20})
+		put(t, s, "w", backends.Record{Data: []byte("w1"), Timeout: 20})
+		rkeys := []string{s.cfg.KeyPrefix + "s:r", s.cfg.KeyPrefix + "s:w"}
+		src, dst := moveSlot(t, nodes, rkeys)
+		// The store's slot map still names src. w is in the write cache, so
+		// this Put starts with the CAS script, which src refuses (MOVED);
+		// it is sent again through go-redis, which follows the redirection.
+		put(t, s, "w", backends.Record{Data: []byte("w2"), Timeout: 20})
+		// A read's MULTI block is refused likewise; the read goes by script.
+		s2 := open(t, nodes[0], func(c *Config) { c.Addrs = addrs; c.KeyPrefix = "moved:{t}:" })
+		put(t, s2, "w", backends.Record{Data: []byte("w1"), Timeout: 20}) // loads s2's slot map
+		src2, dst2 := moveSlot(t, nodes, rkeys)
+		if rec, ok := get(t, s2, "r"); !ok || string(rec.Data) != "r1" {
 			t.Fatalf("Get after the slot moved = %q, %v; want the record", rec.Data, ok)
 		}
-		put(t, s, "k", backends.Record{Data: []byte("after"), Timeout: 20})
-		if rec, ok := get(t, s, "k"); !ok || string(rec.Data) != "after" {
-			t.Fatalf("Get after a Put = %q, %v", rec.Data, ok)
+		if rec, ok := get(t, s, "w"); !ok || string(rec.Data) != "w1" {
+			t.Fatalf("Get(w) = %q, %v; want the second store's write", rec.Data, ok)
 		}
-		if v := dst.Client().Exists(bg(t), rkey).Val(); v != 1 {
-			t.Errorf("the record is not on the slot's new node")
-		}
-		if v := src.Client().Exists(bg(t), rkey).Val(); v != 0 {
-			t.Errorf("the slot's old node still holds the record")
+		for _, n := range []*redistest.Server{src, dst, src2, dst2} {
+			want := int64(0)
+			if n == dst2 {
+				want = 2
+			}
+			if got := n.Client().Exists(bg(t), rkeys...).Val(); got != want {
+				t.Errorf("node %s holds %d of the records, want %d", n.Addr(), got, want)
+			}
 		}
 	})
 }
@@ -153,41 +163,43 @@ func commandCalls(t *testing.T, c *redis.Client, cmd string) int {
 	return n
 }
 
-// moveSlot migrates the hash slot of key, with its keys, from the node that
-// serves it to another, the way redis-cli --cluster reshard does, and
-// returns both nodes.
-func moveSlot(t *testing.T, nodes []*redistest.Server, key string) (src, dst *redistest.Server) {
+// moveSlot migrates the hash slot of keys (one slot), with the keys, from
+// the node that serves it to another, as redis-cli --cluster reshard does,
+// and returns both nodes.
+func moveSlot(t *testing.T, nodes []*redistest.Server, keys []string) (src, dst *redistest.Server) {
 	t.Helper()
 	ctx := bg(t)
-	slot, err := nodes[0].Client().ClusterKeySlot(ctx, key).Result()
+	slot, err := nodes[0].Client().ClusterKeySlot(ctx, keys[0]).Result()
 	if err != nil {
 		t.Fatalf("CLUSTER KEYSLOT: %v", err)
 	}
 	for _, n := range nodes {
-		if n.Client().Exists(ctx, key).Val() == 1 {
+		if n.Client().Exists(ctx, keys[0]).Val() == 1 {
 			src = n
 		} else if dst == nil {
 			dst = n
 		}
 	}
 	if src == nil || dst == nil {
-		t.Fatalf("no node holds %q", key)
+		t.Fatalf("no node holds %q", keys[0])
 	}
 	id := func(n *redistest.Server) string { return n.Client().Do(ctx, "cluster", "myid").Val().(string) }
 	srcID, dstID := id(src), id(dst)
-	steps := []struct {
+	type step struct {
 		n    *redistest.Server
 		args []any
-	}{
+	}
+	migrate := []any{"migrate", "127.0.0.1", dst.Port(), "", 0, 5000, "keys"}
+	for _, k := range keys {
+		migrate = append(migrate, k)
+	}
+	steps := []step{
 		{dst, []any{"cluster", "setslot", slot, "importing", srcID}},
 		{src, []any{"cluster", "setslot", slot, "migrating", dstID}},
-		{src, []any{"migrate", "127.0.0.1", dst.Port(), "", 0, 5000, "keys", key}},
+		{src, migrate},
 	}
 	for _, n := range nodes {
-		steps = append(steps, struct {
-			n    *redistest.Server
-			args []any
-		}{n, []any{"cluster", "setslot", slot, "node", dstID}})
+		steps = append(steps, step{n, []any{"cluster", "setslot", slot, "node", dstID}})
 	}
 	for _, st := range steps {
 		if err := st.n.Client().Do(ctx, st.args...).Err(); err != nil {
