@@ -3,9 +3,9 @@
 # replicas) on this machine, one aspstated on it, `aspstate bench` read and
 # cycle (50 connections, 10,000 sessions of 1 KiB), and redis-benchmark
 # --cluster GET and SET of 1 KiB values with the same concurrency, round by
-# round. On a Cluster the store reads through a Lua script (go-redis cannot
-# route a MULTI block inside a shared pipeline), so this path differs from
-# the standalone one that scripts/loadbench.sh measures.
+# round. On a Cluster each session read is its own MULTI block (a block must
+# stay in one hash slot) in a pipeline per node through go-redis, so this
+# path differs from the standalone one that scripts/loadbench.sh measures.
 #
 #   scripts/clusterbench.sh [ROUNDS] [DURATION]      e.g. scripts/clusterbench.sh 3 10s
 set -euo pipefail

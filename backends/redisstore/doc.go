@@ -71,9 +71,12 @@
 //     may run several times (the contract allows it). After 16 conflicting
 //     attempts it returns ErrConflict.
 //
-// On a Cluster (go-redis cannot route a MULTI block inside a shared pipeline)
-// and on a Redis at maxmemory (which refuses every MULTI block) step 1 is a
-// script instead (readScript), which slides only a live record.
+// On a Cluster a MULTI block must stay within one hash slot, so each read is
+// its own block (MULTI, PEXPIRETIME, GETEX, EXEC) instead of one per batch.
+// When Redis refuses the block, step 1 is a script instead (readScript),
+// which slides only a live record: on a Redis at maxmemory, which refuses
+// every MULTI block, and on a Cluster node that no longer serves the key's
+// slot (it answers MOVED), where go-redis follows the redirection.
 //
 // The CAS token is a random write id rather than the version counter because
 // a counter starts over when a session is deleted and created again, and a
@@ -118,8 +121,11 @@
 // connection that went stale), not through go-redis: a go-redis command
 // object, its boxed arguments and its reply tree cost the gateway more CPU
 // than Redis spends on the read. Sentinel and Cluster pipelines, the startup
-// probe and values over 64 KiB use go-redis, which follows failovers and
-// MOVED/ASK.
+// probe and values over 64 KiB use go-redis, which follows failovers. On a
+// Cluster a batch is split by master node (go-redis's slot map), one pipeline
+// per node, sent concurrently; a script that a node refuses with MOVED, ASK
+// or TRYAGAIN did not run, and goes again through go-redis's cluster
+// pipeline, which follows the redirection and reloads the slot map.
 //
 // Each call carries its own deadline (the caller's, or Config.OpTimeout): a
 // pipeline's I/O ends by the latest deadline of its calls, a call still
