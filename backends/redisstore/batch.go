@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -63,7 +64,8 @@ var errAbandoned = errors.New("redisstore: call abandoned")
 // cannot route such a block; a Store on a Cluster queues only scripts.
 type batcher struct {
 	client      redis.UniversalClient
-	pipes       *pipeConns // standalone Redis: pipelines go here, not through go-redis
+	pipes       *pipeConns           // standalone Redis: pipelines go here, not through go-redis
+	cluster     *redis.ClusterClient // set when client is one Cluster node (see execOnNode)
 	maxFlushers int
 
 	mu       sync.Mutex // guards queue, spare, flushers, closed
@@ -221,8 +223,8 @@ func (b *batcher) exec(deadline time.Time, calls []*call) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if cc, ok := b.client.(*redis.ClusterClient); ok {
-		execCluster(ctx, cc, calls)
+	if b.cluster != nil {
+		execOnNode(ctx, b.client.(*redis.Client), b.cluster, calls)
 		return
 	}
 	reads := 0
@@ -262,55 +264,16 @@ func (b *batcher) exec(deadline time.Time, calls []*call) {
 	}
 }
 
-// execCluster is exec on a Cluster: one pipeline per master node, to the
-// nodes concurrently, each holding the scripts and reads for the keys that
-// node serves. A MULTI block must stay within one hash slot there, so the
+// execOnNode is exec on one Cluster master node (a Store on a Cluster has a
+// batcher per master, so that a node that stalls holds up only the calls for
+// its own slots). A MULTI block must stay within one hash slot there, so the
 // reads cannot share one: each read is its own block (MULTI, PEXPIRETIME,
 // GETEX, EXEC). When a key's slot has moved since go-redis last loaded the
 // slot map, the node answers MOVED (or ASK, or TRYAGAIN during a migration)
 // and runs nothing: a script is then sent again through go-redis's cluster
 // pipeline, which follows the redirection and reloads the map; a read fails
 // with EXECABORT, and Store.read reads it by script in the same way.
-func execCluster(ctx context.Context, cc *redis.ClusterClient, calls []*call) {
-	var nodes []*redis.Client
-	var groups [][]*call // groups[i] go to nodes[i]
-	for _, c := range calls {
-		node, err := cc.MasterForKey(ctx, c.key)
-		if err != nil {
-			c.fail(err)
-			continue
-		}
-		i := slices.Index(nodes, node)
-		if i < 0 {
-			i = len(nodes)
-			nodes, groups = append(nodes, node), append(groups, nil)
-		}
-		groups[i] = append(groups[i], c)
-	}
-	var wg sync.WaitGroup
-	for i, node := range nodes {
-		wg.Go(func() { execOnNode(ctx, node, groups[i]) })
-	}
-	wg.Wait()
-	var redirected []*call
-	for _, c := range calls {
-		if c.cmd != nil && isRedirect(c.cmd.Err()) {
-			c.cmd = redis.NewCmd(ctx, c.cmd.Args()...)
-			redirected = append(redirected, c)
-		}
-	}
-	if len(redirected) > 0 {
-		pipe := cc.Pipeline()
-		for _, c := range redirected {
-			_ = pipe.Process(ctx, c.cmd)
-		}
-		_, _ = pipe.Exec(ctx) // errors are on the commands
-	}
-}
-
-// execOnNode sends calls to one node in one pipeline, each read as its own
-// MULTI block, and hands each read its replies.
-func execOnNode(ctx context.Context, node *redis.Client, calls []*call) {
+func execOnNode(ctx context.Context, node *redis.Client, cluster *redis.ClusterClient, calls []*call) {
 	pipe := node.Pipeline()
 	execs := make([]*redis.Cmd, len(calls)) // a read's EXEC
 	for i, c := range calls {
@@ -325,11 +288,23 @@ func execOnNode(ctx context.Context, node *redis.Client, calls []*call) {
 		_ = pipe.Process(ctx, execs[i])
 	}
 	_, _ = pipe.Exec(ctx) // errors are on the commands
-	for i, exec := range execs {
-		if exec != nil {
-			replies, err := exec.Slice()
+	var redirected []*call
+	for i, c := range calls {
+		switch {
+		case execs[i] != nil:
+			replies, err := execs[i].Slice()
 			deliverReads(calls[i:i+1], replies, err)
+		case isRedirect(c.cmd.Err()):
+			c.cmd = redis.NewCmd(ctx, c.cmd.Args()...)
+			redirected = append(redirected, c)
 		}
+	}
+	if len(redirected) > 0 {
+		pipe := cluster.Pipeline()
+		for _, c := range redirected {
+			_ = pipe.Process(ctx, c.cmd)
+		}
+		_, _ = pipe.Exec(ctx) // errors are on the commands
 	}
 }
 
@@ -409,5 +384,55 @@ func (b *batcher) close() {
 	b.wg.Wait()
 	if b.pipes != nil {
 		b.pipes.close()
+	}
+}
+
+// clusterBatchers holds a Cluster store's batchers, one per master node,
+// made when a node is first used, so that a node that stalls holds up only
+// the calls for its own slots, not every pipeline of the store.
+type clusterBatchers struct {
+	cluster   *redis.ClusterClient // nil when the store is not on a Cluster
+	pipelines int                  // Config.Pipelines: per node
+
+	mu     sync.Mutex // guards byNode, closed
+	byNode map[*redis.Client]*batcher
+	closed bool // batchers made after Close are born closed
+}
+
+// batcherFor returns the batcher for key: the store's own, or on a Cluster
+// the one of the master node that serves key's slot by go-redis's slot map.
+func (s *Store) batcherFor(ctx context.Context, key string) (*batcher, error) {
+	if s.nodes.cluster == nil {
+		return &s.batch, nil
+	}
+	node, err := s.nodes.cluster.MasterForKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return s.nodes.get(node), nil
+}
+
+func (n *clusterBatchers) get(node *redis.Client) *batcher {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	b := n.byNode[node]
+	if b == nil {
+		b = &batcher{client: node, cluster: n.cluster, maxFlushers: n.pipelines, closed: n.closed}
+		if n.byNode == nil {
+			n.byNode = make(map[*redis.Client]*batcher)
+		}
+		n.byNode[node] = b
+	}
+	return b
+}
+
+// close closes every node's batcher.
+func (n *clusterBatchers) close() {
+	n.mu.Lock()
+	n.closed = true
+	all := slices.Collect(maps.Values(n.byNode))
+	n.mu.Unlock()
+	for _, b := range all {
+		b.close()
 	}
 }

@@ -42,7 +42,8 @@ const (
 type Store struct {
 	cfg    Config
 	client redis.UniversalClient
-	batch  batcher
+	batch  batcher // standalone and Sentinel; on a Cluster, one per node:
+	nodes  clusterBatchers
 	cache  writeCache
 	cas    *redis.Script
 	fix    *redis.Script
@@ -126,11 +127,10 @@ func Open(cfg Config) (*Store, error) {
 		stop:   stop,
 	}
 	s.timeout.Store(20) // ASP.NET's default session timeout
-	_, cluster := client.(*redis.ClusterClient)
-	// A Cluster pipeline fans out to every node it touches, so Pipelines
-	// is per node there too.
+	s.nodes.cluster, _ = client.(*redis.ClusterClient)
+	s.nodes.pipelines = cfg.Pipelines // per node
 	s.batch = batcher{client: client, maxFlushers: cfg.Pipelines}
-	if !cluster && cfg.MasterName == "" {
+	if s.nodes.cluster == nil && cfg.MasterName == "" {
 		s.batch.pipes = newPipeConns(&cfg, tlsCfg)
 	}
 	s.wg.Add(1)
@@ -153,6 +153,7 @@ func (s *Store) Close() error {
 			s.closeErr = fmt.Errorf("redisstore: close: %w", err)
 		}
 		s.batch.close()
+		s.nodes.close()
 	})
 	return s.closeErr
 }
@@ -360,9 +361,13 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 	nowMs := now.UnixMilli()
 	guess := s.timeout.Load()
 	slide, _ := expiryAt(guess, now)
+	b, err := s.batcherFor(ctx, rkey)
+	if err != nil {
+		return stored{}, false, s.fail("read", err)
+	}
 	c := callPool.Get().(*call)
 	c.key, c.slide, c.deadline = rkey, slide, deadline
-	if err := s.batch.run(ctx, c); err != nil {
+	if err := b.run(ctx, c); err != nil {
 		return stored{}, false, s.fail("read", err)
 	}
 	exp, raw, has, err := c.exp, c.val, c.has, c.err // exp -2: no key; -1: no deadline
@@ -370,7 +375,7 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 	c.release()
 	// A value read over the store's own connections is in memory that
 	// readBulk allocated for it alone: the record may keep it without a copy.
-	private := s.batch.pipes != nil
+	private := b.pipes != nil
 	if isOOM(err) || isExecAbort(err) {
 		exp, raw, has, slid, err = s.readByScript(ctx, deadline, rkey, nowMs, slide)
 		private = false
@@ -484,13 +489,19 @@ func (s *Store) script(ctx context.Context, deadline time.Time, sc *redis.Script
 		defer cancel()
 		return sc.Run(ctx, s.client, []string{key}, args...)
 	}
+	b, err := s.batcherFor(ctx, key)
+	if err != nil {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
 	cmdArgs := make([]any, 0, 4+len(args))
 	cmdArgs = append(cmdArgs, "evalsha", sc.Hash(), 1, key)
 	cmdArgs = append(cmdArgs, args...)
 	c := callPool.Get().(*call)
 	c.cmd = redis.NewCmd(ctx, cmdArgs...)
 	c.key, c.src, c.deadline = key, src, deadline
-	if err := s.batch.run(ctx, c); err != nil {
+	if err := b.run(ctx, c); err != nil {
 		// The flusher may still write to c: leave it to the collector.
 		cmd := redis.NewCmd(ctx)
 		cmd.SetErr(err)

@@ -142,6 +142,67 @@ func TestCluster(t *testing.T) {
 			}
 		}
 	})
+
+	// Runs last: a paused node must come back before the cluster marks it
+	// as failed (cluster-node-timeout is 2 s).
+	t.Run("NodeStalls", func(t *testing.T) {
+		s := open(t, nodes[0], func(c *Config) {
+			c.Addrs, c.KeyPrefix, c.OpTimeout = addrs, "stall:", 500*time.Millisecond
+		})
+		stalled := nodes[1]
+		var onStalled string
+		var healthy []string
+		for k := 0; len(healthy) < 10 || onStalled == ""; k++ {
+			key := "k" + strconv.Itoa(k)
+			put(t, s, key, backends.Record{Data: []byte(key), Timeout: 20})
+			if stalled.Client().Exists(bg(t), s.cfg.KeyPrefix+"s:"+key).Val() == 0 {
+				healthy = append(healthy, key)
+			} else if onStalled == "" {
+				onStalled = key
+			}
+		}
+		stalled.Pause()
+		resumed := false
+		t.Cleanup(func() {
+			if !resumed {
+				stalled.Resume()
+			}
+		})
+		// Reads of a key on the stalled node keep failing (never "not
+		// found"), one after another, while the other nodes' keys are read.
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := backends.Get(bg(t), s, onStalled); err == nil || errors.Is(err, backends.ErrNotFound) {
+					t.Errorf("Get on the stalled node = %v, want a failure", err)
+					return
+				}
+			}
+		})
+		time.Sleep(50 * time.Millisecond) // a read for the stalled node is in flight
+		// The stalled node holds up only its own calls: each of these would
+		// reach its 500 ms deadline queued behind a read that cannot finish
+		// if the store's pipelines were shared by all nodes.
+		for _, key := range healthy {
+			if rec, ok := get(t, s, key); !ok || string(rec.Data) != key {
+				t.Fatalf("Get(%s) on a healthy node = %q, %v", key, rec.Data, ok)
+			}
+		}
+		close(stop)
+		wg.Wait()
+		stalled.Resume()
+		resumed = true
+		eventually(t, 3*time.Second, "the stalled node's keys readable again", func() bool {
+			rec, err := backends.Get(bg(t), s, onStalled)
+			return err == nil && string(rec.Data) == onStalled
+		})
+	})
 }
 
 // commandCalls returns how many times cmd ran on a node since its stats
