@@ -122,10 +122,11 @@
 // object, its boxed arguments and its reply tree cost the gateway more CPU
 // than Redis spends on the read. Sentinel and Cluster pipelines, the startup
 // probe and values over 64 KiB use go-redis, which follows failovers. On a
-// Cluster a batch is split by master node (go-redis's slot map), one pipeline
-// per node, sent concurrently; a script that a node refuses with MOVED, ASK
-// or TRYAGAIN did not run, and goes again through go-redis's cluster
-// pipeline, which follows the redirection and reloads the slot map.
+// Cluster each master node has its own batcher (picked by go-redis's slot
+// map), so that a node that stalls holds up only the calls for its own
+// slots; a script that a node refuses with MOVED, ASK or TRYAGAIN did not
+// run, and goes again through go-redis's cluster pipeline, which follows the
+// redirection and reloads the slot map.
 //
 // Each call carries its own deadline (the caller's, or Config.OpTimeout): a
 // pipeline's I/O ends by the latest deadline of its calls, a call still
