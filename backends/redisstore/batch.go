@@ -400,11 +400,14 @@ type clusterBatchers struct {
 }
 
 // batcherFor returns the batcher for key: the store's own, or on a Cluster
-// the one of the master node that serves key's slot by go-redis's slot map.
-func (s *Store) batcherFor(ctx context.Context, key string) (*batcher, error) {
+// the one of the master node that serves key's slot by go-redis's slot map
+// (which go-redis loads first if it has none, by deadline at the latest).
+func (s *Store) batcherFor(ctx context.Context, deadline time.Time, key string) (*batcher, error) {
 	if s.nodes.cluster == nil {
 		return &s.batch, nil
 	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	node, err := s.nodes.cluster.MasterForKey(ctx, key)
 	if err != nil {
 		return nil, err

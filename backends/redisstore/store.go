@@ -361,7 +361,7 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 	nowMs := now.UnixMilli()
 	guess := s.timeout.Load()
 	slide, _ := expiryAt(guess, now)
-	b, err := s.batcherFor(ctx, rkey)
+	b, err := s.batcherFor(ctx, deadline, rkey)
 	if err != nil {
 		return stored{}, false, s.fail("read", err)
 	}
@@ -489,7 +489,7 @@ func (s *Store) script(ctx context.Context, deadline time.Time, sc *redis.Script
 		defer cancel()
 		return sc.Run(ctx, s.client, []string{key}, args...)
 	}
-	b, err := s.batcherFor(ctx, key)
+	b, err := s.batcherFor(ctx, deadline, key)
 	if err != nil {
 		cmd := redis.NewCmd(ctx)
 		cmd.SetErr(err)

@@ -203,6 +203,42 @@ func TestCluster(t *testing.T) {
 			return err == nil && string(rec.Data) == onStalled
 		})
 	})
+
+	// After NodeStalls: it stops every node.
+	t.Run("UnreachableAtStartup", func(t *testing.T) {
+		for _, n := range nodes {
+			n.Stop()
+		}
+		s := open(t, nodes[0], func(c *Config) {
+			c.Addrs, c.KeyPrefix, c.OpTimeout = addrs, "down:", 300*time.Millisecond
+		})
+		// No slot map can be loaded: each call fails by its deadline,
+		// never as "not found".
+		for _, op := range []string{"Get", "Put"} {
+			start := time.Now()
+			var err error
+			if op == "Get" {
+				_, err = backends.Get(bg(t), s, "k")
+			} else {
+				err = backends.Put(bg(t), s, "k", backends.Record{Data: []byte("x"), Timeout: 20})
+			}
+			if err == nil || errors.Is(err, backends.ErrNotFound) {
+				t.Fatalf("%s with every node down = %v, want a failure", op, err)
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("%s failed after %v, want about its 300ms deadline", op, took)
+			}
+		}
+		for _, n := range nodes {
+			n.Restart()
+		}
+		eventually(t, 15*time.Second, "the store serves once the cluster is back", func() bool {
+			return backends.Put(bg(t), s, "k", backends.Record{Data: []byte("x"), Timeout: 20}) == nil
+		})
+		if rec, ok := get(t, s, "k"); !ok || string(rec.Data) != "x" {
+			t.Fatalf("Get after recovery = %q, %v", rec.Data, ok)
+		}
+	})
 }
 
 // commandCalls returns how many times cmd ran on a node since its stats
