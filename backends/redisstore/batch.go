@@ -60,8 +60,9 @@ var errAbandoned = errors.New("redisstore: call abandoned")
 // the next one, one write and one read for the batch instead of one each.
 //
 // The reads of a batch go in one MULTI/EXEC block after its scripts, so that
-// each read sees its key's value and deadline together. A Cluster client
-// cannot route such a block; a Store on a Cluster queues only scripts.
+// each read sees its key's value and deadline together; on a Cluster, where a
+// block must stay within one hash slot, a batcher serves one master node and
+// each read is a block of its own (execOnNode).
 type batcher struct {
 	client      redis.UniversalClient
 	pipes       *pipeConns           // standalone Redis: pipelines go here, not through go-redis
@@ -214,8 +215,8 @@ func (b *batcher) send(batch []*call) {
 }
 
 // exec sends calls as one pipeline, whose I/O ends by deadline: the
-// scripts, then the reads in one MULTI/EXEC block. Each call gets its own
-// reply or error.
+// scripts, then the reads in one MULTI/EXEC block (on a Cluster node, see
+// execOnNode). Each call gets its own reply or error.
 func (b *batcher) exec(deadline time.Time, calls []*call) {
 	if b.pipes != nil {
 		b.pipes.exec(deadline, calls)

@@ -42,8 +42,8 @@ const (
 type Store struct {
 	cfg    Config
 	client redis.UniversalClient
-	batch  batcher // standalone and Sentinel; on a Cluster, one per node:
-	nodes  clusterBatchers
+	batch  batcher         // standalone and Sentinel
+	nodes  clusterBatchers // Cluster: a batcher per master node
 	cache  writeCache
 	cas    *redis.Script
 	fix    *redis.Script
@@ -129,9 +129,11 @@ func Open(cfg Config) (*Store, error) {
 	s.timeout.Store(20) // ASP.NET's default session timeout
 	s.nodes.cluster, _ = client.(*redis.ClusterClient)
 	s.nodes.pipelines = cfg.Pipelines // per node
-	s.batch = batcher{client: client, maxFlushers: cfg.Pipelines}
-	if s.nodes.cluster == nil && cfg.MasterName == "" {
-		s.batch.pipes = newPipeConns(&cfg, tlsCfg)
+	if s.nodes.cluster == nil {
+		s.batch = batcher{client: client, maxFlushers: cfg.Pipelines}
+		if cfg.MasterName == "" {
+			s.batch.pipes = newPipeConns(&cfg, tlsCfg)
+		}
 	}
 	s.wg.Add(1)
 	go s.probe(ctx)
