@@ -251,8 +251,7 @@ func (b *batcher) exec(deadline time.Time, calls []*call) {
 			if c.cmd == nil {
 				// Each answers +QUEUED (or an error such as OOM, which
 				// makes EXEC fail); the replies come with EXEC's.
-				_ = pipe.Process(ctx, redis.NewCmd(ctx, "pexpiretime", c.key))
-				_ = pipe.Process(ctx, redis.NewCmd(ctx, "getex", c.key, "pxat", c.slide))
+				queueRead(ctx, pipe, c)
 			}
 		}
 		exec = redis.NewCmd(ctx, "exec")
@@ -283,8 +282,7 @@ func execOnNode(ctx context.Context, node *redis.Client, cluster *redis.ClusterC
 			continue
 		}
 		_ = pipe.Process(ctx, redis.NewStatusCmd(ctx, "multi"))
-		_ = pipe.Process(ctx, redis.NewCmd(ctx, "pexpiretime", c.key))
-		_ = pipe.Process(ctx, redis.NewCmd(ctx, "getex", c.key, "pxat", c.slide))
+		queueRead(ctx, pipe, c)
 		execs[i] = redis.NewCmd(ctx, "exec")
 		_ = pipe.Process(ctx, execs[i])
 	}
@@ -307,6 +305,13 @@ func execOnNode(ctx context.Context, node *redis.Client, cluster *redis.ClusterC
 		}
 		_, _ = pipe.Exec(ctx) // errors are on the commands
 	}
+}
+
+// queueRead adds read c's two commands, inside a MULTI block, to pipe:
+// PEXPIRETIME for the deadline, GETEX to return the value and slide it.
+func queueRead(ctx context.Context, pipe redis.Pipeliner, c *call) {
+	_ = pipe.Process(ctx, redis.NewCmd(ctx, "pexpiretime", c.key))
+	_ = pipe.Process(ctx, redis.NewCmd(ctx, "getex", c.key, "pxat", c.slide))
 }
 
 // isRedirect tells whether err is a Cluster node's answer that it does not
