@@ -1,0 +1,10 @@
+//go:build !unix
+
+package rawconn
+
+import "net"
+
+// peeker cannot peek portably here: PeerClosed always says false.
+type peeker struct{}
+
+func (*peeker) peerClosed(net.Conn) bool { return false }
