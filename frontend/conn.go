@@ -10,6 +10,7 @@ import (
 
 	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/internal/rawconn"
 	"github.com/aspstate/aspstate/locking"
 )
 
@@ -27,9 +28,9 @@ const (
 // common path.
 type conn struct {
 	s      *Server
-	nc     net.Conn
+	nc     net.Conn      // deadlines, Close, addresses
+	io     *rawconn.Conn // reads, writes and the peek (see package rawconn)
 	parser *wire.Parser
-	peer   *peerWatch
 
 	in         []byte // read buffer; unparsed bytes are in[start:end]
 	start, end int
@@ -38,8 +39,7 @@ type conn struct {
 	// written are vec, then out[vecEnd:]: vec alternates pieces of out with
 	// stored bodies, and one vectored write sends it all.
 	sendBodies bool
-	vec        net.Buffers
-	writing    net.Buffers // vec as the write in progress consumes it
+	vec        [][]byte
 	vecEnd     int
 	body       []byte // the stored body the current transition's response refers to
 
@@ -59,9 +59,9 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, parser: wire.NewParser(s.cfg.Limits), peer: newPeerWatch(nc),
+	c := &conn{s: s, nc: nc, io: rawconn.New(nc), parser: wire.NewParser(s.cfg.Limits),
 		in: make([]byte, readBufSize), out: make([]byte, 0, readBufSize)}
-	// Only a TCP connection writes a net.Buffers with one writev.
+	// Only a TCP connection sends several buffers with one writev.
 	_, isTCP := nc.(*net.TCPConn)
 	c.sendBodies = s.stableBodies && isTCP
 	c.transition = c.transit
@@ -132,7 +132,7 @@ func (c *conn) loop() (closeReason, error) {
 			graced = true // half a request is here: let it finish
 			c.nc.SetReadDeadline(now.Add(shutdownGrace))
 		}
-		n, err := c.nc.Read(c.in[c.end:])
+		n, err := c.io.Read(c.in[c.end:])
 		c.end += n
 		active = active || n > 0
 		if err != nil && n == 0 {
@@ -198,15 +198,12 @@ func (c *conn) flush(now time.Time) error {
 	}
 	var err error
 	if len(c.vec) == 0 {
-		_, err = c.nc.Write(c.out)
+		_, err = c.io.Write(c.out)
 	} else {
 		if c.vecEnd < len(c.out) {
 			c.vec = append(c.vec, c.out[c.vecEnd:])
 		}
-		// WriteTo consumes its receiver: hand it a copy of the header, kept
-		// in the conn so that it does not escape to a new allocation.
-		c.writing = c.vec
-		_, err = c.writing.WriteTo(c.nc)
+		_, err = c.io.Writev(c.vec)
 		clear(c.vec) // drop the references to stored bodies
 		c.vec, c.vecEnd = c.vec[:0], 0
 	}

@@ -24,7 +24,7 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 		c.reply400(bad.Reason)
 		return
 	}
-	if c.lreq.Op == locking.OpGetExclusive && c.start == c.end && c.peer.peerClosed() {
+	if c.lreq.Op == locking.OpGetExclusive && c.start == c.end && c.io.PeerClosed() {
 		// Nobody would receive the cookie: taking the lock would orphan the
 		// session until the next client forces it open.
 		return true, reasonClientGone
