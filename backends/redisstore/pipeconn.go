@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/aspstate/aspstate/internal/rawconn"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -25,7 +26,9 @@ import (
 // pipeline costs one write, one read and, for a session read, one
 // allocation (the value's bytes, which become the record's Data) instead of
 // a command object, boxed arguments and a reply tree per command.
-// It keeps at most Config.Pipelines idle connections: one per flusher.
+// It keeps at most Config.Pipelines idle connections: one per flusher. A
+// plain TCP connection is read and written through package rawconn, so that
+// the flushers' I/O does not wake the scheduler's monitor thread.
 type pipeConns struct {
 	addr    string
 	tls     *tls.Config // nil for plain TCP
@@ -41,7 +44,8 @@ type pipeConns struct {
 }
 
 type pipeConn struct {
-	nc   net.Conn
+	nc   net.Conn      // deadlines, Close
+	io   *rawconn.Conn // writes and, through br, reads (see package rawconn)
 	br   *bufio.Reader
 	wbuf []byte
 	used bool // has served a batch: a failure may mean it went stale
@@ -170,7 +174,8 @@ func (p *pipeConns) connect(deadline time.Time) (*pipeConn, error) {
 		}
 		nc = tc
 	}
-	pc := &pipeConn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10)}
+	pc := &pipeConn{nc: nc, io: rawconn.New(nc)}
+	pc.br = bufio.NewReaderSize(pc.io, 64<<10)
 	p.open.Add(1)
 	dl, _ := dctx.Deadline()
 	_ = nc.SetDeadline(dl)
@@ -222,7 +227,7 @@ func (pc *pipeConn) roundTrip(deadline time.Time, calls []*call) error {
 	if err := pc.nc.SetDeadline(deadline); err != nil {
 		return err
 	}
-	if _, err := pc.nc.Write(b); err != nil {
+	if _, err := pc.io.Write(b); err != nil {
 		return err
 	}
 	for _, c := range calls {
