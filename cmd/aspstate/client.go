@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/internal/rawconn"
 )
 
 // maxResponseBytes bounds one response held in the client's buffer: the
@@ -24,7 +25,8 @@ var maxResponseBytes = int(wire.DefaultLimits().MaxBodyBytes) + 64<<10
 // are valid until the next call to roundTrip. A client is not safe for
 // concurrent use.
 type client struct {
-	conn net.Conn
+	conn net.Conn      // deadlines, Close
+	io   *rawconn.Conn // reads and writes, as the gateway does them (package rawconn)
 	// timeout, when positive, is the deadline set for each round trip (the
 	// web server's stateNetworkTimeout). Bench sets one deadline for the whole
 	// run instead and leaves it zero.
@@ -40,7 +42,7 @@ func dialClient(ctx context.Context, addr string, timeout time.Duration) (*clien
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
 	}
-	return &client{conn: conn, timeout: timeout, rbuf: make([]byte, 16<<10)}, nil
+	return &client{conn: conn, io: rawconn.New(conn), timeout: timeout, rbuf: make([]byte, 16<<10)}, nil
 }
 
 func (c *client) Close() error { return c.conn.Close() }
@@ -53,7 +55,7 @@ func (c *client) roundTrip(req *wire.ClientRequest, resp *wire.ClientResponse) e
 			return err
 		}
 	}
-	if _, err := c.conn.Write(c.wbuf); err != nil {
+	if _, err := c.io.Write(c.wbuf); err != nil {
 		return fmt.Errorf("sending request: %w", err)
 	}
 	return c.readResponse(resp)
@@ -87,7 +89,7 @@ func (c *client) readResponse(resp *wire.ClientResponse) error {
 				c.rbuf = nb
 			}
 		}
-		n, err := c.conn.Read(c.rbuf[c.w:])
+		n, err := c.io.Read(c.rbuf[c.w:])
 		c.w += n
 		if err != nil && n == 0 {
 			if errors.Is(err, io.EOF) {
