@@ -26,6 +26,11 @@
 // with net.Conn; the errors are the same kinds (io.EOF, a *net.OpError
 // wrapping os.ErrDeadlineExceeded, net.ErrClosed or the errno).
 //
+// The price: while the kernel copies a write, its P stays with it instead
+// of being handed to another thread after 20 µs. A write copies at most
+// what the socket's send buffer takes (a few MiB even for a 20 MiB session),
+// and the other Ps go on running goroutines meanwhile.
+//
 // # Concurrency
 //
 // One Read and one Write (or Writev) may run at the same time, from two
