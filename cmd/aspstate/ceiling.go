@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/internal/rawconn"
 )
 
 // ceilingBodyBytes is the size of the ceiling server's fixed response body.
@@ -39,8 +40,10 @@ func listenCeiling(addr string) (*ceilingServer, error) {
 
 // serve reads requests with wire's parser and answers each with the fixed
 // response. All the answers to the requests found in one read go out in one
-// write.
-func (s *ceilingServer) serve(c net.Conn) {
+// write. The socket is read and written through rawconn, as the gateway's
+// connections are, so that the ceiling stays the most the gateway could do.
+func (s *ceilingServer) serve(nc net.Conn) {
+	c := rawconn.New(nc)
 	limits := wire.DefaultLimits()
 	maxBuf := int(limits.MaxBodyBytes) + limits.MaxLineBytes*(limits.MaxHeaderLines+1)
 	p := wire.NewParser(limits)
