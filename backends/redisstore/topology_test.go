@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -340,5 +341,63 @@ func TestSentinel(t *testing.T) {
 	defer db2.Close()
 	if n := db2.Exists(bg(t), s.cfg.KeyPrefix+"s:k").Val(); n != 1 {
 		t.Fatal("the record is not in database 2 of the master")
+	}
+}
+
+// TestClusterSeedsThatNeverAnswer: the Cluster's seed addresses accept
+// connections and then say nothing (a node hung, or a firewall that drops
+// packets after the handshake). Loading the slot map never finishes, so each
+// call must fail by its own deadline, never as "not found" and never after
+// waiting for go-redis's own timeouts per seed.
+func TestClusterSeedsThatNeverAnswer(t *testing.T) {
+	var addrs []string
+	var mu sync.Mutex
+	var held []net.Conn
+	for range 2 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		addrs = append(addrs, ln.Addr().String())
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				held = append(held, c) // read nothing, answer nothing
+				mu.Unlock()
+			}
+		}()
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	s, err := Open(Config{Addrs: addrs, OpTimeout: 300 * time.Millisecond,
+		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, DialTimeout: 5 * time.Second,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for _, op := range []string{"Get", "Put"} {
+		start := time.Now()
+		if op == "Get" {
+			_, err = backends.Get(bg(t), s, "k")
+		} else {
+			err = backends.Put(bg(t), s, "k", backends.Record{Data: []byte("x"), Timeout: 20})
+		}
+		if err == nil || errors.Is(err, backends.ErrNotFound) {
+			t.Fatalf("%s with seeds that never answer = %v, want a failure", op, err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("%s failed after %v, want about its 300ms deadline", op, took)
+		}
 	}
 }
