@@ -215,21 +215,7 @@ func TestCluster(t *testing.T) {
 		})
 		// No slot map can be loaded: each call fails by its deadline,
 		// never as "not found".
-		for _, op := range []string{"Get", "Put"} {
-			start := time.Now()
-			var err error
-			if op == "Get" {
-				_, err = backends.Get(bg(t), s, "k")
-			} else {
-				err = backends.Put(bg(t), s, "k", backends.Record{Data: []byte("x"), Timeout: 20})
-			}
-			if err == nil || errors.Is(err, backends.ErrNotFound) {
-				t.Fatalf("%s with every node down = %v, want a failure", op, err)
-			}
-			if took := time.Since(start); took > 2*time.Second {
-				t.Errorf("%s failed after %v, want about its 300ms deadline", op, took)
-			}
-		}
+		failsByDeadline(t, s, "with every node down")
 		for _, n := range nodes {
 			n.Restart()
 		}
@@ -386,18 +372,26 @@ func TestClusterSeedsThatNeverAnswer(t *testing.T) {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
+	failsByDeadline(t, s, "with seeds that never answer")
+}
+
+// failsByDeadline checks that a Get and a Put on s fail, not as "not
+// found", within about s's 300ms OpTimeout (2 s at most).
+func failsByDeadline(t *testing.T, s *Store, when string) {
+	t.Helper()
 	for _, op := range []string{"Get", "Put"} {
 		start := time.Now()
+		var err error
 		if op == "Get" {
 			_, err = backends.Get(bg(t), s, "k")
 		} else {
 			err = backends.Put(bg(t), s, "k", backends.Record{Data: []byte("x"), Timeout: 20})
 		}
 		if err == nil || errors.Is(err, backends.ErrNotFound) {
-			t.Fatalf("%s with seeds that never answer = %v, want a failure", op, err)
+			t.Fatalf("%s %s = %v, want a failure", op, when, err)
 		}
 		if took := time.Since(start); took > 2*time.Second {
-			t.Errorf("%s failed after %v, want about its 300ms deadline", op, took)
+			t.Errorf("%s %s failed after %v, want about its 300ms deadline", op, when, took)
 		}
 	}
 }

@@ -221,10 +221,16 @@ func TestReset(t *testing.T) {
 	c = New(a)
 	b.SetLinger(0)
 	b.Close()
+	waitPeerClosed(t, c, "the reset")
+}
+
+// waitPeerClosed waits until PeerClosed reports what the peer did.
+func waitPeerClosed(t *testing.T, c *Conn, what string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !c.PeerClosed() {
 		if time.Now().After(deadline) {
-			t.Fatal("PeerClosed never saw the reset")
+			t.Fatalf("PeerClosed never saw %s", what)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -246,13 +252,7 @@ func TestPeerClosedDoesNotConsume(t *testing.T) {
 		t.Fatalf("Read after peeking = %q, %v", buf[:n], err)
 	}
 	b.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for !c.PeerClosed() {
-		if time.Now().After(deadline) {
-			t.Fatal("PeerClosed never saw the close")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitPeerClosed(t, c, "the close")
 }
 
 // TestConcurrentReadAndWrite: one reader and one writer at once (the race
