@@ -12,7 +12,9 @@
 // backend keeps nothing of the key (backends.BorrowedKeys: memstore). When the backend promises that
 // record bytes outlive Apply (backends.StableData: memstore), bodies of 512
 // bytes and more are not copied into the write buffer: one writev sends the
-// response heads and the stored bodies. Limits (line length, header
+// response heads and the stored bodies. Reads, writes and the peek go
+// through internal/rawconn: raw system calls on Linux, which spare the Go
+// scheduler's bookkeeping (BENCHMARKS.md, session 6). Limits (line length, header
 // count, body size) are enforced by the parser while bytes arrive. An idle
 // connection closes after Config.IdleTimeout. Each connection closes once, with
 // a reason that is logged at debug level.
