@@ -314,20 +314,6 @@ func queueRead(ctx context.Context, pipe redis.Pipeliner, c *call) {
 	_ = pipe.Process(ctx, redis.NewCmd(ctx, "getex", c.key, "pxat", c.slide))
 }
 
-// isRedirect tells whether err is a Cluster node's answer that it does not
-// serve the key's slot (now or at the moment): the command did not run.
-func isRedirect(err error) bool {
-	if err == nil {
-		return false
-	}
-	var reply redis.Error
-	if !errors.As(err, &reply) {
-		return false
-	}
-	msg := reply.Error()
-	return strings.HasPrefix(msg, "MOVED ") || strings.HasPrefix(msg, "ASK ") || strings.HasPrefix(msg, "TRYAGAIN ")
-}
-
 // deliverReads hands each read its replies from EXEC's: two per read, in
 // order. err (EXEC's own failure, such as EXECABORT) fails every read.
 func deliverReads(calls []*call, replies []any, err error) {

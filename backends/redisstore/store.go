@@ -449,22 +449,33 @@ func (s *Store) fail(step string, err error) error {
 }
 
 // isOOM tells whether err is Redis's reply to a write at maxmemory.
-func isOOM(err error) bool {
+func isOOM(err error) bool { return isReply(err, "OOM ") }
+
+// isExecAbort tells whether err is Redis refusing a MULTI block, as it does
+// for every block at maxmemory.
+func isExecAbort(err error) bool { return isReply(err, "EXECABORT ") }
+
+// isRedirect tells whether err is a Cluster node's answer that it does not
+// serve the key's slot (now or at the moment): the command did not run.
+func isRedirect(err error) bool { return isReply(err, "MOVED ", "ASK ", "TRYAGAIN ") }
+
+// isReply tells whether err is an error reply from Redis (not a network
+// failure) whose message starts with one of prefixes.
+func isReply(err error, prefixes ...string) bool {
 	if err == nil {
 		return false // before reply, which escapes: no allocation on the hot path
 	}
 	var reply redis.Error
-	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "OOM ")
-}
-
-// isExecAbort tells whether err is Redis refusing a MULTI block, as it does
-// for every block at maxmemory.
-func isExecAbort(err error) bool {
-	if err == nil {
+	if !errors.As(err, &reply) {
 		return false
 	}
-	var reply redis.Error
-	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "EXECABORT ")
+	msg := reply.Error()
+	for _, p := range prefixes {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // newWriteID returns a fresh compare-and-set token. Random rather than a
