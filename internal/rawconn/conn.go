@@ -34,7 +34,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 // Write writes all of p, or returns an error.
 func (c *Conn) Write(p []byte) (int, error) {
 	if c.raw != nil {
-		return c.raw.writev(nil, p)
+		return c.raw.write(p)
 	}
 	return c.nc.Write(p)
 }
@@ -44,7 +44,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 // not change bufs.
 func (c *Conn) Writev(bufs [][]byte) (int64, error) {
 	if c.raw != nil {
-		n, err := c.raw.writev(bufs, nil)
+		n, err := c.raw.writev(bufs)
 		return int64(n), err
 	}
 	// WriteTo consumes its receiver and the slices in it: give it copies.

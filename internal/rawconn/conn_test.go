@@ -301,12 +301,15 @@ func TestNoAllocations(t *testing.T) {
 		if _, err := c.Writev(bufs); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := io.ReadFull(c, in[:4]); err != nil {
+		if _, err := c.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, in[:8]); err != nil {
 			t.Fatal(err)
 		}
 		c.PeerClosed()
 	})
 	if allocs != 0 {
-		t.Fatalf("%v allocations per Writev+Read+PeerClosed, want 0", allocs)
+		t.Fatalf("%v allocations per Writev+Write+Read+PeerClosed, want 0", allocs)
 	}
 }

@@ -21,8 +21,7 @@ const (
 // method values made once, so a call allocates nothing.
 type raw struct {
 	rc     syscall.RawConn
-	laddr  net.Addr
-	raddr  net.Addr
+	tc     *net.TCPConn // for the addresses in errors
 	readFn func(uintptr) bool
 	peekFn func(uintptr) bool
 	wrFn   func(uintptr) bool
@@ -37,6 +36,7 @@ type raw struct {
 	iov    []syscall.Iovec
 	wn     int
 	werrno syscall.Errno
+	one    [1][]byte // Write's buffer, as writev's argument
 }
 
 func newRaw(nc net.Conn) *raw {
@@ -48,14 +48,14 @@ func newRaw(nc net.Conn) *raw {
 	if err != nil {
 		return nil
 	}
-	r := &raw{rc: rc, laddr: tc.LocalAddr(), raddr: tc.RemoteAddr()}
+	r := &raw{rc: rc, tc: tc}
 	r.readFn, r.peekFn, r.wrFn = r.doRead, r.doPeek, r.doWritev
 	return r
 }
 
 // opError wraps a failed system call as net.Conn would.
 func (r *raw) opError(op string, errno syscall.Errno) error {
-	return &net.OpError{Op: op, Net: "tcp", Source: r.laddr, Addr: r.raddr, Err: os.NewSyscallError(op, errno)}
+	return &net.OpError{Op: op, Net: "tcp", Source: r.tc.LocalAddr(), Addr: r.tc.RemoteAddr(), Err: os.NewSyscallError(op, errno)}
 }
 
 func (r *raw) read(p []byte) (int, error) {
@@ -113,9 +113,15 @@ func (r *raw) doPeek(fd uintptr) bool {
 	return true
 }
 
-// writev writes bufs, or p when bufs is nil.
-func (r *raw) writev(bufs [][]byte, p []byte) (int, error) {
-	iov := appendIovec(r.iov[:0], p)
+func (r *raw) write(p []byte) (int, error) {
+	r.one[0] = p
+	n, err := r.writev(r.one[:])
+	r.one[0] = nil
+	return n, err
+}
+
+func (r *raw) writev(bufs [][]byte) (int, error) {
+	iov := r.iov[:0]
 	for _, b := range bufs {
 		iov = appendIovec(iov, b)
 	}

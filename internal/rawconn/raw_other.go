@@ -14,6 +14,7 @@ func newRaw(net.Conn) *raw { return nil }
 
 var errNoRaw = errors.New("rawconn: no raw path on this platform")
 
-func (*raw) read([]byte) (int, error)             { return 0, errNoRaw }
-func (*raw) writev([][]byte, []byte) (int, error) { return 0, errNoRaw }
-func (*raw) peerClosed() bool                     { return false }
+func (*raw) read([]byte) (int, error)     { return 0, errNoRaw }
+func (*raw) write([]byte) (int, error)    { return 0, errNoRaw }
+func (*raw) writev([][]byte) (int, error) { return 0, errNoRaw }
+func (*raw) peerClosed() bool             { return false }
