@@ -104,10 +104,10 @@
 //
 // Concurrent Applies share round trips. Each read or script call is queued;
 // unless Config.Pipelines pipelines (default 1) are already in flight, the
-// call starts a flusher
-// goroutine, which sends everything queued (up to 128 calls: the scripts,
-// then the reads in one MULTI/EXEC block) as one pipeline, hands each caller
-// its reply and repeats until the queue is empty. A lone call goes at once;
+// call starts a flusher goroutine, which sends everything queued (up to 128
+// calls: the scripts, then the reads in one MULTI/EXEC block) as one
+// pipeline, hands each caller its reply and repeats until the queue is
+// empty. A lone call goes at once;
 // under load, calls gather while a pipeline is in flight. This saves the
 // write and read system calls per command on both sides. One pipeline in
 // flight makes the largest batches and costs the least CPU per request; more
@@ -117,8 +117,9 @@
 // command is queued, and it needs care with NOSCRIPT; this batcher is small.
 //
 // On a standalone Redis the pipelines go over the store's own connections,
-// one per pipeline in flight (pipeconn.go: RESP2, AUTH, SELECT, TLS, one resend on a
-// connection that went stale), not through go-redis: a go-redis command
+// one per pipeline in flight (pipeconn.go: RESP2, AUTH, SELECT, TLS, one
+// resend on a connection that went stale; plain TCP through
+// internal/rawconn), not through go-redis: a go-redis command
 // object, its boxed arguments and its reply tree cost the gateway more CPU
 // than Redis spends on the read. Sentinel and Cluster pipelines, the startup
 // probe and values over 64 KiB use go-redis, which follows failovers. On a

@@ -103,7 +103,8 @@ func Open(cfg Config) (*Store, error) {
 		TLSConfig:  tlsCfg,
 		PoolSize:   cfg.PoolSize,
 		// One pool for everything, so that PoolSize bounds the connections
-		// (the batcher's pipelines use at most cfg.Pipelines of them).
+		// (Sentinel and Cluster pipelines use at most cfg.Pipelines of them
+		// per node; a standalone Redis's pipelines have their own).
 		PipelinePoolSize: -1,
 		MaxRetries:       cfg.MaxRetries,
 		// Dial failures are retried by the pool itself; two tries are

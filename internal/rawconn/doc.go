@@ -28,8 +28,8 @@
 //
 // The price: while the kernel copies a write, its P stays with it instead
 // of being handed to another thread after 20 µs. A write copies at most
-// what the socket's send buffer takes (a few MiB even for a 20 MiB session),
-// and the other Ps go on running goroutines meanwhile.
+// what the socket's send buffer has room for, and the other Ps go on
+// running goroutines meanwhile.
 //
 // # Concurrency
 //
