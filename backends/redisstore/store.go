@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/locking"
 )
 
 const (
@@ -127,7 +128,7 @@ func Open(cfg Config) (*Store, error) {
 		log:    cfg.Logger.With("component", "redisstore"),
 		stop:   stop,
 	}
-	s.timeout.Store(20) // ASP.NET's default session timeout
+	s.timeout.Store(locking.DefaultTimeout)
 	s.nodes.cluster, _ = client.(*redis.ClusterClient)
 	s.nodes.pipelines = cfg.Pipelines // per node
 	if s.nodes.cluster == nil {

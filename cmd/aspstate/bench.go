@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/locking"
 )
 
 // benchConfig is what one bench run does.
@@ -169,7 +170,7 @@ func (w *worker) unexpected(what string) {
 
 func (w *worker) set(target string, cookie wire.Num, body []byte) {
 	w.req = wire.ClientRequest{Method: wire.MethodPut, Target: target, Host: w.b.cfg.Server,
-		Timeout: wire.Num{Value: 20, Present: true, Valid: true}, LockCookie: cookie, Body: body}
+		Timeout: wire.Num{Value: locking.DefaultTimeout, Present: true, Valid: true}, LockCookie: cookie, Body: body}
 }
 
 // get is a read-only page: Get, expecting the payload back.
