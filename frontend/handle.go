@@ -68,7 +68,7 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 // then the response, encoded while the record's bytes are still valid. It
 // may run more than once (Redis retries), so it starts from c.mark each time.
 func (c *conn) transit(cur *backends.Record) backends.Change {
-	res, ch := locking.Apply(cur, &c.lreq, c.now)
+	res, ch := locking.Decide(cur, &c.lreq, c.now)
 	c.result = res
 	c.body = nil
 	if c.sendBodies && res.HasBody && len(res.Body) >= minSentBody {
