@@ -18,8 +18,8 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 		c.reply400(req.Invalid)
 		return
 	}
-	c.lreq = locking.Request{Op: operation(req), Timeout: num(req.Timeout), LockCookie: num(req.LockCookie),
-		ExtraFlags: num(req.ExtraFlags), Body: req.Body}
+	c.lreq = locking.Request{Op: operation(req), Timeout: req.Timeout, LockCookie: req.LockCookie,
+		ExtraFlags: req.ExtraFlags, Body: req.Body}
 	if bad, ok := locking.Validate(&c.lreq); !ok {
 		c.reply400(bad.Reason)
 		return
@@ -130,8 +130,4 @@ func operation(r *wire.Request) locking.Op {
 		return locking.OpRelease
 	}
 	return locking.OpGet
-}
-
-func num(n wire.Num) locking.Num {
-	return locking.Num{Value: n.Value, Present: n.Present, Valid: n.Valid}
 }
