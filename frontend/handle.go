@@ -41,16 +41,17 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 	err := s.cfg.Backend.Apply(s.ctx, key, c.transition)
 	if err != nil {
 		c.out, c.body = c.out[:c.mark], nil
-		if _, closeConn := outcomeForError(err); !closeConn {
-			// The only non-closing outcome is a 400 (capacity or size).
+		switch outcomeForError(err) {
+		case outcomeReply400:
 			s.log.Warn("request refused", "op", c.lreq.Op.String(), "key", string(req.Key), "err", err)
 			c.reply400(err.Error())
 			return
+		default: // outcomeClose
+			s.stats.BackendErrors.Add(1)
+			s.log.Error("backend failed; closing the connection instead of answering",
+				"op", c.lreq.Op.String(), "key", string(req.Key), "remote", c.nc.RemoteAddr().String(), "err", err)
+			return true, reasonBackend
 		}
-		s.stats.BackendErrors.Add(1)
-		s.log.Error("backend failed; closing the connection instead of answering",
-			"op", c.lreq.Op.String(), "key", string(req.Key), "remote", c.nc.RemoteAddr().String(), "err", err)
-		return true, reasonBackend
 	}
 	if c.body != nil {
 		c.vec = append(c.vec, c.out[c.vecEnd:], c.body)
