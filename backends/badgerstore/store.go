@@ -186,7 +186,8 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	switch ch.Action {
 	case backends.Store:
 		if tooLarge {
-			return backends.ErrTooLarge
+			return fmt.Errorf("badgerstore: %d-byte value (limit %d): %w",
+				len(ch.Record.Data), s.cfg.MaxValueSize, backends.ErrTooLarge)
 		}
 		t := ttlOf(&ch.Record)
 		d := nowRel + int64(t)
