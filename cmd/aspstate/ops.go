@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aspstate/aspstate/frontend/wire"
-
 	"github.com/aspstate/aspstate/locking"
 )
 
