@@ -101,10 +101,10 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	defer mu.Unlock()
 
 	now := s.cfg.Now()
-	a := applyRun{s: s, key: key, fn: fn, nowRel: s.rel(now), bkey: recordKey(key)}
+	a := applyRun{s: s, key: key, nowRel: s.rel(now), bkey: recordKey(key)}
 	var cachedVal []byte
 	a.e, cachedVal, a.inIndex = s.dl.lookup(key)
-	if err := a.read(cachedVal); err != nil {
+	if err := a.read(fn, cachedVal); err != nil {
 		return fmt.Errorf("badgerstore: %s: read: %w", s.path, err)
 	}
 	switch a.ch.Action {
@@ -123,9 +123,8 @@ type applyRun struct {
 	s       *Store
 	key     string
 	bkey    []byte // the record's badger key
-	fn      backends.Transition
-	nowRel  int64 // now, relative to Store.epoch
-	e       entry // the key's in-memory entry, if inIndex
+	nowRel  int64  // now, relative to Store.epoch
+	e       entry  // the key's in-memory entry, if inIndex
 	inIndex bool
 
 	ch       backends.Change
@@ -138,21 +137,22 @@ type applyRun struct {
 	fill     []byte // a copy of the record read from disk, for the cache
 }
 
-// read runs the transition on the record: the cached copy when there is one
-// (cachedVal), else the one in badger.
-func (a *applyRun) read(cachedVal []byte) error {
+// read runs the transition fn on the record: the cached copy when there is
+// one (cachedVal), else the one in badger. fn is a parameter, not a field:
+// stored in applyRun it would escape, and every caller's closure with it.
+func (a *applyRun) read(fn backends.Transition, cachedVal []byte) error {
 	if cachedVal != nil {
-		return a.decide(cachedVal)
+		return a.decide(fn, cachedVal)
 	}
 	return a.s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(a.bkey)
 		if errors.Is(err, badger.ErrKeyNotFound) {
-			return a.decide(nil)
+			return a.decide(fn, nil)
 		} else if err != nil {
 			return err
 		}
 		return item.Value(func(v []byte) error {
-			if err := a.decide(v); err != nil {
+			if err := a.decide(fn, v); err != nil {
 				return err
 			}
 			if a.found && a.ch.Action == backends.Keep && a.newVal == nil && a.s.dl.budget > 0 {
@@ -166,9 +166,9 @@ func (a *applyRun) read(cachedVal []byte) error {
 // decide runs the transition on the encoded record v (from the cache or
 // from disk; nil when absent) and encodes what is to be written while v,
 // which cur.Data and ch.Record.Data may alias, is still valid.
-func (a *applyRun) decide(v []byte) error {
+func (a *applyRun) decide(fn backends.Transition, v []byte) error {
 	if v == nil {
-		a.ch = a.fn(nil)
+		a.ch = fn(nil)
 	} else {
 		rec, hsec, err := decodeRecord(v)
 		if err != nil {
@@ -185,11 +185,11 @@ func (a *applyRun) decide(v []byte) error {
 			// sweeper removes it (after Open it may be an overestimate
 			// taken from badger's TTL).
 			a.s.dl.slide(a.key, eff)
-			a.ch = a.fn(nil)
+			a.ch = fn(nil)
 		} else {
 			a.found = true
 			a.ttl = ttlOf(&rec)
-			a.ch = a.fn(&rec)
+			a.ch = fn(&rec)
 			if a.ch.Action == backends.Keep && a.nowRel+int64(a.ttl) > a.diskH {
 				// The deadline would pass the horizon on disk: rewrite it
 				// now, on a copy (v is the cache's or badger's).
