@@ -85,8 +85,11 @@ func (fr *frameReader) next() (message, error) {
 		if flags&^flagMore != 0 {
 			return message{}, fmt.Errorf("%w: unknown flags %#x", errMalformed, flags)
 		}
-		if uint64(n) > uint64(fr.max) {
-			return message{}, fmt.Errorf("%w: frame of %d bytes exceeds the limit of %d", errMalformed, n, fr.max)
+		// Senders chunk at chunkSize, so a longer frame is malformed: a
+		// header can never make us allocate more than one chunk ahead of
+		// the bytes that actually arrive.
+		if uint64(n) > uint64(min(fr.max, chunkSize)) {
+			return message{}, fmt.Errorf("%w: frame of %d bytes exceeds the limit of %d", errMalformed, n, min(fr.max, chunkSize))
 		}
 		p := fr.partials[id]
 		if p != nil && (p.typ != typ || p.kind != kind) {

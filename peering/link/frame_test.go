@@ -50,6 +50,7 @@ func TestFrameMalformed(t *testing.T) {
 	cases := map[string][]byte{
 		"huge length":     hdr(1<<31, tRequest, 0, 0, 1), // must fail before allocating 2 GiB
 		"over max":        hdr(1025, tRequest, 0, 0, 1),
+		"over a chunk":    hdr(chunkSize+1, tRequest, 0, 0, 1),
 		"unknown type":    hdr(0, 99, 0, 0, 1),
 		"type zero":       hdr(0, 0, 0, 0, 1),
 		"unknown flag":    hdr(0, tRequest, 4, 0, 1),
@@ -57,7 +58,11 @@ func TestFrameMalformed(t *testing.T) {
 		"kind changes":    append(append(hdr(1, tRequest, flagMore, 1, 1), 0), hdr(1, tRequest, 0, 2, 1)...),
 	}
 	for name, in := range cases {
-		_, err := newFrameReader(bytes.NewReader(in), 1024).next()
+		max := 1024
+		if name == "over a chunk" {
+			max = 1 << 20
+		}
+		_, err := newFrameReader(bytes.NewReader(in), max).next()
 		if !errors.Is(err, errMalformed) {
 			t.Errorf("%s: err = %v, want malformed", name, err)
 		}
