@@ -186,6 +186,15 @@ func (c *conn) close(err error) {
 	})
 }
 
+func (c *conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
 // wait blocks until the link is closed and its goroutines are gone.
 func (c *conn) wait() {
 	<-c.closed

@@ -315,7 +315,9 @@ func TestSilentPeer(t *testing.T) {
 		}
 		return kind + 1, p
 	}
-	f.start(t, lns["gw2"], members, "gw2", h, nil)
+	// gw2 waits longer than gw1 before giving up, so gw1 notices the silence
+	// itself rather than gw2 closing first.
+	f.start(t, lns["gw2"], members, "gw2", h, func(c *Config) { c.DeadAfter = 5 * time.Second })
 	callOK(t, a, "gw2", "up")
 	errc := make(chan error, 1)
 	go func() {

@@ -42,9 +42,11 @@ func newPeer(m *Mesh, id, addr string) *peer {
 // fail at once, so a dead peer costs callers nothing and is not hammered.
 func (p *peer) link(ctx context.Context) (*conn, error) {
 	p.mu.Lock()
-	if p.c != nil {
-		c := p.c
+	if c := p.c; c != nil {
 		p.mu.Unlock()
+		if c.isClosed() { // the manager has not noticed yet
+			return nil, notSent(p.id, c.err)
+		}
 		return c, nil
 	}
 	if !p.started {
@@ -226,8 +228,12 @@ func (p *peer) dial() (*conn, error) {
 func (p *peer) state() LinkState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return LinkState{Peer: p.id, Addr: p.addr, Up: p.c != nil, Since: p.since, RTT: p.rtt,
+	ls := LinkState{Peer: p.id, Addr: p.addr, Up: p.c != nil, Since: p.since, RTT: p.rtt,
 		LastError: p.lastErr, Calls: p.calls.Load(), Failures: p.failures.Load()}
+	if p.c != nil && p.c.isClosed() { // closed, the manager not yet told
+		ls.Up, ls.LastError = false, p.c.err.Error()
+	}
+	return ls
 }
 
 func sortLinks(ls []LinkState) {
