@@ -21,8 +21,8 @@
 //
 // # What the web server is told
 //
-// Only 200, 400, 404 and 423, byte-exact to protocol.md §2.3. Input that
-// cannot be framed closes the connection (after a 400 where §2.5 says so). When
+// Only 200, 400, 404 and 423, byte-exact to docs/protocol.md §3.4. Input that
+// cannot be framed closes the connection (after a 400 where §3.6 says so). When
 // the backend cannot answer, the connection is closed and the failure logged:
 // never a 404 (the web server would start a new, empty session) nor a 200 for a
 // write that did not happen. outcomeForError is the one place deciding that.

@@ -1,7 +1,7 @@
 // Package locking holds the protocol's semantics as pure transitions: given the
 // current session record and a request, [Apply] returns what the web server is
 // told and what to store. One implementation, no I/O, so every rule of
-// protocol.md §3–§4 and each row of its conformance table can be tested without
+// docs/protocol.md §4–§5 and each row of its conformance table (§8) can be tested without
 // a socket (see testdata/*.txt).
 //
 // # The rules in brief

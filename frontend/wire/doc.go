@@ -2,7 +2,7 @@
 // HTTP-like protocol aspnet_state.exe speaks on TCP 42424): it parses
 // requests from bytes and encodes responses to bytes, with no sockets, so it
 // can be fuzzed and split at every byte position in tests. The grammar and
-// the canonical responses are in ../shared/protocol.md §2.
+// the canonical responses are in docs/protocol.md §3.
 //
 // # What it does
 //
