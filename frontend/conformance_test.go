@@ -1,9 +1,9 @@
 package frontend_test
 
-// Every row of the conformance table (protocol.md §7) as a test over real TCP
+// Every row of the conformance table (docs/protocol.md §8) as a test over real TCP
 // against an in-process Server backed by memstore. Requests are the table's
 // bytes (U1/U2 in .NET 4.x form, H = "Host: 127.0.0.1:42424\r\n", B7 and B26
-// of §6); responses are compared byte for byte with the templates of §2.3.
+// of §7); responses are compared byte for byte with the templates of §3.4.
 // Each row starts from a fresh server and an empty store. Waits of the table
 // advance the shared test clock instead of sleeping. LockDate is checked by
 // rule (the .NET ticks of the lock time in the server's Location) and LockAge
@@ -256,8 +256,8 @@ var conformanceRows = []conformanceRow{
 		c.finish()
 	}},
 	{32, "TimeoutChangingPutWithoutCookie", func(t *testing.T, h *harness) {
-		// The table's Expected column shows the reference's LockCookie 0; its
-		// Follow column recommends keeping the stored cookie: 2.
+		// The reference would answer LockCookie 0; aspstate keeps the stored
+		// cookie, 2 (docs/protocol.md §9.2).
 		c := h.dial()
 		c.do(put3, t200)
 		c.do(rq("PUT", U1, "Timeout: 30\r\nContent-Length: 7\r\n", B7), t200)

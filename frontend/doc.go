@@ -2,40 +2,57 @@
 // connections, reads requests with package wire, runs the lock rules of package
 // locking inside a backend transition, and writes the answers.
 //
-// # Connections
+// # What it does
 //
-// One goroutine per connection, owned by the Server's WaitGroup. Requests on a
-// connection are answered strictly in order; pipelined requests that arrive
-// together get their responses in one write. Each connection reuses its read
-// and write buffers, so the request path allocates nothing in steady state
-// beyond the key string handed to the backend, and not even that when the
-// backend keeps nothing of the key (backends.BorrowedKeys: memstore). When the backend promises that
-// record bytes outlive Apply (backends.StableData: memstore), bodies of 512
-// bytes and more are not copied into the write buffer: one writev sends the
-// response heads and the stored bodies. Reads, writes and the peek go
-// through internal/rawconn: raw system calls on Linux, which spare the Go
-// scheduler's bookkeeping (BENCHMARKS.md, session 6). Limits (line length, header
-// count, body size) are enforced by the parser while bytes arrive. An idle
-// connection closes after Config.IdleTimeout. Each connection closes once, with
-// a reason that is logged at debug level.
+// Server.Serve accepts connections (backing off on temporary accept errors)
+// and serves each one until the client leaves, it stays idle for
+// Config.IdleTimeout, or the input cannot be framed. Requests on a connection
+// are answered strictly in order; pipelined requests that arrive together get
+// their responses in one write. Limits (line length, header count, body size)
+// are enforced by the parser while bytes arrive. Config.AllowedNetworks and
+// Config.MaxConnections refuse connections at once. Shutdown closes the
+// listeners, wakes idle connections so they close, lets requests in flight
+// (and a request half received, for a short grace) be answered, and waits for
+// every connection goroutine.
 //
-// # What the web server is told
+// The web server is told only 200, 400, 404 and 423, byte-exact to
+// docs/protocol.md §3.4. A GetExclusive whose client has already closed the
+// socket takes no lock (docs/protocol.md §8, case 57).
 //
-// Only 200, 400, 404 and 423, byte-exact to protocol.md §2.3. Input that
-// cannot be framed closes the connection (after a 400 where §2.5 says so). When
-// the backend cannot answer, the connection is closed and the failure logged:
-// never a 404 (the web server would start a new, empty session) nor a 200 for a
-// write that did not happen. outcomeForError is the one place deciding that.
-// A GetExclusive whose client has already closed the socket takes no lock.
+// # Concurrency
 //
-// # Shutdown
+// Server methods are safe for concurrent use. One goroutine serves each
+// connection, owned by the Server's WaitGroup together with the Serve loops.
+// Reads, writes and the peek go through internal/rawconn (raw system calls on
+// Linux; BENCHMARKS.md, session 6). Each connection closes once, with a reason
+// logged at debug level.
 //
-// Shutdown closes the listeners, wakes idle connections so they close, lets
-// requests in flight (and a request half received, for a short grace) be
-// answered, and waits for all connection goroutines.
+// # Ownership of bytes
+//
+// Each connection reuses its read and write buffers, so the request path
+// allocates nothing in steady state beyond the key string handed to the
+// backend. Two optional backend promises remove copies:
+//
+//   - backends.BorrowedKeys (memstore, boltstore, redisstore): the key passed
+//     to Apply borrows the read buffer instead of being a new string.
+//   - backends.StableData (memstore, redisstore): stored bodies of 512 bytes
+//     and more are not copied into the write buffer; one writev sends the
+//     response heads and the stored bodies (TCP connections only).
+//
+// badgerstore makes neither promise and gets copies.
+//
+// # Errors
+//
+// Input that cannot be framed closes the connection, after a 400 where
+// docs/protocol.md §3.6 says so. When the backend cannot answer, the
+// connection is closed and the failure logged: never a 404 (the web server
+// would start a new, empty session) nor a 200 for a write that did not
+// happen. A capacity refusal (backends.ErrFull, backends.ErrTooLarge) is a
+// 400. outcomeForError is the one place that maps backend errors.
 //
 // # What it does not do
 //
-// No lock rules (package locking), no storage (package backends), no peer
-// lookups (package peering).
+// No lock rules (package locking), no parsing (package wire), no storage
+// (package backends), no peer lookups. It does not break locks or expire
+// sessions: clients release stale locks and backends expire records.
 package frontend

@@ -4,7 +4,7 @@ package frontend_test
 // (conformance_test.go) and the connection-level tests below it: an in-process
 // Server on 127.0.0.1:0 backed by memstore, both driven by one
 // backendtest.Clock, a small client that frames responses and compares them
-// byte for byte, and the canonical response templates of protocol.md §2.3.
+// byte for byte, and the canonical response templates of docs/protocol.md §3.4.
 
 import (
 	"bytes"
@@ -30,21 +30,21 @@ import (
 )
 
 // ---------------------------------------------------------------------------
-// Protocol constants of protocol.md §7.
+// Protocol constants of docs/protocol.md §8.1.
 
 const (
 	// V is the X-AspNet-Version the templates carry.
 	V = "4.0.30319"
 	// H is the Host header line of every table request.
 	H = "Host: 127.0.0.1:42424\r\n"
-	// B7 is an empty 20-minute session (§6).
+	// B7 is an empty 20-minute session (docs/protocol.md §7).
 	B7 = "\x14\x00\x00\x00\x00\x00\xff"
-	// B26 is the session {"a": 5} (§6).
+	// B26 is the session {"a": 5} (docs/protocol.md §7).
 	B26 = "\x14\x00\x00\x00" + "\x01" + "\x00" + "\x01\x00\x00\x00" + "\xff\xff\xff\xff" +
 		"\x01a" + "\x05\x00\x00\x00" + "\x02" + "\x05\x00\x00\x00" + "\xff"
 
 	appID = "/LM/W3SVC/1/ROOT/Shop"
-	// u1Printed is U1 exactly as §2.1 and §7 print it.
+	// u1Printed is U1 exactly as docs/protocol.md §3.2 prints it.
 	u1Printed = "%2fLM%2fW3SVC%2f1%2fROOT%2fShop(bYtVMaohfZFUiXYkEsOyO6OYDIrLpeN%2fXWE%2f4khrD9U%3d)%2fkf51kjsndazux1l0vjlec5jw"
 
 	// ioTimeout bounds every read and write a test does.
@@ -79,7 +79,7 @@ func rq(method, target, headers, body string) string {
 func ticksOf(lockAt time.Time) int64 { return wire.TicksFromTime(lockAt.In(testZone)) }
 
 // ---------------------------------------------------------------------------
-// The canonical responses of protocol.md §2.3, written out from its text.
+// The canonical responses of docs/protocol.md §3.4, written out from its text.
 
 const (
 	t200   = "HTTP/1.1 200 OK\r\nX-AspNet-Version: " + V + "\r\nCache-Control: private\r\nContent-Length: 0\r\n\r\n"
@@ -631,11 +631,11 @@ func TestBodyLimitBoundary(t *testing.T) {
 	c.finish()
 }
 
-// TestTargetCheck pins U1 to the text of protocol.md §7 and LockDate's rule
+// TestTargetCheck pins U1 to the text of docs/protocol.md §3.2 and LockDate's rule
 // to an independently computed tick count.
 func TestTargetCheck(t *testing.T) {
 	if U1 != u1Printed {
-		t.Errorf("wire.ClientTarget(%q, ...) = %q, protocol.md §7 prints %q", appID, U1, u1Printed)
+		t.Errorf("wire.ClientTarget(%q, ...) = %q, docs/protocol.md §3.2 prints %q", appID, U1, u1Printed)
 	}
 	if U1 == U2 {
 		t.Error("U1 == U2")

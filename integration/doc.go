@@ -3,4 +3,32 @@
 // 127.0.0.1:0, with real files and a real redis-server where a backend needs
 // one, and spoken to over real TCP. The package has no non-test code besides
 // this comment.
+//
+// # What it does
+//
+// Tests cover what only a real process shows: the ASP.NET request sequence
+// end to end, configuration (precedence, bad values, the sample configs,
+// allowed networks), stopping on signals, the durable stores surviving
+// kill -9 and clean restarts with locks intact, locks held across several
+// gateways on one Redis, and Redis outages. Request shapes and blobs are
+// those of docs/protocol.md.
+//
+// # Concurrency
+//
+// Each test starts its own processes on their own ports and directories;
+// the durability tests run their backends in parallel.
+//
+// # Ownership of bytes
+//
+// Not applicable: there is no API.
+//
+// # Errors
+//
+// A process that fails to start or answer fails the test with its log; a
+// missing redis-server fails (not skips) the tests that need one.
+//
+// # What it does not do
+//
+// No conformance rows (frontend/conformance_test.go has them, in process)
+// and no benchmarks (scripts/ and cmd/aspstate bench).
 package integration

@@ -211,7 +211,7 @@ func (c *client) read() (wire.ClientResponse, error) {
 
 func num(v int32) locking.Num { return locking.Num{Value: v, Present: true, Valid: true} }
 
-// b7 is the empty 20-minute session a web server creates (protocol.md §6).
+// b7 is the empty 20-minute session a web server creates (docs/protocol.md §7).
 var b7 = []byte{0x14, 0, 0, 0, 0, 0, 0xff}
 
 func target(session string) string { return wire.ClientTarget("/LM/W3SVC/1/ROOT/Shop", session) }

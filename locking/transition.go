@@ -122,7 +122,7 @@ func set(cur *backends.Record, req *Request, now time.Time) (Result, backends.Ch
 	}
 	if uninitialized {
 		// Insert-if-absent of an existing item: 200, nothing changes, and the
-		// lock is deliberately not checked (protocol.md case 29).
+		// lock is deliberately not checked (docs/protocol.md §8, case 29).
 		return Result{Status: 200}, keep
 	}
 	c := req.LockCookie
@@ -134,7 +134,7 @@ func set(cur *backends.Record, req *Request, now time.Time) (Result, backends.Ch
 	}
 	// Replace and unlock. The cookie is kept, so the next acquire never
 	// repeats one; a pending uninitialized flag is cleared, since a PUT means
-	// the client initialised the session (protocol.md §8).
+	// the client initialised the session (docs/protocol.md §9.4).
 	return Result{Status: 200}, backends.Change{Action: backends.Store, Record: backends.Record{
 		Data: req.Body, Timeout: timeout, LockCookie: cur.LockCookie, LockDate: cur.LockDate,
 	}}

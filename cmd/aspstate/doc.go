@@ -2,7 +2,7 @@
 // that speaks the protocol of aspnet_state.exe on TCP 42424, aspstated or
 // Microsoft's own service.
 //
-// # Commands
+// # What it does
 //
 //	aspstate get|lock|unlock|put|delete|touch [flags] SESSIONID
 //
@@ -17,7 +17,6 @@
 // headers that matter (ActionFlags, LockCookie, LockAge, LockDate as a time,
 // Timeout) and the body: as text when it is printable, otherwise as a hex dump.
 // With --raw the body goes to stdout unchanged and everything else to stderr.
-// Exit status 1 on a transport error or a 400, 2 on a usage error.
 //
 //	aspstate bench [flags]
 //
@@ -35,8 +34,7 @@
 // connection and merged at the end. It prints requests/s and p50/p99/max
 // latency, per operation too; contend adds hand-offs/s and the hand-off
 // latency: from the 200 of a holder's Set to the 200 of the next GetExclusive.
-// Every transport error, 400 or unexpected status is counted as an error, the
-// first few printed, and makes the exit status 1. --json prints one JSON line.
+// --json prints one JSON line.
 // With --ceiling, bench starts a ceiling server inside its own process on
 // 127.0.0.1:0 and benches that (convenient, but the two share the CPU: run
 // "aspstate ceiling" separately for the real yardstick).
@@ -60,6 +58,25 @@
 //
 // Bytes that do not parse are printed as a hex dump. Closing either side
 // closes the other.
+//
+// # Concurrency
+//
+// bench runs one goroutine per connection, each with its own histograms,
+// merged when all have stopped; tap runs two copying loops and one logger
+// goroutine per relayed connection. Nothing is shared between connections while
+// they run.
+//
+// # Ownership of bytes
+//
+// Requests are built with package wire into per-connection buffers that are
+// reused; responses are parsed in place. The tap's logger gets its own copy
+// of each chunk, so logging never holds the relayed bytes back.
+//
+// # Errors
+//
+// Exit status 1 on a transport error, a 400 or (bench) any error counted,
+// 2 on a usage error. bench counts every transport error, 400 or unexpected
+// status and prints the first few.
 //
 // # What it does not do
 //

@@ -1,7 +1,3 @@
-// Command aspstated is the state server: a drop-in replacement for the ASP.NET
-// State Service. Configuration: defaults, then --config FILE (YAML or TOML),
-// then ASPSTATE_ environment variables, then flags; --print-config shows the
-// result. See the README for every key.
 package main
 
 import (

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// The worked example of protocol.md §2.1.
+// The worked example of docs/protocol.md §3.2.
 func TestClientTargetWorkedExample(t *testing.T) {
 	got := ClientTarget("/LM/W3SVC/1/ROOT/Shop", "kf51kjsndazux1l0vjlec5jw")
 	if got != U1 {

@@ -10,7 +10,7 @@ import (
 	"github.com/aspstate/aspstate/locking"
 )
 
-// Request shapes of protocol.md §7.
+// Request shapes of docs/protocol.md §8 (test names give the case numbers).
 const (
 	U1  = "%2fLM%2fW3SVC%2f1%2fROOT%2fShop(bYtVMaohfZFUiXYkEsOyO6OYDIrLpeN%2fXWE%2f4khrD9U%3d)%2fkf51kjsndazux1l0vjlec5jw"
 	K1  = "/LM/W3SVC/1/ROOT/Shop(bYtVMaohfZFUiXYkEsOyO6OYDIrLpeN/XWE/4khrD9U=)/kf51kjsndazux1l0vjlec5jw"

@@ -3,7 +3,7 @@ package wire
 import "strconv"
 
 // AppendResponse appends r to dst as the byte-exact canonical response of
-// protocol.md §2.3, with version as the X-AspNet-Version value (the client
+// docs/protocol.md §3.4, with version as the X-AspNet-Version value (the client
 // requires a major version of at least 2, e.g. "4.0.30319").
 //
 // The caller passes only Status 200, 400, 404 or 423, the statuses a web

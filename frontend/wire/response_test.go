@@ -4,7 +4,7 @@ import "testing"
 
 const V = "4.0.30319"
 
-// Exact bytes of every template of protocol.md §2.3.
+// Exact bytes of every template of docs/protocol.md §3.4.
 func TestAppendResponseTemplates(t *testing.T) {
 	cases := []struct {
 		name string

@@ -71,7 +71,7 @@ type Request struct {
 }
 
 // Response is what the server sends back. The encoder writes the headers in the
-// order of the canonical templates of protocol.md §2.3.
+// order of the canonical templates of docs/protocol.md §3.4.
 type Response struct {
 	Status      int // 200, 400, 404 or 423
 	ActionFlags bool

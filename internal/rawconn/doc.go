@@ -3,42 +3,41 @@
 // connections in package frontend, the Redis pipelines in package
 // redisstore) do not tell the Go scheduler that they are in a system call.
 //
-// # Why
+// # What it does
 //
-// net.Conn's Read and Write announce every system call to the scheduler
-// (entersyscall). Two things follow from that under load, and both were
-// measured (BENCHMARKS.md, session 6):
-//   - When every P has gone idle, the scheduler's monitor thread (sysmon)
-//     sleeps; the next announced system call wakes it, and it polls every
-//     20 µs again until it has found nothing to do 50 times in a row. A
-//     gateway that goes idle between bursts keeps it polling: 10% of the
-//     gateway's CPU time in a Redis read benchmark.
-//   - A thread that the kernel preempts during a write (a loopback write
-//     runs the receiver's TCP stack, and waking the receiver may preempt
-//     the writer) leaves its P "in a system call"; after 20 µs sysmon hands
-//     the P to another thread, and the first one finds it gone and sleeps.
-//     Both cost context switches.
+// Conn offers Read, Write, Writev (several buffers, one writev per system
+// call the socket's buffer allows) and PeerClosed (a non-blocking peek that
+// tells whether the peer has closed, without consuming data). The socket is
+// non-blocking (the runtime's network poller owns it), so a call never blocks
+// in the kernel: on EAGAIN, Conn waits through syscall.RawConn, which parks
+// the goroutine on the poller as net.Conn does. Deadlines and Close stay with
+// the wrapped net.Conn and behave as usual.
 //
-// The socket is non-blocking (the runtime's network poller owns it), so a
-// read or write never blocks in the kernel: it returns EAGAIN, and Conn then
-// waits through syscall.RawConn, which parks the goroutine on the poller as
-// net.Conn does. Deadlines, Close from another goroutine and errors behave as
-// with net.Conn; the errors are the same kinds (io.EOF, a *net.OpError
-// wrapping os.ErrDeadlineExceeded, net.ErrClosed or the errno).
-//
-// The price: while the kernel copies a write, its P stays with it instead
-// of being handed to another thread after 20 µs. A write copies at most
-// what the socket's send buffer has room for, and the other Ps go on
-// running goroutines meanwhile.
+// Why: net.Conn announces every system call to the scheduler. Under load that
+// kept the scheduler's monitor thread polling every 20 µs (10% of the
+// gateway's CPU in a Redis read benchmark) and made threads preempted during
+// a loopback write lose their P, costing context switches (BENCHMARKS.md,
+// session 6). The price: while the kernel copies a write, its P stays with it;
+// a write copies at most what the send buffer has room for.
 //
 // # Concurrency
 //
 // One Read and one Write (or Writev) may run at the same time, from two
 // goroutines; two Reads, or two Writes, may not. PeerClosed counts as a Read.
 //
+// # Ownership of bytes
+//
+// Conn does no buffering of its own and keeps no reference to the caller's
+// buffers after a call returns; Writev does not modify bufs.
+//
+// # Errors
+//
+// The same kinds as net.Conn's: io.EOF, a *net.OpError wrapping
+// os.ErrDeadlineExceeded, net.ErrClosed or the errno.
+//
 // # What it does not do
 //
 // Only *net.TCPConn on Linux takes the raw path. Anything else (TLS, a
 // net.Pipe in a test, another platform) goes through the net.Conn it wraps,
-// with the same results. Conn does no buffering of its own.
+// with the same results. No deadlines, no Close, no buffering.
 package rawconn

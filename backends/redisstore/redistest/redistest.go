@@ -1,11 +1,3 @@
-// Package redistest starts real redis-server processes for tests: one per
-// call to Start, on a free loopback port, with persistence off and its files in
-// t.TempDir(). A Server can be stopped, restarted on the same port, and paused
-// with SIGSTOP to simulate a stall, which is what the fault tests of
-// backends/redisstore and the gateway's integration tests need.
-//
-// redis-server must be on PATH. If it is missing the test fails (it does not
-// skip): a skipped fault test is a test that silently never runs.
 package redistest
 
 import (
