@@ -6,20 +6,42 @@ import (
 	"github.com/aspstate/aspstate/backends"
 )
 
+// errorOutcome is what the web server is told when a backend returns an
+// error: the only two outcomes a failed Apply may have.
+type errorOutcome uint8
+
+const (
+	outcomeNone     errorOutcome = iota // no error: answer as the lock rules decided
+	outcomeReply400                     // answer 400; the connection stays open
+	outcomeClose                        // answer nothing; close the connection
+)
+
+func (o errorOutcome) String() string {
+	switch o {
+	case outcomeNone:
+		return "none"
+	case outcomeReply400:
+		return "reply 400"
+	case outcomeClose:
+		return "close connection"
+	}
+	return "unknown"
+}
+
 // outcomeForError is the one place that decides what a web server is told when
-// a backend returns an error. A capacity refusal is a 400 (the client throws,
-// the user sees an error, nothing is lost silently). Anything else means the
-// store could not answer: the connection is closed, because a 404 would make
-// the web server start a new, empty session and a 200 would claim a write
-// that did not happen.
-func outcomeForError(err error) (status int, closeConn bool) {
+// a backend returns an error; its caller follows the answer. A capacity
+// refusal is a 400 (the client throws, the user sees an error, nothing is lost
+// silently). Anything else means the store could not answer: the connection
+// is closed, because a 404 would make the web server start a new, empty
+// session and a 200 would claim a write that did not happen.
+func outcomeForError(err error) errorOutcome {
 	switch {
 	case err == nil:
-		return 0, false
+		return outcomeNone
 	case errors.Is(err, backends.ErrFull), errors.Is(err, backends.ErrTooLarge):
-		return 400, false
+		return outcomeReply400
 	default:
-		return 0, true
+		return outcomeClose
 	}
 }
 

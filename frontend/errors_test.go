@@ -11,24 +11,22 @@ import (
 
 func TestOutcomeForError(t *testing.T) {
 	cases := []struct {
-		name      string
-		err       error
-		status    int
-		closeConn bool
+		name string
+		err  error
+		want errorOutcome
 	}{
-		{"success", nil, 0, false},
-		{"capacity", fmt.Errorf("memstore: %w", backends.ErrFull), 400, false},
-		{"value too large", fmt.Errorf("boltstore: %w", backends.ErrTooLarge), 400, false},
+		{"success", nil, outcomeNone},
+		{"capacity", fmt.Errorf("memstore: %w", backends.ErrFull), outcomeReply400},
+		{"value too large", fmt.Errorf("boltstore: %w", backends.ErrTooLarge), outcomeReply400},
 		// Never a 404: the web server would start a new, empty session.
-		{"not found from a broken store", fmt.Errorf("x: %w", backends.ErrNotFound), 0, true},
-		{"closed store", backends.ErrClosed, 0, true},
-		{"timeout", context.DeadlineExceeded, 0, true},
-		{"anything else", errors.New("redis: connection refused"), 0, true},
+		{"not found from a broken store", fmt.Errorf("x: %w", backends.ErrNotFound), outcomeClose},
+		{"closed store", backends.ErrClosed, outcomeClose},
+		{"timeout", context.DeadlineExceeded, outcomeClose},
+		{"anything else", errors.New("redis: connection refused"), outcomeClose},
 	}
 	for _, tc := range cases {
-		status, closeConn := outcomeForError(tc.err)
-		if status != tc.status || closeConn != tc.closeConn {
-			t.Errorf("%s: outcomeForError(%v) = %d, %v; want %d, %v", tc.name, tc.err, status, closeConn, tc.status, tc.closeConn)
+		if got := outcomeForError(tc.err); got != tc.want {
+			t.Errorf("%s: outcomeForError(%v) = %v, want %v", tc.name, tc.err, got, tc.want)
 		}
 	}
 }

@@ -18,8 +18,8 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 		c.reply400(req.Invalid)
 		return
 	}
-	c.lreq = locking.Request{Op: operation(req), Timeout: num(req.Timeout), LockCookie: num(req.LockCookie),
-		ExtraFlags: num(req.ExtraFlags), Body: req.Body}
+	c.lreq = locking.Request{Op: operation(req), Timeout: req.Timeout, LockCookie: req.LockCookie,
+		ExtraFlags: req.ExtraFlags, Body: req.Body}
 	if bad, ok := locking.Validate(&c.lreq); !ok {
 		c.reply400(bad.Reason)
 		return
@@ -41,16 +41,17 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 	err := s.cfg.Backend.Apply(s.ctx, key, c.transition)
 	if err != nil {
 		c.out, c.body = c.out[:c.mark], nil
-		if _, closeConn := outcomeForError(err); !closeConn {
-			// The only non-closing outcome is a 400 (capacity or size).
+		switch outcomeForError(err) {
+		case outcomeReply400:
 			s.log.Warn("request refused", "op", c.lreq.Op.String(), "key", string(req.Key), "err", err)
 			c.reply400(err.Error())
 			return
+		default: // outcomeClose
+			s.stats.BackendErrors.Add(1)
+			s.log.Error("backend failed; closing the connection instead of answering",
+				"op", c.lreq.Op.String(), "key", string(req.Key), "remote", c.nc.RemoteAddr().String(), "err", err)
+			return true, reasonBackend
 		}
-		s.stats.BackendErrors.Add(1)
-		s.log.Error("backend failed; closing the connection instead of answering",
-			"op", c.lreq.Op.String(), "key", string(req.Key), "remote", c.nc.RemoteAddr().String(), "err", err)
-		return true, reasonBackend
 	}
 	if c.body != nil {
 		c.vec = append(c.vec, c.out[c.vecEnd:], c.body)
@@ -68,7 +69,7 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 // then the response, encoded while the record's bytes are still valid. It
 // may run more than once (Redis retries), so it starts from c.mark each time.
 func (c *conn) transit(cur *backends.Record) backends.Change {
-	res, ch := locking.Apply(cur, &c.lreq, c.now)
+	res, ch := locking.Decide(cur, &c.lreq, c.now)
 	c.result = res
 	c.body = nil
 	if c.sendBodies && res.HasBody && len(res.Body) >= minSentBody {
@@ -130,8 +131,4 @@ func operation(r *wire.Request) locking.Op {
 		return locking.OpRelease
 	}
 	return locking.OpGet
-}
-
-func num(n wire.Num) locking.Num {
-	return locking.Num{Value: n.Value, Present: n.Present, Valid: n.Valid}
 }

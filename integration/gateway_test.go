@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 // binPath is the aspstated binary built by TestMain.
@@ -208,7 +210,7 @@ func (c *client) read() (wire.ClientResponse, error) {
 	}
 }
 
-func num(v int32) wire.Num { return wire.Num{Value: v, Present: true, Valid: true} }
+func num(v int32) locking.Num { return locking.Num{Value: v, Present: true, Valid: true} }
 
 // b7 is the empty 20-minute session a web server creates (protocol.md §6).
 var b7 = []byte{0x14, 0, 0, 0, 0, 0, 0xff}

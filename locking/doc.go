@@ -1,5 +1,5 @@
 // Package locking holds the protocol's semantics as pure transitions: given the
-// current session record and a request, [Apply] returns what the web server is
+// current session record and a request, [Decide] returns what the web server is
 // told and what to store. One implementation, no I/O, so every rule of
 // protocol.md §3–§4 and each row of its conformance table can be tested without
 // a socket (see testdata/*.txt).
@@ -21,10 +21,10 @@
 //
 // # Concurrency
 //
-// Apply is a pure function and safe anywhere. A backend makes the
+// Decide is a pure function and safe anywhere. A backend makes the
 // read-modify-write atomic: stores owned by one process hold a per-key lock from
 // [KeyLocks] across it; the Redis store compares and sets a version and calls
-// the transition again on conflict, which is why Apply must stay deterministic.
+// the transition again on conflict, which is why Decide must stay deterministic.
 //
 // # Byte ownership
 //

@@ -33,7 +33,8 @@ func (o Op) String() string {
 }
 
 // Num is a numeric request header: Present when sent, Valid when it is a
-// decimal integer in 0..MaxInt32.
+// decimal integer in 0..MaxInt32. Package wire parses headers into it (the
+// one definition; the codec imports locking, never the reverse).
 type Num struct {
 	Value   int32
 	Present bool

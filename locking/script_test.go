@@ -60,7 +60,7 @@ func runScript(t *testing.T, path string) {
 		if r, ok := store[key]; ok {
 			cur = &r
 		}
-		res, ch := Apply(cur, req, now)
+		res, ch := Decide(cur, req, now)
 		got := formatResult(res)
 		switch ch.Action {
 		case backends.Store:

@@ -31,11 +31,11 @@ func Validate(req *Request) (bad Result, ok bool) {
 	return Result{}, true
 }
 
-// Apply is the protocol's state machine: given the current live record (nil
-// if absent) it returns the answer and the change to store. It does no I/O and
+// Decide is the protocol's state machine: given the current live record (nil
+// if absent) it decides the answer and the change to store. It does no I/O and
 // is deterministic in its inputs, so a backend may call it more than once.
 // now is the gateway's clock; lock dates are taken from it.
-func Apply(cur *backends.Record, req *Request, now time.Time) (Result, backends.Change) {
+func Decide(cur *backends.Record, req *Request, now time.Time) (Result, backends.Change) {
 	keep := backends.Change{Action: backends.Keep}
 	if bad, ok := Validate(req); !ok {
 		return bad, keep

@@ -12,7 +12,7 @@ var t0 = time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
 
 func TestCookieWrapsToOne(t *testing.T) {
 	cur := &backends.Record{Data: []byte("x"), Timeout: 20, LockCookie: math.MaxInt32}
-	res, ch := Apply(cur, &Request{Op: OpGetExclusive}, t0)
+	res, ch := Decide(cur, &Request{Op: OpGetExclusive}, t0)
 	if res.Status != 200 || res.LockCookie != 1 || ch.Record.LockCookie != 1 {
 		t.Fatalf("got status %d cookie %d stored %d, want 200, 1, 1", res.Status, res.LockCookie, ch.Record.LockCookie)
 	}
@@ -20,7 +20,7 @@ func TestCookieWrapsToOne(t *testing.T) {
 
 func TestAcquireStoresLockDateAndKeepsData(t *testing.T) {
 	cur := &backends.Record{Data: []byte("blob"), Timeout: 30, LockCookie: 1}
-	res, ch := Apply(cur, &Request{Op: OpGetExclusive}, t0)
+	res, ch := Decide(cur, &Request{Op: OpGetExclusive}, t0)
 	if ch.Action != backends.Store || !ch.Record.Locked || !ch.Record.LockDate.Equal(t0) {
 		t.Fatalf("change = %+v, want a locked record dated %v", ch, t0)
 	}
@@ -33,7 +33,7 @@ func TestReadOnlyOperationsWriteNothing(t *testing.T) {
 	cur := &backends.Record{Data: []byte("x"), Timeout: 20, LockCookie: 1}
 	for _, req := range []*Request{{Op: OpGet}, {Op: OpResetTimeout}, {Op: OpRelease, LockCookie: N(1)},
 		{Op: OpSet, ExtraFlags: N(1), Body: []byte("y")}} {
-		if _, ch := Apply(cur, req, t0); ch.Action != backends.Keep {
+		if _, ch := Decide(cur, req, t0); ch.Action != backends.Keep {
 			t.Errorf("%v on an unlocked, initialised item: action %v, want keep (reads must not write)", req.Op, ch.Action)
 		}
 	}
@@ -49,7 +49,7 @@ func TestLockAgeNeverNegative(t *testing.T) {
 }
 
 func TestSetInsertStartsAtCookieOne(t *testing.T) {
-	res, ch := Apply(nil, &Request{Op: OpSet, Timeout: N(5), LockCookie: N(99), Body: []byte("b")}, t0)
+	res, ch := Decide(nil, &Request{Op: OpSet, Timeout: N(5), LockCookie: N(99), Body: []byte("b")}, t0)
 	if res.Status != 200 || ch.Record.LockCookie != 1 || ch.Record.Timeout != 5 || ch.Record.Locked {
 		t.Fatalf("insert: %+v %+v", res, ch.Record)
 	}

@@ -204,7 +204,7 @@ func (d *differ) do(key string, req *locking.Request) {
 func (d *differ) apply(b backends.Backend, key string, req *locking.Request, now time.Time) (locking.Result, error) {
 	var res locking.Result
 	err := b.Apply(d.ctx, key, func(cur *backends.Record) backends.Change {
-		r, ch := locking.Apply(cur, req, now)
+		r, ch := locking.Decide(cur, req, now)
 		r.Body = bytes.Clone(r.Body)
 		res = r
 		return ch

@@ -53,7 +53,7 @@ func do(t *testing.T, s *Store, key string, req locking.Request, now time.Time) 
 	t.Helper()
 	var res locking.Result
 	err := s.Apply(ctx, key, func(cur *backends.Record) backends.Change {
-		r, ch := locking.Apply(cur, &req, now)
+		r, ch := locking.Decide(cur, &req, now)
 		r.Body = bytes.Clone(r.Body)
 		res = r
 		return ch

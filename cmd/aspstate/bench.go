@@ -17,6 +17,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 // benchConfig is what one bench run does.
@@ -167,9 +169,9 @@ func (w *worker) unexpected(what string) {
 	w.b.errorf("conn %d: %s %s: unexpected %d %s", w.id, what, w.req.Target, w.resp.Status, w.resp.Reason)
 }
 
-func (w *worker) set(target string, cookie wire.Num, body []byte) {
+func (w *worker) set(target string, cookie locking.Num, body []byte) {
 	w.req = wire.ClientRequest{Method: wire.MethodPut, Target: target, Host: w.b.cfg.Server,
-		Timeout: wire.Num{Value: 20, Present: true, Valid: true}, LockCookie: cookie, Body: body}
+		Timeout: locking.N(20), LockCookie: cookie, Body: body}
 }
 
 // get is a read-only page: Get, expecting the payload back.
@@ -250,7 +252,7 @@ func (w *worker) setup(ctx context.Context) {
 				w.b.setupErrs.Add(1)
 				return
 			}
-			cookie := wire.Num{Value: 0, Present: true, Valid: true}
+			cookie := locking.N(0)
 			if attempt > 0 {
 				cookie = w.resp.LockCookie
 			}
@@ -596,7 +598,7 @@ func (b *benchRun) setupContend(ctx context.Context, workers []*worker) error {
 	if !w.connect(ctx) {
 		return errors.New("setup: cannot connect")
 	}
-	w.set(st.target, wire.Num{Present: true, Valid: true}, b.payload)
+	w.set(st.target, locking.Num{Present: true, Valid: true}, b.payload)
 	if ok, _ := w.do(opSet); !ok || w.resp.Status != 200 {
 		return fmt.Errorf("setup: storing the contended session failed (status %d)", w.resp.Status)
 	}

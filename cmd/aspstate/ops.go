@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 const (
@@ -87,7 +89,6 @@ func runOp(ctx context.Context, cmd string, args []string, s streams) int {
 		return exitUsage
 	}
 	req := wire.ClientRequest{Method: wire.MethodGet, Target: target, Host: *server}
-	num := func(v int32) wire.Num { return wire.Num{Value: v, Present: true, Valid: v >= 0} }
 	switch cmd {
 	case "lock":
 		req.Exclusive = wire.ExclusiveAcquire
@@ -97,24 +98,24 @@ func runOp(ctx context.Context, cmd string, args []string, s streams) int {
 			return exitUsage
 		}
 		req.Exclusive = wire.ExclusiveRelease
-		req.LockCookie = num(*cookie)
+		req.LockCookie = locking.N(*cookie)
 	case "delete":
 		req.Method = wire.MethodDelete
 		if fs.Changed("cookie") {
-			req.LockCookie = num(*cookie)
+			req.LockCookie = locking.N(*cookie)
 		}
 	case "touch":
 		req.Method = wire.MethodHead
 	case "put":
 		req.Method = wire.MethodPut
 		if *timeout != -1 {
-			req.Timeout = num(*timeout)
+			req.Timeout = locking.N(*timeout)
 		}
 		if fs.Changed("cookie") {
-			req.LockCookie = num(*cookie)
+			req.LockCookie = locking.N(*cookie)
 		}
 		if fs.Changed("extra-flags") {
-			req.ExtraFlags = num(*extra)
+			req.ExtraFlags = locking.N(*extra)
 		}
 		body, err := readBody(*file, s.stdin)
 		if err != nil {

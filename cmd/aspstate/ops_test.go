@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 type runResult struct {
@@ -70,7 +72,7 @@ func TestGetPrintsLockedWithoutHTTPPrefix(t *testing.T) {
 
 func TestOpsSendWhatTheClientSends(t *testing.T) {
 	const ok = "HTTP/1.1 200 OK\r\nX-AspNet-Version: 4.0.30319\r\nCache-Control: private\r\nContent-Length: 0\r\n\r\n"
-	num := func(v int32) wire.Num { return wire.Num{Value: v, Present: true, Valid: true} }
+	num := func(v int32) locking.Num { return locking.Num{Value: v, Present: true, Valid: true} }
 	tests := []struct {
 		name  string
 		stdin string

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 // printResponse writes the status line and the headers an operator cares
@@ -37,7 +39,7 @@ func printResponse(w io.Writer, r *wire.ClientResponse) {
 	fmt.Fprintf(w, "Content-Length: %d\n", len(r.Body))
 }
 
-func validNote(n wire.Num) string {
+func validNote(n locking.Num) string {
 	if n.Valid {
 		return ""
 	}
@@ -119,7 +121,7 @@ func appendPrintable(dst []byte, s []byte) []byte {
 	return dst
 }
 
-func appendNum(dst []byte, name string, n wire.Num) []byte {
+func appendNum(dst []byte, name string, n locking.Num) []byte {
 	if !n.Present {
 		return dst
 	}

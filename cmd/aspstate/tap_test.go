@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 func startTap(t *testing.T, upstream string) (*tapServer, *syncBuffer) {
@@ -34,7 +36,7 @@ func TestTapRelaysCeilingUnchanged(t *testing.T) {
 	target := wire.ClientTarget("/LM/W3SVC/1/ROOT/Shop", "kf51kjsndazux1l0vjlec5jw")
 	get := wire.AppendRequest(nil, &wire.ClientRequest{Method: wire.MethodGet, Target: target, Host: "h", Exclusive: wire.ExclusiveAcquire})
 	put := wire.AppendRequest(nil, &wire.ClientRequest{Method: wire.MethodPut, Target: target, Host: "h",
-		Timeout: wire.Num{Value: 20, Present: true, Valid: true}, LockCookie: wire.Num{Value: 2, Present: true, Valid: true},
+		Timeout: locking.Num{Value: 20, Present: true, Valid: true}, LockCookie: locking.Num{Value: 2, Present: true, Valid: true},
 		Body: []byte{0x14, 0, 0, 0, 0, 0, 0xff}})
 
 	c, err := net.Dial("tcp", tap.Addr())

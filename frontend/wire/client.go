@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"strconv"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 // ClientRequest is a request as a client (the operator tool, tests) sends it.
@@ -15,7 +17,7 @@ type ClientRequest struct {
 	Host      string // written when not empty
 	Exclusive Exclusive
 	// Numeric headers are written when Present, with their Value.
-	Timeout, LockCookie, ExtraFlags Num
+	Timeout, LockCookie, ExtraFlags locking.Num
 	// Content-Length is written for a PUT always, for the others only when
 	// len(Body) > 0.
 	Body []byte
@@ -51,7 +53,7 @@ func AppendRequest(dst []byte, r *ClientRequest) []byte {
 	return append(dst, r.Body...)
 }
 
-func appendNumHeader(dst []byte, name string, n Num) []byte {
+func appendNumHeader(dst []byte, name string, n locking.Num) []byte {
 	if !n.Present {
 		return dst
 	}
@@ -68,7 +70,7 @@ type ClientResponse struct {
 	Version []byte // the X-AspNet-Version value
 	// LockAge is Present but not Valid when negative (the client then falls
 	// back to LockDate).
-	ActionFlags, LockCookie, Timeout, LockAge Num
+	ActionFlags, LockCookie, Timeout, LockAge locking.Num
 	LockDate                                  int64 // .NET ticks, server-local
 	HasLockDate                               bool
 	Body                                      []byte

@@ -60,7 +60,7 @@
 //   - No I/O, deadlines or connection state: package frontend owns sockets.
 //   - No protocol semantics: header ranges (Timeout 1..525600, ExtraFlags
 //     0/1), required cookies and every status decision belong to package
-//     locking. Numeric headers come back as a Num (Present, Valid, Value) so
+//     locking. Numeric headers come back as a locking.Num (Present, Valid, Value) so
 //     that those rules can tell absent from malformed.
 //   - No chunked bodies, no HTTP/2, no header continuation lines, no
 //     Expect: 100-continue: the .NET client sends none of them.

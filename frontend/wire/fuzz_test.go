@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 // Small limits so that the fuzzer reaches them.
@@ -31,9 +33,9 @@ func FuzzParse(f *testing.F) {
 			if r.Method == MethodPut {
 				cr.Body = []byte(r.Body)
 			}
-			validOnly := func(n Num) Num {
+			validOnly := func(n locking.Num) locking.Num {
 				if !n.Valid {
-					return Num{}
+					return locking.Num{}
 				}
 				return n
 			}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 // Parser reads requests from a connection's buffer. One Parser serves one
@@ -323,9 +325,9 @@ func (p *Parser) header(line []byte, lim Limits) error {
 
 // dupNum makes a repeated numeric header Present but not Valid: two values
 // are ambiguous (p2p would comma-join them into an unparsable one).
-func dupNum(n Num, count int) Num {
+func dupNum(n locking.Num, count int) locking.Num {
 	if count > 1 {
-		return Num{Present: true}
+		return locking.Num{Present: true}
 	}
 	return n
 }

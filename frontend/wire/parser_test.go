@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 // Request shapes of protocol.md §7.
@@ -24,7 +26,7 @@ type snap struct {
 	Method                          Method
 	Target, Key                     string
 	Exclusive                       Exclusive
-	Timeout, LockCookie, ExtraFlags Num
+	Timeout, LockCookie, ExtraFlags locking.Num
 	ContentLength                   int64
 	Body                            string
 	HasBody                         bool
@@ -101,9 +103,9 @@ func parseOne(t *testing.T, in string) (snap, error) {
 	return snapOf(&req, n), nil
 }
 
-func num(v int32) Num { return Num{Value: v, Present: true, Valid: true} }
+func num(v int32) locking.Num { return locking.Num{Value: v, Present: true, Valid: true} }
 
-var badNum = Num{Present: true}
+var badNum = locking.Num{Present: true}
 
 func TestParseTable(t *testing.T) {
 	cases := []struct {

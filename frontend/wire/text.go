@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 // Small byte helpers shared by the request and response parsers. They work on
@@ -42,8 +44,8 @@ func eqFold(b []byte, lower string) bool {
 // value is already trimmed. Only decimal digits are accepted: a sign, an
 // empty value or an overflow leaves the header Present but not Valid, so
 // package locking can answer 400 instead of guessing.
-func parseNum(v []byte) Num {
-	n := Num{Present: true}
+func parseNum(v []byte) locking.Num {
+	n := locking.Num{Present: true}
 	if len(v) == 0 || len(v) > 10 {
 		// Leading zeros beyond 10 digits are rejected too; no client sends them.
 		return n

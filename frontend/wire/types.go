@@ -1,6 +1,10 @@
 package wire
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/aspstate/aspstate/locking"
+)
 
 // Method is a request verb of the state protocol.
 type Method uint8
@@ -35,15 +39,6 @@ const (
 	ExclusiveRelease                  // "release"
 )
 
-// Num is a numeric request header as received. Valid means the value is a
-// decimal integer in 0..MaxInt32 (surrounding spaces allowed); the range rules
-// of each header (Timeout 1..525600, ExtraFlags 0/1) belong to package locking.
-type Num struct {
-	Value   int32
-	Present bool
-	Valid   bool
-}
-
 // Request is one parsed request. Its byte slices alias the buffer given to
 // Parse or the Parser's own scratch space: valid until the next Parse call.
 type Request struct {
@@ -52,11 +47,18 @@ type Request struct {
 	Target []byte
 	// Key is the URL-decoded target (%xx decoded, '+' -> space, one leading
 	// '/' dropped when the target starts with "//"), the session key.
-	Key        []byte
-	Exclusive  Exclusive
-	Timeout    Num
-	LockCookie Num // from LockCookie, or Lock-Cookie when LockCookie is absent
-	ExtraFlags Num
+	Key       []byte
+	Exclusive Exclusive
+	// Numeric headers as received, in the type package locking reads:
+	// Valid means a decimal integer in 0..MaxInt32 (surrounding spaces
+	// allowed); each header's range rules (Timeout 1..525600, ExtraFlags 0/1)
+	// belong to locking. The codec imports locking, not the other way round:
+	// locking is the protocol's semantics and imports nothing but backends'
+	// record types, so the codec stays free of sockets and fuzzable, while
+	// the semantics never learn the wire format.
+	Timeout    locking.Num
+	LockCookie locking.Num // from LockCookie, or Lock-Cookie when LockCookie is absent
+	ExtraFlags locking.Num
 	// ContentLength is -1 when the header is absent.
 	ContentLength int64
 	Body          []byte
