@@ -566,3 +566,12 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	return err
 }
+
+// OwnerOf returns the member ID that owns key in this gateway's current view
+// ("" when no member is active). For tools and tests.
+func (n *Node) OwnerOf(key string) string {
+	if o := n.owner(n.view.Load(), key); o >= 0 {
+		return n.members[o].ID
+	}
+	return ""
+}
