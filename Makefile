@@ -5,7 +5,7 @@ GO       ?= go
 BIN      ?= bin
 FUZZTIME ?= 30s
 
-.PHONY: build run test test-deps bench fuzz lint windows
+.PHONY: build run test test-deps bench loadtest fuzz lint windows
 
 # Build both binaries into ./bin.
 build:
@@ -30,6 +30,15 @@ test: test-deps
 # Go benchmarks (the load figures in BENCHMARKS.md come from `aspstate bench`).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Store-level load programs, run by hand (usage in each main.go): they load
+# one store with many sessions in-process, without the gateway, and print its
+# load, Open or restart time and memory. This target builds them into ./bin.
+#   boltload:   fill a bbolt file, then time Open (-cold: from disk) and RSS (Linux)
+#   badgerload: load a badger directory, then time the restart and RSS
+loadtest:
+	$(GO) build -o $(BIN)/boltload ./backends/boltstore/internal/loadtest
+	$(GO) build -o $(BIN)/badgerload ./backends/badgerstore/internal/loadtest
 
 # Fuzz the wire codec and the Redis reply reader for FUZZTIME per target.
 fuzz:

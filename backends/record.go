@@ -27,6 +27,11 @@ type Record struct {
 	LockDate time.Time
 }
 
+// DefaultMaxValueSize is the largest Record.Data accepted unless configured
+// otherwise, 20 MiB: the stores' default MaxValueSize and the front end's
+// default body limit (wire.DefaultLimits).
+const DefaultMaxValueSize = 20 << 20
+
 // TTL returns the record's sliding timeout as a duration.
 func (r *Record) TTL() time.Duration { return time.Duration(r.Timeout) * time.Minute }
 

@@ -11,9 +11,9 @@ import (
 	"github.com/aspstate/aspstate/frontend/wire"
 )
 
-// Defaults for Config fields left zero.
+// Defaults for Config fields left zero (the version: wire.DefaultVersion; the
+// limits: wire.DefaultLimits).
 const (
-	DefaultVersion      = "4.0.30319"
 	DefaultIdleTimeout  = 60 * time.Second
 	DefaultWriteTimeout = 10 * time.Second // the client's own stateNetworkTimeout
 	// shutdownGrace is how long a connection caught with half a request may
@@ -21,7 +21,8 @@ const (
 	shutdownGrace = 2 * time.Second
 )
 
-// Config configures a Server. Zero values take the defaults above.
+// Config configures a Server. Zero values take the defaults above. The koanf,
+// default and help tags define the gateway's configuration keys (cmd/aspstated).
 type Config struct {
 	// Backend stores the sessions. Required. The server does not close it.
 	Backend backends.Backend
@@ -30,19 +31,19 @@ type Config struct {
 	// local store.
 	Router Router
 	// Version is sent as X-AspNet-Version; the client needs major >= 2.
-	Version string
+	Version string `koanf:"version" help:"X-AspNet-Version sent on every response (major version must be >= 2)"`
 	// Limits bound request size; see wire.Limits.
-	Limits wire.Limits
+	Limits wire.Limits `koanf:"limits"`
 	// IdleTimeout closes a connection that sends nothing for this long.
-	IdleTimeout time.Duration
+	IdleTimeout time.Duration `koanf:"idle_timeout" help:"close a client connection after this long without a request"`
 	// WriteTimeout bounds writing one batch of responses to a client.
-	WriteTimeout time.Duration
+	WriteTimeout time.Duration `koanf:"write_timeout" help:"give up writing a response to a client after this long"`
 	// AllowedNetworks, when not empty, lists the client networks accepted;
 	// connections from elsewhere are closed at once.
-	AllowedNetworks []netip.Prefix
+	AllowedNetworks []netip.Prefix `koanf:"allowed_networks" help:"client networks (CIDR) allowed to connect; empty allows any that can reach the listener"`
 	// MaxConnections caps concurrent client connections (0: no cap). Extra
 	// connections are closed at once and logged.
-	MaxConnections int
+	MaxConnections int `koanf:"max_connections" help:"maximum concurrent client connections (0: no limit)"`
 	// Now is the clock (nil: time.Now). LockDate is sent in Location.
 	Now      func() time.Time
 	Location *time.Location // nil: time.Local, as the reference server does
@@ -53,7 +54,7 @@ type Config struct {
 // configuration can be checked before the store is opened; New does.
 func (c *Config) Validate() error {
 	if c.Version != "" && !versionOK(c.Version) {
-		return fmt.Errorf("frontend: version %q: must start with a major version >= 2 (the client checks it)", c.Version)
+		return fmt.Errorf("frontend: version: %q must start with a major version >= 2 (the client checks it)", c.Version)
 	}
 	if c.Limits.MaxLineBytes < 0 || c.Limits.MaxHeaderLines < 0 || c.Limits.MaxBodyBytes < 0 {
 		return errors.New("frontend: limits: must not be negative")
@@ -80,10 +81,13 @@ func versionOK(v string) bool {
 	return major >= 2
 }
 
+// SetDefaults gives every zero field its default, as New does.
+func (c *Config) SetDefaults() { *c = c.withDefaults() }
+
 func (c *Config) withDefaults() Config {
 	d := *c
 	if d.Version == "" {
-		d.Version = DefaultVersion
+		d.Version = wire.DefaultVersion
 	}
 	def := wire.DefaultLimits()
 	if d.Limits.MaxLineBytes == 0 {

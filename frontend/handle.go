@@ -43,13 +43,16 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 		c.out, c.body = c.out[:c.mark], nil
 		switch outcomeForError(err) {
 		case outcomeReply400:
-			s.log.Warn("request refused", "op", c.lreq.Op.String(), "key", string(req.Key), "err", err)
+			s.refusals.Log(s.ctx, err, "request refused",
+				"op", c.lreq.Op.String(), "key_hash", keyHash(req.Key), "err", err)
+			c.logKey("request refused", err)
 			c.reply400(err.Error())
 			return
 		default: // outcomeClose
 			s.stats.BackendErrors.Add(1)
-			s.log.Error("backend failed; closing the connection instead of answering",
-				"op", c.lreq.Op.String(), "key", string(req.Key), "remote", c.nc.RemoteAddr().String(), "err", err)
+			s.backendFailures.Log(s.ctx, err, "backend failed; closing the connection instead of answering",
+				"op", c.lreq.Op.String(), "key_hash", keyHash(req.Key), "remote", c.nc.RemoteAddr().String(), "err", err)
+			c.logKey("backend failed", err)
 			return true, reasonBackend
 		}
 	}
@@ -122,6 +125,14 @@ func (c *conn) appendResult(dst []byte, res *locking.Result, withBody bool) []by
 		return wire.AppendResponseHead(dst, c.s.cfg.Version, &r)
 	}
 	return wire.AppendResponse(dst, c.s.cfg.Version, &r)
+}
+
+// logKey logs a failed request with its session key, at debug level only:
+// lines above debug carry keyHash instead (see logs.go).
+func (c *conn) logKey(msg string, err error) {
+	if c.s.log.Enabled(c.s.ctx, slog.LevelDebug) {
+		c.s.log.Debug(msg, "op", c.lreq.Op.String(), "key", string(c.req.Key), "key_hash", keyHash(c.req.Key), "err", err)
+	}
 }
 
 func (c *conn) reply400(why string) {

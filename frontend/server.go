@@ -24,6 +24,8 @@ type Server struct {
 
 	shuttingDown atomic.Bool
 	stats        Stats
+	// backendFailures and refusals log repeated failures once with a count.
+	backendFailures, refusals *rateLog
 	// stableBodies is set when the backend's record bytes outlive Apply
 	// (backends.StableData): bodies are then written from the store.
 	stableBodies bool
@@ -51,10 +53,12 @@ func New(cfg Config) (*Server, error) {
 	bk, bkOK := c.Backend.(backends.BorrowedKeys)
 	return &Server{
 		cfg: c, log: c.Logger, ctx: ctx, cancel: cancel,
-		stableBodies: ok && sd.StableData(),
-		borrowKeys:   bkOK && bk.BorrowedKeys(),
-		listeners:    map[net.Listener]struct{}{},
-		conns:        map[*conn]struct{}{},
+		backendFailures: newRateLog(c.Logger, slog.LevelError, "backend failed"),
+		refusals:        newRateLog(c.Logger, slog.LevelWarn, "backend refused a request"),
+		stableBodies:    ok && sd.StableData(),
+		borrowKeys:      bkOK && bk.BorrowedKeys(),
+		listeners:       map[net.Listener]struct{}{},
+		conns:           map[*conn]struct{}{},
 	}, nil
 }
 
@@ -173,6 +177,7 @@ func (s *Server) allowed(a net.Addr) bool {
 // closes idle connections, and waits for every connection goroutine. When ctx
 // ends first, the remaining connections are closed and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.flushLogs()
 	s.mu.Lock()
 	s.shuttingDown.Store(true)
 	for ln := range s.listeners {
@@ -199,6 +204,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		return ctx.Err()
 	}
+}
+
+// flushLogs logs the counts of repeated failures not yet reported.
+func (s *Server) flushLogs() {
+	s.backendFailures.Flush(context.Background())
+	s.refusals.Flush(context.Background())
 }
 
 // Stats returns the server's counters.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/aspstate/aspstate/backends"
 )
 
 // Sync policies for Config.Sync.
@@ -38,46 +40,52 @@ const (
 	DefaultRecordCacheSize  = 32 << 20 // encoded records of recently used sessions, in the gateway's heap
 	DefaultGCInterval       = 5 * time.Minute
 	DefaultSyncInterval     = time.Second
-	DefaultMaxValueSize     = 20 << 20 // the gateway's default body limit
+	DefaultMaxValueSize     = backends.DefaultMaxValueSize
 )
 
 // Config configures a Store. Zero fields take the defaults above; Validate
-// reports the first bad field by its configuration key.
+// reports the first bad field by its configuration key. The koanf, default and
+// help tags define the gateway's configuration keys (backend.badger.*,
+// cmd/aspstated).
 type Config struct {
 	// Path is the data directory (created if missing). Required.
-	Path string
+	Path string `koanf:"path" default:"aspstate-badger" help:"data directory"`
 	// Sync is the sync policy: "always", "interval" (default) or "none".
-	Sync string
+	Sync string `koanf:"sync" help:"interval (answer once the OS has the write, fsync every sync_interval: survives kill -9), always (fsync before answering, group commit: survives power loss) or none"`
 	// SyncInterval is how often the "interval" policy fsyncs.
-	SyncInterval time.Duration
-	// ValueLogFileSize is the size of one value-log file, in bytes [1 MiB, 2 GiB).
-	ValueLogFileSize int64
-	// ValueThreshold: encoded records at least this long are kept in the value
-	// log; smaller ones inline in the LSM tree.
-	ValueThreshold int64
-	// MemTableSize is the size of one memtable in bytes.
-	MemTableSize int64
-	// BlockCacheSize is the block cache in bytes (0 takes the default).
-	BlockCacheSize int64
-	// IndexCacheSize bounds the memory for table indexes and bloom filters.
-	IndexCacheSize int64
+	SyncInterval time.Duration `koanf:"sync_interval" help:"how often the interval policy fsyncs (bounds what a power loss can lose)"`
 	// RecordCacheSize bounds the bytes of recently used records kept in
 	// memory, so that reading them does not go through badger. 0 takes the
 	// default; negative turns the cache off.
-	RecordCacheSize int64
+	RecordCacheSize int64 `koanf:"record_cache_size" help:"bytes of recently used sessions kept in memory for reads (negative: off)"`
+	// ValueLogFileSize is the size of one value-log file, in bytes [1 MiB, 2 GiB).
+	ValueLogFileSize int64 `koanf:"value_log_file_size" help:"size of each value log file"`
+	// ValueThreshold: encoded records at least this long are kept in the value
+	// log; smaller ones inline in the LSM tree.
+	ValueThreshold int64 `koanf:"value_threshold" help:"records at least this long go to the value log"`
+	// MemTableSize is the size of one memtable in bytes.
+	MemTableSize int64 `koanf:"mem_table_size" help:"size of each memtable"`
 	// NumMemtables is how many memtables may be in memory at once.
-	NumMemtables int
+	NumMemtables int `koanf:"num_memtables" help:"memtables kept in memory"`
+	// BlockCacheSize is the block cache in bytes (0 takes the default).
+	BlockCacheSize int64 `koanf:"block_cache_size" help:"block cache size"`
+	// IndexCacheSize bounds the memory for table indexes and bloom filters.
+	IndexCacheSize int64 `koanf:"index_cache_size" help:"index cache size"`
 	// GCInterval is how often the value-log garbage collector runs.
-	GCInterval time.Duration
+	GCInterval time.Duration `koanf:"gc_interval" help:"how often the value log is garbage-collected"`
 	// MaxValueSize is the largest Record.Data Apply stores; larger gives
-	// backends.ErrTooLarge. Must be below ValueLogFileSize.
-	MaxValueSize int
+	// backends.ErrTooLarge. Must be below ValueLogFileSize. The gateway passes
+	// its limits.max_body_bytes.
+	MaxValueSize int `koanf:"-"`
 	// Now is the clock used for expiry and lock dates (time.Now if nil).
 	Now func() time.Time
 	// Logger receives badger's warnings and errors and the store's own
 	// (slog.Default if nil). Badger's info and debug lines go to Debug.
 	Logger *slog.Logger
 }
+
+// SetDefaults gives every zero field its default, as Open does.
+func (cfg *Config) SetDefaults() { *cfg = cfg.withDefaults() }
 
 // withDefaults returns cfg with zero fields replaced by defaults.
 func (cfg Config) withDefaults() Config {

@@ -101,135 +101,172 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	defer mu.Unlock()
 
 	now := s.cfg.Now()
-	nowRel := s.rel(now)
-	bkey := recordKey(key)
-	var (
-		ch       backends.Change
-		found    bool  // fn saw a live record
-		onDisk   bool  // a record (live or expired) is on disk
-		diskH    int64 // its horizon, relative
-		ttl      time.Duration
-		newVal   []byte // what to write: the new record, or the old one with a later horizon
-		tooLarge bool
-		fill     []byte // a copy of the record read from disk, for the cache
-	)
-	e, cachedVal, inIndex := s.dl.lookup(key)
-	// use runs the transition on the encoded record v (from the cache or
-	// from disk; nil when absent) and encodes what is to be written while
-	// v, which cur.Data and ch.Record.Data may alias, is still valid.
-	use := func(v []byte) error {
-		if v == nil {
-			ch = fn(nil)
-		} else {
-			rec, hsec, err := decodeRecord(v)
-			if err != nil {
-				return err
-			}
-			onDisk = true
-			diskH = s.relSec(hsec)
-			eff := diskH
-			if inIndex && e.d < eff {
-				eff = e.d
-			}
-			if nowRel > eff {
-				// Expired: invisible at once. Pin the in-memory deadline
-				// so the sweeper removes it (after Open it may be an
-				// overestimate taken from badger's TTL).
-				s.dl.slide(key, eff)
-				ch = fn(nil)
-			} else {
-				found = true
-				ttl = ttlOf(&rec)
-				ch = fn(&rec)
-				if ch.Action == backends.Keep && nowRel+int64(ttl) > diskH {
-					// The deadline would pass the horizon on disk: rewrite
-					// it now, on a copy (v is the cache's or badger's).
-					newVal = append([]byte(nil), v...)
-				}
-			}
-		}
-		if ch.Action == backends.Store {
-			if len(ch.Record.Data) > s.cfg.MaxValueSize {
-				tooLarge = true
-				return nil
-			}
-			newVal = encodeRecord(&ch.Record, 0)
-		}
-		return nil
-	}
-	var err error
-	if cachedVal != nil {
-		err = use(cachedVal)
-	} else {
-		err = s.db.View(func(txn *badger.Txn) error {
-			item, err := txn.Get(bkey)
-			if errors.Is(err, badger.ErrKeyNotFound) {
-				return use(nil)
-			} else if err != nil {
-				return err
-			}
-			return item.Value(func(v []byte) error {
-				if err := use(v); err != nil {
-					return err
-				}
-				if found && ch.Action == backends.Keep && newVal == nil && s.dl.budget > 0 {
-					fill = append([]byte(nil), v...)
-				}
-				return nil
-			})
-		})
-	}
-	if err != nil {
+	a := applyRun{s: s, key: key, nowRel: s.rel(now), bkey: recordKey(key)}
+	var cachedVal []byte
+	a.e, cachedVal, a.inIndex = s.dl.lookup(key)
+	if err := a.read(fn, cachedVal); err != nil {
 		return fmt.Errorf("badgerstore: %s: read: %w", s.path, err)
 	}
-
-	switch ch.Action {
+	switch a.ch.Action {
 	case backends.Store:
-		if tooLarge {
-			return backends.ErrTooLarge
-		}
-		t := ttlOf(&ch.Record)
-		d := nowRel + int64(t)
-		hsec := s.horizonSec(d + int64(slack(t)))
-		setHorizon(newVal, hsec)
-		if err := s.write(bkey, newVal, hsec, now); err != nil {
-			s.dl.uncache(key) // the write may or may not have landed
-			return fmt.Errorf("badgerstore: %s: write: %w", s.path, err)
-		}
-		s.dl.put(key, d, newVal)
+		return a.store(now)
 	case backends.Delete:
-		if onDisk {
-			if err := s.del(bkey); err != nil {
-				s.dl.uncache(key)
-				return fmt.Errorf("badgerstore: %s: delete: %w", s.path, err)
-			}
-		}
-		s.dl.remove(key)
+		return a.delete()
 	default:
-		if !found {
-			return nil
+		return a.keep(now)
+	}
+}
+
+// applyRun is one Apply under the key lock: what the transition saw and
+// decided, and what is to be written.
+type applyRun struct {
+	s       *Store
+	key     string
+	bkey    []byte // the record's badger key
+	nowRel  int64  // now, relative to Store.epoch
+	e       entry  // the key's in-memory entry, if inIndex
+	inIndex bool
+
+	ch       backends.Change
+	found    bool  // fn saw a live record
+	onDisk   bool  // a record (live or expired) is on disk
+	diskH    int64 // its horizon, relative
+	ttl      time.Duration
+	newVal   []byte // what to write: the new record, or the old one with a later horizon
+	tooLarge bool
+	fill     []byte // a copy of the record read from disk, for the cache
+}
+
+// read runs the transition fn on the record: the cached copy when there is
+// one (cachedVal), else the one in badger. fn is a parameter, not a field:
+// stored in applyRun it would escape, and every caller's closure with it.
+func (a *applyRun) read(fn backends.Transition, cachedVal []byte) error {
+	if cachedVal != nil {
+		return a.decide(fn, cachedVal)
+	}
+	return a.s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(a.bkey)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return a.decide(fn, nil)
+		} else if err != nil {
+			return err
 		}
-		d := nowRel + int64(ttl)
-		if newVal != nil {
-			hsec := s.horizonSec(d + int64(slack(ttl)))
-			setHorizon(newVal, hsec)
-			if err := s.write(bkey, newVal, hsec, now); err != nil {
-				// The read itself succeeded; serve it. Memory keeps the true
-				// deadline and the background rewriter retries. Only a crash
-				// before that succeeds could shorten this session.
-				s.cfg.Logger.Warn("badgerstore: extending a session's horizon failed", "path", s.path, "err", err)
-				s.dl.slide(key, d)
-				s.dl.uncache(key)
-				s.enqueue(key)
-				return nil
+		return item.Value(func(v []byte) error {
+			if err := a.decide(fn, v); err != nil {
+				return err
 			}
-			s.dl.put(key, d, newVal)
+			if a.found && a.ch.Action == backends.Keep && a.newVal == nil && a.s.dl.budget > 0 {
+				a.fill = append([]byte(nil), v...)
+			}
+			return nil
+		})
+	})
+}
+
+// decide runs the transition on the encoded record v (from the cache or
+// from disk; nil when absent) and encodes what is to be written while v,
+// which cur.Data and ch.Record.Data may alias, is still valid.
+func (a *applyRun) decide(fn backends.Transition, v []byte) error {
+	if v == nil {
+		a.ch = fn(nil)
+	} else {
+		rec, hsec, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		a.onDisk = true
+		a.diskH = a.s.relSec(hsec)
+		eff := a.diskH
+		if a.inIndex && a.e.d < eff {
+			eff = a.e.d
+		}
+		if a.nowRel > eff {
+			// Expired: invisible at once. Pin the in-memory deadline so the
+			// sweeper removes it (after Open it may be an overestimate
+			// taken from badger's TTL).
+			a.s.dl.slide(a.key, eff)
+			a.ch = fn(nil)
+		} else {
+			a.found = true
+			a.ttl = ttlOf(&rec)
+			a.ch = fn(&rec)
+			if a.ch.Action == backends.Keep && a.nowRel+int64(a.ttl) > a.diskH {
+				// The deadline would pass the horizon on disk: rewrite it
+				// now, on a copy (v is the cache's or badger's).
+				a.newVal = append([]byte(nil), v...)
+			}
+		}
+	}
+	if a.ch.Action == backends.Store {
+		if len(a.ch.Record.Data) > a.s.cfg.MaxValueSize {
+			a.tooLarge = true
 			return nil
 		}
-		s.dl.slideCache(key, d, fill)
-		if d > diskH-int64(slack(ttl))/2 {
-			s.enqueue(key)
+		a.newVal = encodeRecord(&a.ch.Record, 0)
+	}
+	return nil
+}
+
+// store writes the transition's new record with a horizon past its deadline.
+func (a *applyRun) store(now time.Time) error {
+	s := a.s
+	if a.tooLarge {
+		return fmt.Errorf("badgerstore: %d-byte value (limit %d): %w",
+			len(a.ch.Record.Data), s.cfg.MaxValueSize, backends.ErrTooLarge)
+	}
+	t := ttlOf(&a.ch.Record)
+	d := a.nowRel + int64(t)
+	hsec := s.horizonSec(d + int64(slack(t)))
+	setHorizon(a.newVal, hsec)
+	if err := s.write(a.bkey, a.newVal, hsec, now); err != nil {
+		s.dl.uncache(a.key) // the write may or may not have landed
+		return fmt.Errorf("badgerstore: %s: write: %w", s.path, err)
+	}
+	s.dl.put(a.key, d, a.newVal)
+	return nil
+}
+
+// delete removes the record, from disk if it is there.
+func (a *applyRun) delete() error {
+	s := a.s
+	if a.onDisk {
+		if err := s.del(a.bkey); err != nil {
+			s.dl.uncache(a.key)
+			return fmt.Errorf("badgerstore: %s: delete: %w", s.path, err)
 		}
+	}
+	s.dl.remove(a.key)
+	return nil
+}
+
+// keep slides the deadline of a record the transition found and kept: in
+// memory only, unless it would pass the horizon on disk, which is then
+// rewritten now (or soon, by the background rewriter).
+func (a *applyRun) keep(now time.Time) error {
+	s := a.s
+	if !a.found {
+		return nil
+	}
+	d := a.nowRel + int64(a.ttl)
+	if a.newVal != nil {
+		hsec := s.horizonSec(d + int64(slack(a.ttl)))
+		setHorizon(a.newVal, hsec)
+		if err := s.write(a.bkey, a.newVal, hsec, now); err != nil {
+			// The read itself succeeded; serve it. Memory keeps the true
+			// deadline and the background rewriter retries. Only a crash
+			// before that succeeds could shorten this session.
+			s.cfg.Logger.Warn("badgerstore: extending a session's horizon failed", "path", s.path, "err", err)
+			s.dl.slide(a.key, d)
+			s.dl.uncache(a.key)
+			s.enqueue(a.key)
+			return nil
+		}
+		s.dl.put(a.key, d, a.newVal)
+		return nil
+	}
+	s.dl.slideCache(a.key, d, a.fill)
+	if d > a.diskH-int64(slack(a.ttl))/2 {
+		s.enqueue(a.key)
 	}
 	return nil
 }

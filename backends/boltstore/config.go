@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/aspstate/aspstate/backends"
 )
 
 // Sync policies for Config.Sync.
@@ -23,7 +25,7 @@ const (
 	DefaultSync          = SyncAlways
 	DefaultFlushInterval = 5 * time.Second
 	DefaultSweepInterval = time.Second
-	DefaultMaxValueSize  = 20 << 20 // the gateway's default body limit
+	DefaultMaxValueSize  = backends.DefaultMaxValueSize
 
 	// lockTimeout is how long Open waits for bbolt's file lock before it
 	// reports the file as locked by another process.
@@ -31,22 +33,24 @@ const (
 )
 
 // Config configures a Store. Zero fields take the defaults above; Validate
-// reports the first bad field by its configuration key.
+// reports the first bad field by its configuration key. The koanf, default and
+// help tags define the gateway's configuration keys (backend.bbolt.*,
+// cmd/aspstated).
 type Config struct {
 	// Path is the data file (created if missing). Required.
-	Path string
+	Path string `koanf:"path" default:"aspstate.db" help:"data file"`
 	// Sync is the sync policy: "always" (default) or "none".
-	Sync string
+	Sync string `koanf:"sync" help:"always (fdatasync the write-ahead log before each answer; concurrent writes share one) or none (leave it to the OS)"`
 	// FlushInterval is how often deadlines slid by reads are written to disk
 	// in one batch. It bounds how much work a crash leaves undone, never
 	// correctness: see "Expiry" in the package documentation.
-	FlushInterval time.Duration
+	FlushInterval time.Duration `koanf:"flush_interval" help:"how often slid expiry deadlines are written to disk"`
 	// SweepInterval is how often expired records are removed from disk.
 	// Expired records are invisible at once whatever this is.
-	SweepInterval time.Duration
+	SweepInterval time.Duration `koanf:"sweep_interval" help:"how often expired sessions are removed from disk"`
 	// MaxValueSize is the largest Record.Data Apply stores; larger gives
 	// backends.ErrTooLarge.
-	MaxValueSize int
+	MaxValueSize int `koanf:"-"` // the gateway passes its limits.max_body_bytes
 	// Now is the clock used for expiry (time.Now if nil).
 	Now func() time.Time
 	// Logger receives the store's warnings and errors (slog.Default if nil).
@@ -54,6 +58,9 @@ type Config struct {
 
 	faults *faults // tests: inject log write failures
 }
+
+// SetDefaults gives every zero field its default, as Open does.
+func (cfg *Config) SetDefaults() { *cfg = cfg.withDefaults() }
 
 // withDefaults returns cfg with zero fields replaced by defaults.
 func (cfg Config) withDefaults() Config {

@@ -166,7 +166,7 @@ func load(tx *bolt.Tx, cfg Config) (loaded, error) {
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		persisted, timeout, ok := decodeDeadline(v)
 		if !ok {
-			return loaded{}, fmt.Errorf("corrupt deadline entry for key %q", k)
+			return loaded{}, fmt.Errorf("corrupt deadline entry (%d-byte value, key of %d bytes)", len(v), len(k))
 		}
 		deadline := persisted
 		if !ld.clean && persisted >= flushed {

@@ -124,11 +124,11 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		// Logged but not yet checkpointed: the log's copy is the truth.
 		rec, err := decodeRecord(pending.val)
 		if err != nil {
-			return fmt.Errorf("boltstore: read %q in %s: %w", key, s.cfg.Path, err)
+			return fmt.Errorf("boltstore: read from %s: %w", s.cfg.Path, err)
 		}
 		decide(&rec)
 	} else if err := s.read(bkey, decide); err != nil {
-		return fmt.Errorf("boltstore: read %q in %s: %w", key, s.cfg.Path, err)
+		return fmt.Errorf("boltstore: read from %s: %w", s.cfg.Path, err)
 	}
 
 	var err error
@@ -201,7 +201,7 @@ func (s *Store) write(op *writeOp) error {
 	op.done = make(chan error, 1)
 	s.writes <- op
 	if err := <-op.done; err != nil {
-		return fmt.Errorf("boltstore: write %q to %s: %w", op.key, s.cfg.Path, err)
+		return fmt.Errorf("boltstore: write to %s: %w", s.cfg.Path, err)
 	}
 	return nil
 }

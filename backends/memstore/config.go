@@ -7,15 +7,16 @@ import (
 )
 
 // Config configures a Store. The zero value is valid: no caps, the real clock,
-// no logging.
+// no logging. The koanf and help tags define the gateway's configuration keys
+// (backend.memory.*, cmd/aspstated).
 type Config struct {
 	// MaxBytes caps the total of stored Data plus key bytes. 0 means no cap.
 	// A Store that would exceed it fails with backends.ErrFull; nothing already
 	// stored is evicted.
-	MaxBytes int64
+	MaxBytes int64 `koanf:"max_bytes" help:"cap on stored bytes; a PUT past it gets 400 (0: no cap)"`
 	// MaxValueSize is the largest Record.Data accepted, in bytes. 0 means no
 	// limit. A larger Store fails with backends.ErrTooLarge.
-	MaxValueSize int
+	MaxValueSize int `koanf:"-"` // the gateway passes its limits.max_body_bytes
 	// Now is the clock used for expiry, nil for time.Now. The sweeper reads it
 	// on every tick, so a test clock drives sweeping too.
 	Now func() time.Time
@@ -28,13 +29,13 @@ type Config struct {
 func (c Config) Validate() error {
 	var errs []error
 	if c.MaxBytes < 0 {
-		errs = append(errs, errors.New("memstore: MaxBytes must not be negative (0 means no cap)"))
+		errs = append(errs, errors.New("memstore: max_bytes: must not be negative (0 means no cap)"))
 	}
 	if c.MaxValueSize < 0 {
-		errs = append(errs, errors.New("memstore: MaxValueSize must not be negative (0 means no limit)"))
+		errs = append(errs, errors.New("memstore: max_value_size: must not be negative (0 means no limit)"))
 	}
 	if c.MaxBytes > 0 && c.MaxValueSize > 0 && int64(c.MaxValueSize) > c.MaxBytes {
-		errs = append(errs, errors.New("memstore: MaxValueSize is larger than MaxBytes, so such a value could never be stored"))
+		errs = append(errs, errors.New("memstore: max_bytes: smaller than max_value_size (the largest value accepted; the gateway's limits.max_body_bytes), so such a value could never be stored"))
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/aspstate/aspstate/backends"
 )
 
 // Defaults. The timeouts are short on purpose: the web server gives up on a
@@ -26,7 +28,7 @@ const (
 	// restart; more would only stretch an outage past OpTimeout.
 	DefaultMaxRetries = 1
 	// DefaultMaxValueSize matches the front end's largest request body.
-	DefaultMaxValueSize = 20 << 20
+	DefaultMaxValueSize = backends.DefaultMaxValueSize
 	// DefaultPipelines: one pipeline in flight makes the largest batches,
 	// which costs the gateway and Redis the least CPU per request; on
 	// loopback it gave 4.5% more reads/s and 11% more cycles/s than two
@@ -40,43 +42,49 @@ const (
 // Config selects and tunes the Redis deployment. The zero value with one
 // address is a working configuration. Errors from Validate and Open name the
 // configuration key (as spelled in the gateway's config file) they are about.
+// The koanf, default, help and secret tags define the gateway's configuration
+// keys (backend.redis.*, cmd/aspstated).
 type Config struct {
 	// Addrs: one address for a standalone server; the Sentinel addresses when
 	// MasterName is set; several addresses (seed nodes) for a Cluster.
-	Addrs []string
+	Addrs []string `koanf:"addrs" default:"127.0.0.1:6379" help:"address, sentinel addresses (with master_name) or cluster addresses"`
 	// MasterName selects Sentinel mode: the name of the monitored master.
-	MasterName string
+	MasterName string `koanf:"master_name" help:"Sentinel master name"`
 	// Username and Password authenticate with AUTH (ACL user when Username is
 	// set). With Sentinel they are used for the data nodes, not the sentinels.
-	Username, Password string
+	Username string `koanf:"username" help:"ACL user name"`
+	Password string `koanf:"password" secret:"true" help:"password"`
 	// DB is the database number; a Cluster only has database 0.
-	DB int
-	// TLS configures encrypted connections.
-	TLS TLSConfig
+	DB int `koanf:"db" help:"database number"`
 	// KeyPrefix is put in front of every key this store writes (default
 	// "aspstate:"), so that several deployments can share one Redis.
-	KeyPrefix string
+	KeyPrefix string `koanf:"key_prefix" help:"prefix of every key this gateway writes"`
 	// PoolSize is the number of connections per node (default: go-redis's,
 	// 10 per GOMAXPROCS).
-	PoolSize int
+	PoolSize int `koanf:"pool_size" help:"connections per node (0: the library default, 10 per CPU)"`
 	// Pipelines is the number of shared pipelines in flight at once per
 	// node (default 1). Concurrent requests wait for the pipeline in flight
 	// and leave together in the next one. More pipelines may shorten that
 	// wait when Redis is far away (round trips well above 100 µs), at the
 	// price of smaller batches; that case has not been measured.
-	Pipelines int
+	Pipelines int `koanf:"pipelines" help:"shared pipelines in flight at once per node (1 makes the largest batches)"`
 	// DialTimeout, ReadTimeout and WriteTimeout bound each network step
 	// (defaults 1 s each).
-	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	DialTimeout  time.Duration `koanf:"dial_timeout" help:"connect timeout"`
+	ReadTimeout  time.Duration `koanf:"read_timeout" help:"read timeout"`
+	WriteTimeout time.Duration `koanf:"write_timeout" help:"write timeout"`
 	// OpTimeout bounds one Apply including retries (default 3 s); a caller's
 	// context with an earlier deadline wins.
-	OpTimeout time.Duration
+	OpTimeout time.Duration `koanf:"op_timeout" help:"bound on one operation, retries included (keep it under the web server's 10 s)"`
 	// MaxRetries is go-redis's retry count for one command on a network error
 	// (default 1; -1 for none).
-	MaxRetries int
+	MaxRetries int `koanf:"max_retries" help:"retries of one command after a network error (-1: none)"`
+	// TLS configures encrypted connections.
+	TLS TLSConfig `koanf:"tls"`
 	// MaxValueSize is the largest Record.Data accepted (default 20 MiB);
-	// larger stores fail with backends.ErrTooLarge.
-	MaxValueSize int
+	// larger stores fail with backends.ErrTooLarge. The gateway passes its
+	// limits.max_body_bytes.
+	MaxValueSize int `koanf:"-"`
 	// Now is the gateway's clock (default time.Now). Deadlines are computed
 	// from it, not from Redis's clock, so that tests can drive expiry.
 	Now func() time.Time
@@ -86,16 +94,17 @@ type Config struct {
 
 // TLSConfig configures TLS to Redis.
 type TLSConfig struct {
-	Enabled bool
+	Enabled bool `koanf:"enabled" help:"use TLS"`
 	// CAFile is a PEM bundle to verify the server with (default: system roots).
-	CAFile string
+	CAFile string `koanf:"ca_file" help:"CA bundle to verify the server"`
 	// CertFile and KeyFile are a client certificate, for servers that
 	// require one (tls-auth-clients).
-	CertFile, KeyFile string
+	CertFile string `koanf:"cert_file" help:"client certificate"`
+	KeyFile  string `koanf:"key_file" help:"client key"`
 	// ServerName overrides the name checked in the server's certificate.
-	ServerName string
+	ServerName string `koanf:"server_name" help:"expected server name"`
 	// InsecureSkipVerify disables verification. For tests only.
-	InsecureSkipVerify bool
+	InsecureSkipVerify bool `koanf:"insecure_skip_verify" help:"do not verify the server certificate (testing only)"`
 }
 
 // Validate reports the first configuration error. It does not touch the
@@ -149,6 +158,9 @@ func (c Config) Validate() error {
 }
 
 func (c *Config) isCluster() bool { return c.MasterName == "" && len(c.Addrs) > 1 }
+
+// SetDefaults gives every unset field its default, as Open does.
+func (c *Config) SetDefaults() { *c = c.withDefaults() }
 
 // withDefaults returns c with every unset field defaulted.
 func (c Config) withDefaults() Config {

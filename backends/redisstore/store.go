@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/locking"
 )
 
 const (
@@ -127,7 +128,7 @@ func Open(cfg Config) (*Store, error) {
 		log:    cfg.Logger.With("component", "redisstore"),
 		stop:   stop,
 	}
-	s.timeout.Store(20) // ASP.NET's default session timeout
+	s.timeout.Store(locking.DefaultTimeout)
 	s.nodes.cluster, _ = client.(*redis.ClusterClient)
 	s.nodes.pipelines = cfg.Pipelines // per node
 	if s.nodes.cluster == nil {
@@ -221,12 +222,7 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	if s.closed.Load() {
 		return backends.ErrClosed
 	}
-	// Every call carries this deadline to the batcher, which bounds the
-	// socket I/O by it: cheaper than a context with a timer per Apply.
-	deadline := time.Now().Add(s.cfg.OpTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
+	deadline := s.opDeadline(ctx)
 	rkey := s.cfg.KeyPrefix + "s:" + key
 	cached, useCache := s.cache.take(rkey)
 	for attempt := 1; ; attempt++ {
@@ -252,75 +248,22 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		}
 
 		ch := fn(cur)
-		// liveAt asks the CAS to check that the record fn saw live is still
-		// live now; "" when fn saw none (an expired record may be replaced).
-		liveAt := ""
-		var args []any
-		var newID string
-		switch ch.Action {
-		case backends.Keep:
-			if fromCache {
-				// Nothing proves the cached record current: read it.
-				attempt--
-				continue
-			}
+		if ch.Action == backends.Keep && fromCache {
+			// Nothing proves the cached record current: read it.
+			attempt--
+			continue
+		}
+		args, newID, err := s.casArgs(&ch, cur, wid, version)
+		if err != nil {
+			return err
+		}
+		if args == nil { // nothing to write
 			s.markUp()
 			return nil
-		case backends.Delete:
-			if wid == "" {
-				s.markUp()
-				return nil // no key: nothing to delete
-			}
-			newID = newWriteID()
-			if cur != nil {
-				liveAt = strconv.FormatInt(s.cfg.Now().UnixMilli(), 10)
-			}
-			args = []any{wid, newID, "d", liveAt}
-		case backends.Store:
-			if len(ch.Record.Data) > s.cfg.MaxValueSize {
-				return fmt.Errorf("redisstore: %d bytes: %w", len(ch.Record.Data), backends.ErrTooLarge)
-			}
-			now := s.cfg.Now()
-			if cur != nil {
-				liveAt = strconv.FormatInt(now.UnixMilli(), 10)
-			}
-			newID = newWriteID()
-			dl := ""
-			if ms, ok := expiryAt(ch.Record.Timeout, now); ok {
-				dl = strconv.FormatInt(ms, 10)
-			}
-			args = []any{wid, newID, "s", liveAt, encodeValue(&ch.Record, newID, version+1), dl}
-		default:
-			return fmt.Errorf("redisstore: unknown action %v", ch.Action)
 		}
-
-		applied, err := s.script(ctx, deadline, s.cas, casScript, rkey, args).Int()
-		if err != nil && ch.Action == backends.Store && isOOM(err) {
-			// Redis at maxmemory with noeviction refused the write before
-			// doing anything: a full store, not an outage.
-			s.markFull()
-			return fmt.Errorf("redisstore: write: %w: %w", backends.ErrFull, err)
-		}
-		if err != nil {
-			// The write may or may not have happened; running fn again
-			// could apply it twice, so report the failure instead.
-			return s.fail("write", err)
-		}
-		s.markUp()
-		if applied == 1 {
-			if ch.Action == backends.Delete {
-				s.cache.forget(rkey) // a concurrent Apply may have put one
-			}
-			if ch.Action == backends.Store {
-				if ch.Record.Timeout > 0 {
-					s.timeout.Store(ch.Record.Timeout)
-				}
-				s.cache.put(rkey, &ch.Record, newID, version+1)
-				if s.full.Load() && s.full.Swap(false) {
-					s.log.Info("redisstore: redis accepts writes again")
-				}
-			}
-			return nil
+		applied, err := s.writeCAS(ctx, deadline, rkey, &ch, args, newID, version+1)
+		if err != nil || applied {
+			return err
 		}
 		if fromCache {
 			// Another gateway wrote since this one did (or the record
@@ -329,24 +272,117 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 			attempt--
 			continue
 		}
-		if attempt == maxAttempts {
-			return fmt.Errorf("redisstore: %d attempts: %w", attempt, ErrConflict)
-		}
-		// Jittered exponential backoff so that competing gateways do not
-		// retry in lockstep.
-		backoff := min(time.Duration(1<<attempt)*50*time.Microsecond, maxConflictBackoff)
-		wait := mrand.N(backoff) + 1
-		if time.Until(deadline) < wait {
-			return fmt.Errorf("redisstore: after %d conflicting writes: %w", attempt, context.DeadlineExceeded)
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("redisstore: after %d conflicting writes: %w", attempt, ctx.Err())
-		case <-t.C:
+		if err := s.waitToRetry(ctx, deadline, attempt); err != nil {
+			return err
 		}
 	}
+}
+
+// opDeadline is the deadline of one Apply: Config.OpTimeout from now, or
+// ctx's if sooner. Every call carries it to the batcher, which bounds the
+// socket I/O by it: cheaper than a context with a timer per Apply.
+func (s *Store) opDeadline(ctx context.Context) time.Time {
+	deadline := time.Now().Add(s.cfg.OpTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return deadline
+}
+
+// casArgs is step 3's arguments for casScript: the change ch that the
+// transition made to cur (nil if it saw none), guarded by the write id wid
+// and numbered version+1, and the new write id. It returns nil arguments
+// when there is nothing to write (Keep, or Delete of no key).
+func (s *Store) casArgs(ch *backends.Change, cur *backends.Record, wid string, version int64) (args []any, newID string, err error) {
+	// liveAt asks the CAS to check that the record fn saw live is still
+	// live now; "" when fn saw none (an expired record may be replaced).
+	liveAt := ""
+	switch ch.Action {
+	case backends.Keep:
+		return nil, "", nil
+	case backends.Delete:
+		if wid == "" {
+			return nil, "", nil // no key: nothing to delete
+		}
+		newID = newWriteID()
+		if cur != nil {
+			liveAt = strconv.FormatInt(s.cfg.Now().UnixMilli(), 10)
+		}
+		return []any{wid, newID, "d", liveAt}, newID, nil
+	case backends.Store:
+		if len(ch.Record.Data) > s.cfg.MaxValueSize {
+			return nil, "", fmt.Errorf("redisstore: %d bytes: %w", len(ch.Record.Data), backends.ErrTooLarge)
+		}
+		now := s.cfg.Now()
+		if cur != nil {
+			liveAt = strconv.FormatInt(now.UnixMilli(), 10)
+		}
+		newID = newWriteID()
+		dl := ""
+		if ms, ok := expiryAt(ch.Record.Timeout, now); ok {
+			dl = strconv.FormatInt(ms, 10)
+		}
+		return []any{wid, newID, "s", liveAt, encodeValue(&ch.Record, newID, version+1), dl}, newID, nil
+	}
+	return nil, "", fmt.Errorf("redisstore: unknown action %v", ch.Action)
+}
+
+// writeCAS is step 3: casScript applies ch (as args) unless someone wrote
+// the key since it was read. It reports whether the change was applied; on
+// success the write cache learns the record as written (write id newID,
+// write count version).
+func (s *Store) writeCAS(ctx context.Context, deadline time.Time, rkey string, ch *backends.Change, args []any, newID string, version int64) (applied bool, err error) {
+	n, err := s.script(ctx, deadline, s.cas, casScript, rkey, args).Int()
+	if err != nil && ch.Action == backends.Store && isOOM(err) {
+		// Redis at maxmemory with noeviction refused the write before
+		// doing anything: a full store, not an outage.
+		s.markFull()
+		return false, fmt.Errorf("redisstore: write: %w: %w", backends.ErrFull, err)
+	}
+	if err != nil {
+		// The write may or may not have happened; running fn again
+		// could apply it twice, so report the failure instead.
+		return false, s.fail("write", err)
+	}
+	s.markUp()
+	if n != 1 {
+		return false, nil
+	}
+	if ch.Action == backends.Delete {
+		s.cache.forget(rkey) // a concurrent Apply may have put one
+	}
+	if ch.Action == backends.Store {
+		if ch.Record.Timeout > 0 {
+			s.timeout.Store(ch.Record.Timeout)
+		}
+		s.cache.put(rkey, &ch.Record, newID, version)
+		if s.full.Load() && s.full.Swap(false) {
+			s.log.Info("redisstore: redis accepts writes again")
+		}
+	}
+	return true, nil
+}
+
+// waitToRetry sleeps before attempt+1 after a conflicting write, with a
+// jittered exponential backoff so that competing gateways do not retry in
+// lockstep. It gives up after maxAttempts or at the deadline.
+func (s *Store) waitToRetry(ctx context.Context, deadline time.Time, attempt int) error {
+	if attempt == maxAttempts {
+		return fmt.Errorf("redisstore: %d attempts: %w", attempt, ErrConflict)
+	}
+	backoff := min(time.Duration(1<<attempt)*50*time.Microsecond, maxConflictBackoff)
+	wait := mrand.N(backoff) + 1
+	if time.Until(deadline) < wait {
+		return fmt.Errorf("redisstore: after %d conflicting writes: %w", attempt, context.DeadlineExceeded)
+	}
+	t := time.NewTimer(wait)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return fmt.Errorf("redisstore: after %d conflicting writes: %w", attempt, ctx.Err())
+	case <-t.C:
+	}
+	return nil
 }
 
 // read is step 1 of Apply. One round trip returns the record with its

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aspstate/aspstate/frontend/wire"
 	"github.com/aspstate/aspstate/internal/rawconn"
+	"github.com/aspstate/aspstate/locking"
 )
 
 // ceilingBodyBytes is the size of the ceiling server's fixed response body.
@@ -30,8 +31,8 @@ func listenCeiling(addr string) (*ceilingServer, error) {
 		return nil, err
 	}
 	body := benchPayload(ceilingBodyBytes)
-	resp := wire.AppendResponse(nil, "4.0.30319", &wire.Response{
-		Status: 200, Timeout: 20, HasTimeout: true, Body: body,
+	resp := wire.AppendResponse(nil, wire.DefaultVersion, &wire.Response{
+		Status: 200, Timeout: locking.DefaultTimeout, HasTimeout: true, Body: body,
 	})
 	s := &ceilingServer{resp: resp}
 	s.start(ln, s.serve)

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/aspstate/aspstate/frontend/wire"
-
 	"github.com/aspstate/aspstate/locking"
 )
 
@@ -67,7 +66,7 @@ func runOp(ctx context.Context, cmd string, args []string, s streams) int {
 	var file *string
 	switch cmd {
 	case "put":
-		timeout = fs.Int32("timeout", 20, "Timeout header in minutes (-1: omit the header)")
+		timeout = fs.Int32("timeout", locking.DefaultTimeout, "Timeout header in minutes (-1: omit the header)")
 		cookie = fs.Int32("cookie", 0, "LockCookie header (omitted unless given)")
 		extra = fs.Int32("extra-flags", 0, "ExtraFlags header, 1 = uninitialized item (omitted unless given)")
 		file = fs.StringP("file", "f", "-", "file holding the body (- = stdin)")

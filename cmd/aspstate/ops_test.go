@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/frontend/wire"
-
 	"github.com/aspstate/aspstate/locking"
 )
 

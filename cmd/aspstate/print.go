@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/aspstate/aspstate/frontend/wire"
-
 	"github.com/aspstate/aspstate/locking"
 )
 

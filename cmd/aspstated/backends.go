@@ -13,60 +13,80 @@ import (
 	"github.com/aspstate/aspstate/backends/redisstore"
 )
 
-// opener opens one kind of backend from the configuration. maxValue is the
-// gateway's body limit, so a store never refuses what the front end accepted.
-type opener func(c *BackendConfig, maxValue int, log *slog.Logger) (backends.Backend, error)
+// driver is one kind of backend. prepare fills in what the gateway gives every
+// store rather than reads from its section: maxValue, the gateway's body limit
+// (so a store never refuses what the front end accepted), and the logger (nil
+// while only validating). It returns the section, ready for Validate and open.
+type driver struct {
+	prepare func(b *BackendConfig, maxValue int, log *slog.Logger) interface{ Validate() error }
+	open    func(b *BackendConfig) (backends.Backend, error)
+}
 
-// backendOpeners is the registry of backends by name: a plain map, no init()
-// registration, so adding a driver is one line here.
-func backendOpeners() map[string]opener {
-	return map[string]opener{
-		"memory": openMemory,
-		"bbolt":  openBolt,
-		"badger": openBadger,
-		"redis":  openRedis,
+// drivers is the registry of backends by name: a plain map, no init()
+// registration. A driver's name is also its section's key under backend.
+// Adding a driver is a field in BackendConfig and one entry here.
+func drivers() map[string]driver {
+	return map[string]driver{
+		"memory": {
+			prepare: func(b *BackendConfig, max int, log *slog.Logger) interface{ Validate() error } {
+				b.Memory.MaxValueSize, b.Memory.Logger = max, log
+				return &b.Memory
+			},
+			open: func(b *BackendConfig) (backends.Backend, error) { return memstore.New(b.Memory) },
+		},
+		"bbolt": {
+			prepare: func(b *BackendConfig, max int, log *slog.Logger) interface{ Validate() error } {
+				b.Bbolt.MaxValueSize, b.Bbolt.Logger = max, log
+				return &b.Bbolt
+			},
+			open: func(b *BackendConfig) (backends.Backend, error) { return boltstore.Open(b.Bbolt) },
+		},
+		"badger": {
+			prepare: func(b *BackendConfig, max int, log *slog.Logger) interface{ Validate() error } {
+				b.Badger.MaxValueSize, b.Badger.Logger = max, log
+				return &b.Badger
+			},
+			open: func(b *BackendConfig) (backends.Backend, error) { return badgerstore.Open(b.Badger) },
+		},
+		"redis": {
+			prepare: func(b *BackendConfig, max int, log *slog.Logger) interface{ Validate() error } {
+				b.Redis.MaxValueSize, b.Redis.Logger = max, log
+				return &b.Redis
+			},
+			open: func(b *BackendConfig) (backends.Backend, error) { return redisstore.Open(b.Redis) },
+		},
 	}
 }
 
-func openBackend(c *BackendConfig, maxValue int, log *slog.Logger) (backends.Backend, error) {
-	reg := backendOpeners()
-	open, ok := reg[c.Type]
+func (b *BackendConfig) driver() (driver, error) {
+	reg := drivers()
+	d, ok := reg[b.Type]
 	if !ok {
 		names := make([]string, 0, len(reg))
 		for n := range reg {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return nil, fmt.Errorf("backend.type: unknown backend %q (choose one of %s)", c.Type, strings.Join(names, ", "))
+		return d, fmt.Errorf("backend.type: unknown backend %q (choose one of %s)", b.Type, strings.Join(names, ", "))
 	}
-	return open(c, maxValue, log)
+	return d, nil
 }
 
-func openMemory(c *BackendConfig, maxValue int, log *slog.Logger) (backends.Backend, error) {
-	return memstore.New(memstore.Config{MaxBytes: c.Memory.MaxBytes, MaxValueSize: maxValue, Logger: log})
+// validate checks the chosen backend's section; errors name its keys.
+func (b *BackendConfig) validate(maxValue int, known map[string]bool) error {
+	d, err := b.driver()
+	if err != nil {
+		return err
+	}
+	return keyed(d.prepare(b, maxValue, nil).Validate(), "backend."+b.Type+".", known)
 }
 
-func openBolt(c *BackendConfig, maxValue int, log *slog.Logger) (backends.Backend, error) {
-	b := &c.Bbolt
-	return boltstore.Open(boltstore.Config{Path: b.Path, Sync: b.Sync, FlushInterval: b.FlushInterval,
-		SweepInterval: b.SweepInterval, MaxValueSize: maxValue, Logger: log})
-}
-
-func openBadger(c *BackendConfig, maxValue int, log *slog.Logger) (backends.Backend, error) {
-	b := &c.Badger
-	return badgerstore.Open(badgerstore.Config{Path: b.Path, Sync: b.Sync, SyncInterval: b.SyncInterval,
-		RecordCacheSize: b.RecordCacheSize, ValueLogFileSize: b.ValueLogFileSize,
-		ValueThreshold: b.ValueThreshold, MemTableSize: b.MemTableSize, NumMemtables: b.NumMemtables,
-		BlockCacheSize: b.BlockCacheSize, IndexCacheSize: b.IndexCacheSize, GCInterval: b.GCInterval,
-		MaxValueSize: maxValue, Logger: log})
-}
-
-func openRedis(c *BackendConfig, maxValue int, log *slog.Logger) (backends.Backend, error) {
-	r := &c.Redis
-	return redisstore.Open(redisstore.Config{Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username,
-		Password: r.Password, DB: r.DB, KeyPrefix: r.KeyPrefix, PoolSize: r.PoolSize, Pipelines: r.Pipelines,
-		DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout,
-		OpTimeout: r.OpTimeout, MaxRetries: r.MaxRetries, MaxValueSize: maxValue, Logger: log,
-		TLS: redisstore.TLSConfig{Enabled: r.TLS.Enabled, CAFile: r.TLS.CAFile, CertFile: r.TLS.CertFile,
-			KeyFile: r.TLS.KeyFile, ServerName: r.TLS.ServerName, InsecureSkipVerify: r.TLS.InsecureSkipVerify}})
+// openBackend opens the chosen backend; the configuration has been validated.
+func openBackend(b *BackendConfig, maxValue int, log *slog.Logger) (backends.Backend, error) {
+	d, err := b.driver()
+	if err != nil {
+		return nil, err
+	}
+	d.prepare(b, maxValue, log)
+	return d.open(b)
 }

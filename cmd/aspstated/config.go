@@ -15,81 +15,47 @@ import (
 	"github.com/knadh/koanf/providers/posflag"
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/aspstate/aspstate/backends/badgerstore"
+	"github.com/aspstate/aspstate/backends/boltstore"
+	"github.com/aspstate/aspstate/backends/memstore"
+	"github.com/aspstate/aspstate/backends/redisstore"
+	"github.com/aspstate/aspstate/frontend"
 )
 
-// Config is the gateway's whole configuration. The koanf tags are the dotted
-// keys of files, ASPSTATE_ variables and flags (see flags.go).
+// Config is the gateway's whole configuration. Each section is a component's
+// own Config: its struct tags name its keys, defaults and help (see fields.go),
+// and its Validate method checks it. The keys are the dotted names of files,
+// ASPSTATE_ variables and flags.
+//
+// To add a section (peering, admin, ...): give the component's Config struct
+// koanf, default and help tags (and a Validate method), then add one field
+// here, e.g. `Peering peering.Config `koanf:"peering"“. Flags, environment
+// variables, --print-config, validation and the README check follow from it.
 type Config struct {
-	Listen          string        `koanf:"listen"`
-	AllowedNetworks []string      `koanf:"allowed_networks"`
-	Version         string        `koanf:"version"`
-	IdleTimeout     time.Duration `koanf:"idle_timeout"`
-	WriteTimeout    time.Duration `koanf:"write_timeout"`
-	MaxConnections  int           `koanf:"max_connections"`
-	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
-	Limits          struct {
-		MaxLineBytes   int   `koanf:"max_line_bytes"`
-		MaxHeaderLines int   `koanf:"max_header_lines"`
-		MaxBodyBytes   int64 `koanf:"max_body_bytes"`
-	} `koanf:"limits"`
-	Log struct {
-		Level  string `koanf:"level"`
-		Format string `koanf:"format"`
+	Listen string          `koanf:"listen" default:"127.0.0.1:42424" help:"address to accept web servers on (loopback only by default, like the stock service)"`
+	Server frontend.Config `koanf:",squash"`
+	// ShutdownTimeout bounds the wait for requests in flight at SIGINT/SIGTERM.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" default:"10s" help:"on SIGINT/SIGTERM, wait this long for requests in flight"`
+	Log             struct {
+		Level  string `koanf:"level" default:"info" help:"log level: debug, info, warn or error (debug logs every request)"`
+		Format string `koanf:"format" default:"text" help:"log format: text or json"`
 	} `koanf:"log"`
 	Debug struct {
-		Listen string `koanf:"listen"`
+		Listen string `koanf:"listen" help:"opt-in HTTP listener for operators: /stats (counters, JSON) and /debug/pprof/ (keep it on loopback)"`
 	} `koanf:"debug"`
 	Backend BackendConfig `koanf:"backend"`
 }
 
-// BackendConfig has one section per driver; only the chosen one is used.
+// BackendConfig has one section per driver, named as the driver is in
+// backend.type (see drivers in backends.go); only the chosen one is used and
+// validated.
 type BackendConfig struct {
-	Type   string `koanf:"type"`
-	Memory struct {
-		MaxBytes int64 `koanf:"max_bytes"`
-	} `koanf:"memory"`
-	Bbolt struct {
-		Path          string        `koanf:"path"`
-		Sync          string        `koanf:"sync"`
-		FlushInterval time.Duration `koanf:"flush_interval"`
-		SweepInterval time.Duration `koanf:"sweep_interval"`
-	} `koanf:"bbolt"`
-	Badger struct {
-		Path             string        `koanf:"path"`
-		Sync             string        `koanf:"sync"`
-		SyncInterval     time.Duration `koanf:"sync_interval"`
-		RecordCacheSize  int64         `koanf:"record_cache_size"`
-		ValueLogFileSize int64         `koanf:"value_log_file_size"`
-		ValueThreshold   int64         `koanf:"value_threshold"`
-		MemTableSize     int64         `koanf:"mem_table_size"`
-		BlockCacheSize   int64         `koanf:"block_cache_size"`
-		IndexCacheSize   int64         `koanf:"index_cache_size"`
-		NumMemtables     int           `koanf:"num_memtables"`
-		GCInterval       time.Duration `koanf:"gc_interval"`
-	} `koanf:"badger"`
-	Redis struct {
-		Addrs        []string      `koanf:"addrs"`
-		MasterName   string        `koanf:"master_name"`
-		Username     string        `koanf:"username"`
-		Password     string        `koanf:"password"`
-		DB           int           `koanf:"db"`
-		KeyPrefix    string        `koanf:"key_prefix"`
-		PoolSize     int           `koanf:"pool_size"`
-		Pipelines    int           `koanf:"pipelines"`
-		DialTimeout  time.Duration `koanf:"dial_timeout"`
-		ReadTimeout  time.Duration `koanf:"read_timeout"`
-		WriteTimeout time.Duration `koanf:"write_timeout"`
-		OpTimeout    time.Duration `koanf:"op_timeout"`
-		MaxRetries   int           `koanf:"max_retries"`
-		TLS          struct {
-			Enabled            bool   `koanf:"enabled"`
-			CAFile             string `koanf:"ca_file"`
-			CertFile           string `koanf:"cert_file"`
-			KeyFile            string `koanf:"key_file"`
-			ServerName         string `koanf:"server_name"`
-			InsecureSkipVerify bool   `koanf:"insecure_skip_verify"`
-		} `koanf:"tls"`
-	} `koanf:"redis"`
+	Type   string             `koanf:"type" default:"memory" help:"where sessions live: memory, bbolt, badger or redis"`
+	Memory memstore.Config    `koanf:"memory" help:"memory backend"`
+	Bbolt  boltstore.Config   `koanf:"bbolt" help:"bbolt backend"`
+	Badger badgerstore.Config `koanf:"badger" help:"badger backend"`
+	Redis  redisstore.Config  `koanf:"redis" help:"redis backend"`
 }
 
 const envPrefix = "ASPSTATE_"
@@ -101,15 +67,34 @@ type options struct {
 	help        bool
 }
 
+// defaultConfig returns the configuration with every default applied.
+func defaultConfig() *Config {
+	var cfg Config
+	if err := setDefaults(&cfg); err != nil {
+		panic(err) // a wrong default tag: a programming error, caught by the tests
+	}
+	return &cfg
+}
+
+// defineFlags declares every configuration key as a flag with the same dotted
+// name, its default and its help. It is the single list of valid keys: a key
+// in a file or the environment that is not here is an error.
+func defineFlags(fs *pflag.FlagSet) {
+	for _, f := range fields(defaultConfig()) {
+		defineFlag(fs, f)
+	}
+}
+
 // loadConfig layers defaults, then the file, then ASPSTATE_ variables, then
-// flags, and reports the first unknown or invalid key by name.
+// flags, and reports the first unknown or invalid key by name. It does not
+// validate the result: Config.Validate does.
 func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options, *pflag.FlagSet, error) {
 	var opt options
 	fs := pflag.NewFlagSet("aspstated", pflag.ContinueOnError)
 	fs.SortFlags = false
 	defineFlags(fs)
 	fs.StringVar(&opt.configFile, "config", "", "YAML (.yaml/.yml) or TOML (.toml) configuration file")
-	fs.BoolVar(&opt.printConfig, "print-config", false, "print the effective configuration and exit")
+	fs.BoolVar(&opt.printConfig, "print-config", false, "validate and print the effective configuration (secrets masked), then exit")
 	fs.BoolVarP(&opt.help, "help", "h", false, "show this help")
 	fs.SetOutput(new(strings.Builder)) // errors are returned, not printed twice
 	if err := fs.Parse(args); err != nil {
@@ -174,9 +159,14 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 	for _, name := range []string{"config", "print-config", "help"} {
 		k.Delete(name)
 	}
+	// Decode into a zero Config: every key is in k (posflag supplies the
+	// defaults), and fields that are not keys stay zero for the components'
+	// own defaults.
 	var cfg Config
-	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
-		return nil, nil, opt, fs, fmt.Errorf("configuration: %w", err)
+	for _, f := range fields(&cfg) {
+		if err := decode(f.key, k.Get(f.key), f.v); err != nil {
+			return nil, nil, opt, fs, err
+		}
 	}
 	return &cfg, k, opt, fs, nil
 }
@@ -211,8 +201,10 @@ func checkKnown(k *koanf.Koanf, known map[string]*pflag.Flag, where string) erro
 // printConfig writes the effective configuration as YAML, secrets masked.
 func printConfig(k *koanf.Koanf, w io.Writer) error {
 	c := k.Copy()
-	if c.String("backend.redis.password") != "" {
-		c.Set("backend.redis.password", "********")
+	for _, f := range fields(defaultConfig()) {
+		if f.secret && c.String(f.key) != "" {
+			c.Set(f.key, "********")
+		}
 	}
 	b, err := c.Marshal(yaml.Parser())
 	if err != nil {

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 
+	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/locking"
 )
 
@@ -88,16 +89,28 @@ type Response struct {
 }
 
 // Limits bound what the parser accepts. They are enforced while bytes arrive:
-// a request that exceeds one is rejected before it is buffered whole.
+// a request that exceeds one is rejected before it is buffered whole. The
+// tags name the gateway's configuration keys (limits.*, cmd/aspstated).
 type Limits struct {
-	MaxLineBytes   int   // one request or header line, CRLF included
-	MaxHeaderLines int   // header lines in one request
-	MaxBodyBytes   int64 // Content-Length
+	MaxLineBytes   int   `koanf:"max_line_bytes" help:"longest request or header line accepted"`        // one request or header line, CRLF included
+	MaxHeaderLines int   `koanf:"max_header_lines" help:"most header lines in one request"`             // header lines in one request
+	MaxBodyBytes   int64 `koanf:"max_body_bytes" help:"largest session blob accepted (Content-Length)"` // Content-Length
 }
+
+// Defaults of the limits and of the version header.
+const (
+	DefaultMaxLineBytes   = 8 << 10
+	DefaultMaxHeaderLines = 64
+	// DefaultMaxBodyBytes is the largest session blob: the stores' own default
+	// limit, so that what the front end accepts can be stored.
+	DefaultMaxBodyBytes = backends.DefaultMaxValueSize
+	// DefaultVersion is the X-AspNet-Version the reference server sends.
+	DefaultVersion = "4.0.30319"
+)
 
 // DefaultLimits returns the limits used unless configured otherwise.
 func DefaultLimits() Limits {
-	return Limits{MaxLineBytes: 8 << 10, MaxHeaderLines: 64, MaxBodyBytes: 20 << 20}
+	return Limits{MaxLineBytes: DefaultMaxLineBytes, MaxHeaderLines: DefaultMaxHeaderLines, MaxBodyBytes: DefaultMaxBodyBytes}
 }
 
 // ErrIncomplete: the buffer does not yet hold a whole request (or response);

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+)
+
+// Validate checks the configuration exactly as a start does, without opening
+// or listening on anything: --print-config runs it too. Errors name the key.
+func (c *Config) Validate() error {
+	known := map[string]bool{}
+	for _, f := range fields(c) {
+		known[f.key] = true
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Log.Level)); err != nil {
+		return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return fmt.Errorf("log.format: %q is not text or json", c.Log.Format)
+	}
+	// The gateway's floors; frontend.Config itself takes 0 as "the default".
+	l := c.Server.Limits
+	if l.MaxLineBytes < 256 {
+		return fmt.Errorf("limits.max_line_bytes: %d is too small for a real request line (at least 256)", l.MaxLineBytes)
+	}
+	if l.MaxHeaderLines < 8 {
+		return fmt.Errorf("limits.max_header_lines: %d is too small (at least 8)", l.MaxHeaderLines)
+	}
+	if l.MaxBodyBytes < 1024 {
+		return fmt.Errorf("limits.max_body_bytes: %d is too small (at least 1024)", l.MaxBodyBytes)
+	}
+	if c.Server.IdleTimeout <= 0 {
+		return errors.New("idle_timeout: must be positive")
+	}
+	if c.Server.WriteTimeout <= 0 {
+		return errors.New("write_timeout: must be positive")
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errors.New("shutdown_timeout: must be positive")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if err := keyed(c.Server.Validate(), "", known); err != nil {
+		return err
+	}
+	return c.Backend.validate(int(l.MaxBodyBytes), known)
+}
