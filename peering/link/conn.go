@@ -1,0 +1,390 @@
+package link
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxHandlers bounds the requests one link runs at once; beyond it the peer
+// gets tBusy (ErrNotSent) rather than stalling the reader, whose stall would
+// stop heartbeats and take the link down.
+const maxHandlers = 256
+
+// outMsg is a message waiting to be written, possibly in several chunks.
+type outMsg struct {
+	typ, kind byte
+	id        uint64
+	payload   []byte
+	off       int  // bytes already handed to the writer
+	started   bool // first chunk written: the peer may see it; guarded by sendQueue.mu
+}
+
+// sendQueue is the writer's round-robin queue: a large message goes back to
+// the tail after each chunk, so a small one waits for at most one chunk.
+type sendQueue struct {
+	mu     sync.Mutex // guards q and closed
+	q      []*outMsg
+	closed bool
+	wake   chan struct{} // cap 1: something was queued
+}
+
+func (sq *sendQueue) push(m *outMsg) bool {
+	sq.mu.Lock()
+	if sq.closed {
+		sq.mu.Unlock()
+		return false
+	}
+	sq.q = append(sq.q, m)
+	sq.mu.Unlock()
+	select {
+	case sq.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// cancel removes m if no byte of it was written; it reports whether it did.
+func (sq *sendQueue) cancel(m *outMsg) bool {
+	sq.mu.Lock()
+	defer sq.mu.Unlock()
+	if m.started {
+		return false
+	}
+	for i, x := range sq.q {
+		if x == m {
+			sq.q = append(sq.q[:i], sq.q[i+1:]...)
+			break
+		}
+	}
+	return true
+}
+
+// wasStarted reports whether any of m was written.
+func (sq *sendQueue) wasStarted(m *outMsg) bool {
+	sq.mu.Lock()
+	defer sq.mu.Unlock()
+	return m.started
+}
+
+// pop takes the head of the queue and marks it started; empty reports
+// whether nothing else is waiting (time to flush).
+func (sq *sendQueue) pop() (m *outMsg, empty bool) {
+	sq.mu.Lock()
+	defer sq.mu.Unlock()
+	if sq.closed || len(sq.q) == 0 {
+		return nil, true
+	}
+	m = sq.q[0]
+	sq.q[0] = nil
+	sq.q = sq.q[1:]
+	m.started = true
+	return m, len(sq.q) == 0
+}
+
+func (sq *sendQueue) requeue(m *outMsg) {
+	sq.mu.Lock()
+	defer sq.mu.Unlock()
+	if !sq.closed {
+		sq.q = append(sq.q, m)
+	}
+}
+
+func (sq *sendQueue) close() {
+	sq.mu.Lock()
+	sq.closed = true
+	sq.q = nil
+	sq.mu.Unlock()
+}
+
+// call is one Call waiting for its reply on a dialed link.
+type call struct {
+	msg   *outMsg
+	done  chan struct{}
+	kind  byte
+	reply []byte
+	err   error
+}
+
+// conn is one established link, either direction. The dialer's side sends
+// requests and pings and reads replies; the acceptor's side runs handlers.
+type conn struct {
+	m      *Mesh
+	peer   string
+	raw    net.Conn // closed to stop everything: no close_notify that could block
+	tc     *tls.Conn
+	dialed bool
+	out    sendQueue
+	ctx    context.Context // handlers' context, cancelled when the link closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // reader, writer, pinger and handlers
+	sem    chan struct{}  // acceptor: running handlers
+	onRTT  func(time.Duration)
+
+	nextID  atomic.Uint64
+	pmu     sync.Mutex // guards pending
+	pending map[uint64]*call
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	err       error // why it closed; written once before closed is closed
+}
+
+func newConn(m *Mesh, peer string, raw net.Conn, tc *tls.Conn, dialed bool) *conn {
+	c := &conn{m: m, peer: peer, raw: raw, tc: tc, dialed: dialed,
+		closed: make(chan struct{}), pending: make(map[uint64]*call)}
+	c.out.wake = make(chan struct{}, 1)
+	c.ctx, c.cancel = context.WithCancel(m.ctx)
+	if !dialed {
+		c.sem = make(chan struct{}, maxHandlers)
+	}
+	return c
+}
+
+// start runs the link's goroutines; fr is the reader used for the hello.
+func (c *conn) start(fr *frameReader, bw *bufio.Writer) {
+	c.wg.Add(2)
+	go c.readLoop(fr)
+	go c.writeLoop(bw)
+	if c.dialed {
+		c.wg.Add(1)
+		go c.pingLoop()
+	}
+}
+
+// close ends the link once, failing pending calls: ErrNotSent for those not
+// yet written, ErrLost for the rest.
+func (c *conn) close(err error) {
+	c.closeOnce.Do(func() {
+		c.err = err
+		close(c.closed)
+		c.cancel()
+		c.raw.Close()
+		// Closing the queue first freezes the started flags: nothing more
+		// is written, so ErrNotSent below is certain.
+		c.out.close()
+		c.pmu.Lock()
+		calls := c.pending
+		c.pending = nil
+		c.pmu.Unlock()
+		for _, cl := range calls {
+			if c.out.wasStarted(cl.msg) {
+				cl.err = lost(c.peer, err)
+			} else {
+				cl.err = notSent(c.peer, err)
+			}
+			close(cl.done)
+		}
+	})
+}
+
+func (c *conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// wait blocks until the link is closed and its goroutines are gone.
+func (c *conn) wait() {
+	<-c.closed
+	c.wg.Wait()
+}
+
+func (c *conn) writeLoop(bw *bufio.Writer) {
+	defer c.wg.Done()
+	for {
+		m, empty := c.out.pop()
+		if m == nil {
+			select {
+			case <-c.out.wake:
+				continue
+			case <-c.closed:
+				return
+			}
+		}
+		more, err := writeChunk(bw, m)
+		if err == nil && more {
+			c.out.requeue(m)
+			empty = false
+		}
+		if err == nil && empty {
+			err = bw.Flush()
+		}
+		if err != nil {
+			c.close(fmt.Errorf("write: %w", err))
+			return
+		}
+	}
+}
+
+func (c *conn) pingLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.m.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			c.out.push(&outMsg{typ: tPing, id: uint64(time.Now().UnixNano())})
+		case <-c.closed:
+			return
+		}
+	}
+}
+
+func (c *conn) readLoop(fr *frameReader) {
+	defer c.wg.Done()
+	dead := c.m.cfg.DeadAfter
+	// Any frame counts as life; nothing for DeadAfter fails the read.
+	fr.beforeFrame = func() { c.raw.SetReadDeadline(time.Now().Add(dead)) }
+	for {
+		msg, err := fr.next()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.dialed {
+			err = c.fromAcceptor(msg)
+		} else {
+			err = c.fromDialer(msg)
+		}
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+	}
+}
+
+func (c *conn) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		err = fmt.Errorf("%w: nothing received for %v", errLinkDown, c.m.cfg.DeadAfter)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		err = fmt.Errorf("%w: closed by peer", errLinkDown)
+	case errors.Is(err, errMalformed):
+		c.m.log.Warn("link: malformed frame, closing link", "peer", c.peer, "addr", c.raw.RemoteAddr().String(), "err", err)
+	}
+	select {
+	case <-c.closed: // we closed it ourselves; keep that reason
+	default:
+		c.close(err)
+	}
+}
+
+// fromAcceptor handles a message on a link we dialed.
+func (c *conn) fromAcceptor(msg message) error {
+	switch msg.typ {
+	case tPong:
+		if c.onRTT != nil {
+			c.onRTT(time.Since(time.Unix(0, int64(msg.id))))
+		}
+	case tReply:
+		c.finish(msg.id, msg.kind, msg.payload, nil)
+	case tBusy:
+		c.finish(msg.id, 0, nil, notSent(c.peer, errBusy))
+	case tFail:
+		c.finish(msg.id, 0, nil, lost(c.peer, fmt.Errorf("peer failed: %s", msg.payload)))
+	default:
+		return fmt.Errorf("%w: unexpected type %d from acceptor", errMalformed, msg.typ)
+	}
+	return nil
+}
+
+// fromDialer handles a message on a link the peer dialed.
+func (c *conn) fromDialer(msg message) error {
+	switch msg.typ {
+	case tPing:
+		c.out.push(&outMsg{typ: tPong, id: msg.id})
+	case tRequest:
+		select {
+		case c.sem <- struct{}{}:
+		default:
+			c.out.push(&outMsg{typ: tBusy, id: msg.id})
+			return nil
+		}
+		c.wg.Add(1)
+		go c.handle(msg)
+	default:
+		return fmt.Errorf("%w: unexpected type %d from dialer", errMalformed, msg.typ)
+	}
+	return nil
+}
+
+func (c *conn) handle(msg message) {
+	defer c.wg.Done()
+	defer func() { <-c.sem }()
+	defer func() {
+		if r := recover(); r != nil {
+			c.m.log.Error("link: handler panicked", "peer", c.peer, "kind", msg.kind, "panic", r, "stack", string(debug.Stack()))
+			c.out.push(&outMsg{typ: tFail, id: msg.id, payload: []byte("handler panicked")})
+		}
+	}()
+	kind, reply := c.m.cfg.Handler(c.ctx, c.peer, msg.kind, msg.payload)
+	if len(reply) > c.m.cfg.MaxFrame {
+		c.m.log.Error("link: reply exceeds MaxFrame, not sent", "peer", c.peer, "kind", msg.kind, "bytes", len(reply))
+		c.out.push(&outMsg{typ: tFail, id: msg.id, payload: []byte("reply exceeds MaxFrame")})
+		return
+	}
+	c.out.push(&outMsg{typ: tReply, kind: kind, id: msg.id, payload: reply})
+}
+
+func (c *conn) finish(id uint64, kind byte, reply []byte, err error) {
+	c.pmu.Lock()
+	cl := c.pending[id]
+	delete(c.pending, id)
+	c.pmu.Unlock()
+	if cl == nil {
+		return // the caller gave up; drop the late reply
+	}
+	cl.kind, cl.reply, cl.err = kind, reply, err
+	close(cl.done)
+}
+
+// call sends one request and waits for its reply.
+func (c *conn) call(ctx context.Context, kind byte, payload []byte) (byte, []byte, error) {
+	id := c.nextID.Add(1)
+	cl := &call{msg: &outMsg{typ: tRequest, kind: kind, id: id, payload: payload}, done: make(chan struct{})}
+	c.pmu.Lock()
+	if c.pending == nil {
+		c.pmu.Unlock()
+		return 0, nil, notSent(c.peer, errLinkDown)
+	}
+	c.pending[id] = cl
+	c.pmu.Unlock()
+	if !c.out.push(cl.msg) {
+		// close is failing pending calls; it will fail this one too.
+		<-cl.done
+		return cl.kind, cl.reply, cl.err
+	}
+	select {
+	case <-cl.done:
+		return cl.kind, cl.reply, cl.err
+	case <-ctx.Done():
+	}
+	// Take the call back unless a reply or close got there first.
+	c.pmu.Lock()
+	mine := c.pending[id] == cl
+	if mine {
+		delete(c.pending, id)
+	}
+	c.pmu.Unlock()
+	if !mine {
+		<-cl.done
+		return cl.kind, cl.reply, cl.err
+	}
+	if c.out.cancel(cl.msg) {
+		return 0, nil, notSent(c.peer, ctx.Err())
+	}
+	return 0, nil, lost(c.peer, ctx.Err())
+}

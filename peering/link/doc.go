@@ -1,0 +1,57 @@
+// Package link carries requests between the members of a peering mesh over
+// mutual TLS 1.3. It is generic: payloads are opaque bytes and a kind byte;
+// it knows nothing of sessions (package peering builds on it).
+//
+// # Connections
+//
+// For each other member, a Mesh dials one TCP connection, lazily on the
+// first Call, and multiplexes its Calls on it by request ID; replies may come
+// back in any order. The peer's Calls to us arrive on the connection it
+// dialed, accepted by Serve. While a peer is down the link is redialled in the
+// background with backoff (100 ms doubling to 2 s), resolving DNS each time.
+//
+// # Security
+//
+// TLS 1.3 only, client certificates required, both verified against the
+// farm CA (CAFile). Every member's certificate names its member ID as a DNS
+// SAN: the dialer requires the ID it dialed, the acceptor requires exactly
+// one configured member other than itself. After TLS, both sides exchange a
+// hello (protocol version, sender ID, which must match its certificate, a
+// digest of the member list, and the application's Hello payload); a link
+// between members with different member lists is refused and logged at
+// ERROR ("member lists differ"). Certificate files are reread when they
+// change, at most about once a second, so a rotation needs no restart;
+// established links keep the certificates they were made with.
+//
+// # Liveness and errors
+//
+// The dialer pings every HeartbeatInterval and the acceptor answers; any
+// frame counts as life. Nothing received for DeadAfter closes the link. When
+// a link closes (silence, EOF, reset, a malformed frame) every pending Call
+// fails at once: ErrLost if any of its request was written, ErrNotSent if
+// none was. Every error from Call wraps exactly one of ErrNotSent (the peer
+// certainly did not get the request: retrying elsewhere is safe) and ErrLost
+// (it may have run: never retry blindly), and names the peer and the cause.
+//
+// # Frames
+//
+// Length-prefixed binary frames (see frame.go); every length is checked
+// against MaxFrame before allocating. Messages over 64 KiB go out in chunks
+// interleaved round-robin with other messages, so a 20 MiB transfer delays a
+// small request by one chunk, not by the whole transfer.
+//
+// # Concurrency and ownership
+//
+// A Mesh is safe for concurrent use. Each request is handled on its own
+// goroutine, at most 256 at once per link; beyond that the caller gets
+// ErrNotSent (busy). The payload passed to a Handler and the reply returned
+// by Call belong to the receiver. The payload given to Call must not be
+// modified: it is read until written, which, after ErrLost, may be after Call
+// has returned. Close waits for
+// every goroutine, handlers included (they get a cancelled ctx).
+//
+// # What it does not do
+//
+// No membership changes (the member list is fixed per Mesh), no retries, no
+// ordering between Calls, no plaintext mode.
+package link
