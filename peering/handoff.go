@@ -62,8 +62,14 @@ func (n *Node) handoffWorker() {
 			n.broadcastComplete(vs)
 			continue
 		}
-		n.log.Warn("hand-off incomplete; retrying", "records_left", left, "err", err)
-		retry.Reset(handoffRetry)
+		if err != nil {
+			n.log.Warn("hand-off incomplete; retrying", "records_left", left, "err", err)
+			retry.Reset(handoffRetry)
+		} else {
+			// Records a pull was moving at the same time: look again soon.
+			n.log.Debug("hand-off: records were being moved by pulls; walking again", "records_left", left)
+			retry.Reset(handoffRetry / 10)
+		}
 	}
 }
 

@@ -3,6 +3,8 @@ package peering
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -38,6 +40,18 @@ func (t memTransport) Call(ctx context.Context, peer string, kind byte, payload 
 	return k, r, nil
 }
 
+// testLogger sends a member's log to the test's log when -v is given.
+func testLogger(t *testing.T, id string) *slog.Logger {
+	if !testing.Verbose() {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("member", id)
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+
 // newMemCluster starts n memory-backed nodes gw1..gwN.
 func newMemCluster(t *testing.T, n int) (*memNet, []*Node) {
 	t.Helper()
@@ -63,7 +77,8 @@ func (mn *memNet) add(t *testing.T, id string, list []string) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nd, err := New(Config{Self: id, Members: list, TLS: TLSFiles{CAFile: "-", CertFile: "-", KeyFile: "-"}}, st)
+	nd, err := New(Config{Self: id, Members: list, TLS: TLSFiles{CAFile: "-", CertFile: "-", KeyFile: "-"},
+		Logger: testLogger(t, id)}, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,7 +142,9 @@ func seed(t *testing.T, nodes []*Node, n int) map[string]int32 {
 
 // check reads every seeded session through every gateway in gws: data and
 // lock state intact, and each key on exactly one store.
-func check(t *testing.T, gws []*Node, all []*Node, n int, locks map[string]int32) {
+// While a hand-off is under way a record may briefly be on two stores (it is
+// installed before it is deleted), so settled=false skips that count.
+func check(t *testing.T, gws []*Node, all []*Node, n int, locks map[string]int32, settled bool) {
 	t.Helper()
 	for i := range n {
 		key := fmt.Sprintf("/LM/W3SVC/1/ROOT/s(%d)", i)
@@ -158,6 +160,9 @@ func check(t *testing.T, gws []*Node, all []*Node, n int, locks map[string]int32
 			if string(r.Body) != fmt.Sprintf("data-%d", i) {
 				t.Fatalf("%s: body %q", key, r.Body)
 			}
+		}
+		if !settled {
+			continue
 		}
 		holders := 0
 		for _, nd := range all {
@@ -185,9 +190,9 @@ func TestDrainAndRejoinKeepEverySession(t *testing.T) {
 	if nodes[1].stats.MovedOut.Load() == 0 {
 		t.Fatal("nothing moved")
 	}
-	check(t, []*Node{nodes[0], nodes[2]}, nodes, n, locks)
+	check(t, []*Node{nodes[0], nodes[2]}, nodes, n, locks, true)
 	// Stragglers reaching the drained gateway are forwarded.
-	check(t, []*Node{nodes[1]}, nodes, n, locks)
+	check(t, []*Node{nodes[1]}, nodes, n, locks, true)
 
 	// gw2 comes back (a new process, an empty store) and takes its range back.
 	nodes[1].Close()
@@ -200,9 +205,16 @@ func TestDrainAndRejoinKeepEverySession(t *testing.T) {
 		t.Fatalf("rejoined as %v", st)
 	}
 	// Requests may arrive before the hand-off ends: they pull what they need.
-	check(t, nodes, nodes, n, locks)
-	waitFor(t, func() bool { return back.view.Load().complete() })
-	check(t, nodes, nodes, n, locks)
+	check(t, nodes, nodes, n, locks, false)
+	waitFor(t, func() bool {
+		for _, nd := range nodes {
+			if !nd.Status().HandoffIn || !nd.Status().HandoffOut {
+				return false
+			}
+		}
+		return true
+	})
+	check(t, nodes, nodes, n, locks, true)
 	// Locks taken before the moves are still released by their cookies.
 	for key, c := range locks {
 		mustDo(t, nodes[0], key, put("new", c), 200)
