@@ -50,7 +50,10 @@ func testLogger(t *testing.T, id string) *slog.Logger {
 
 type tWriter struct{ t *testing.T }
 
-func (w tWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // newMemCluster starts n memory-backed nodes gw1..gwN.
 func newMemCluster(t *testing.T, n int) (*memNet, []*Node) {

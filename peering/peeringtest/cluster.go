@@ -321,4 +321,3 @@ func (c *Cluster) Owner(i int, key string) int {
 	}
 	return -1
 }
-
