@@ -26,6 +26,10 @@ const (
 type Config struct {
 	// Backend stores the sessions. Required. The server does not close it.
 	Backend backends.Backend
+	// Router, when set, runs each operation instead of Backend.Apply: with
+	// peering, keys owned by other gateways run there. Backend stays the
+	// local store.
+	Router Router
 	// Version is sent as X-AspNet-Version; the client needs major >= 2.
 	Version string `koanf:"version" help:"X-AspNet-Version sent on every response (major version must be >= 2)"`
 	// Limits bound request size; see wire.Limits.

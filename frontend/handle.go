@@ -38,7 +38,7 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 	} else {
 		key = string(req.Key)
 	}
-	err := s.cfg.Backend.Apply(s.ctx, key, c.transition)
+	err := c.run(key)
 	if err != nil {
 		c.out, c.body = c.out[:c.mark], nil
 		switch outcomeForError(err) {
@@ -66,6 +66,23 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 			"reason", c.result.Reason)
 	}
 	return
+}
+
+// run applies the current request to key: through the backend, or through
+// the Router, which may answer with another gateway's result.
+func (c *conn) run(key string) error {
+	s := c.s
+	if s.cfg.Router == nil {
+		return s.cfg.Backend.Apply(s.ctx, key, c.transition)
+	}
+	res, err := s.cfg.Router.Route(s.ctx, key, &c.lreq, c.transition)
+	if err != nil || res == nil {
+		return err // nil result: ran here through c.transition
+	}
+	c.result, c.body = *res, nil
+	c.out = c.appendResult(c.out[:c.mark], res, true)
+	c.result.Body = nil
+	return nil
 }
 
 // transit is the backend transition for the current request: the lock rules,

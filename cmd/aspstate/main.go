@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runCeiling(ctx, rest, s)
 	case "tap":
 		return runTap(ctx, rest, s)
+	case "peers":
+		return runPeers(ctx, rest, s)
 	case "certs":
 		return runCerts(ctx, rest, s)
 	case "help", "-h", "--help":
@@ -71,6 +73,7 @@ Usage:
   aspstate bench  [flags]               protocol load generator
   aspstate ceiling --listen ADDR        fixed-response server: the yardstick for bench
   aspstate tap --listen ADDR --upstream ADDR   logging relay between a web server and a state server
+  aspstate peers [down ID] --admin ADDR        peering: the farm's view and links; declare a member dead
   aspstate certs --dir DIR --members gw1,gw2   CA and certificates for peer links
 
 Instead of SESSIONID, --key gives the decoded session key and --target the raw

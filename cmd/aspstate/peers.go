@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/aspstate/aspstate/peering"
+)
+
+const peersUsage = `Usage:
+  aspstate peers [--admin ADDR]            show the farm's view, links and hand-off
+  aspstate peers down ID [--admin ADDR]    declare member ID dead: its range takes new sessions
+
+--admin (or ASPSTATE_ADMIN) is a gateway's operators' listener (debug.listen).
+`
+
+// runPeers asks a gateway's operators' listener for its peering status, or
+// tells it that a member is down.
+func runPeers(ctx context.Context, args []string, s streams) int {
+	fs := pflag.NewFlagSet("peers", pflag.ContinueOnError)
+	admin := fs.String("admin", os.Getenv("ASPSTATE_ADMIN"), "the gateway's operators' listener, host:port")
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	fs.Usage = func() { fmt.Fprint(s.stderr, peersUsage); fs.PrintDefaults() }
+	if code, done := parseFlags(fs, args, s); done {
+		return code
+	}
+	if *admin == "" {
+		fmt.Fprint(s.stderr, "aspstate peers: --admin ADDR (or ASPSTATE_ADMIN) is required\n\n"+peersUsage)
+		return exitUsage
+	}
+	base := "http://" + *admin
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	switch rest := fs.Args(); {
+	case len(rest) == 0:
+		var st peering.Status
+		if err := httpJSON(ctx, http.MethodGet, base+"/peers", &st); err != nil {
+			fmt.Fprintf(s.stderr, "aspstate peers: %v\n", err)
+			return exitFail
+		}
+		if *asJSON {
+			enc := json.NewEncoder(s.stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(st)
+			return exitOK
+		}
+		printPeers(s.stdout, &st)
+		return exitOK
+	case len(rest) == 2 && rest[0] == "down":
+		var st peering.Status
+		if err := httpJSON(ctx, http.MethodPost, base+"/peers/down?member="+url.QueryEscape(rest[1]), &st); err != nil {
+			fmt.Fprintf(s.stderr, "aspstate peers down: %v\n", err)
+			return exitFail
+		}
+		fmt.Fprintf(s.stdout, "%s declared down; new view:\n", rest[1])
+		printPeers(s.stdout, &st)
+		return exitOK
+	default:
+		fmt.Fprint(s.stderr, peersUsage)
+		return exitUsage
+	}
+}
+
+func httpJSON(ctx context.Context, method, u string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return json.Unmarshal(body, out)
+}
+
+func printPeers(w io.Writer, st *peering.Status) {
+	serving := "serving"
+	if !st.Serving {
+		serving = "NOT serving"
+	}
+	fmt.Fprintf(w, "self %s  epoch %s  %s  hand-off in: %s  out: %s\n", st.Self, st.Epoch, serving,
+		doneWord(st.HandoffIn), doneWord(st.HandoffOut))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEMBER\tADDRESS\tSTATE\tVERSION\tLINK\tRTT\tLAST ERROR")
+	for _, m := range st.Members {
+		link := "down"
+		switch {
+		case m.Self:
+			link = "(self)"
+		case m.LinkUp:
+			link = "up"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", m.ID, m.Addr, m.State, m.Version, link, m.RTT, m.LastError)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "forwards %d (failed %d)  served for peers %d  not-owner retries %d  moved out %d  moved in %d  pulls %d\n",
+		st.Forwards, st.ForwardFailures, st.Served, st.NotOwner, st.MovedOut, st.MovedIn, st.Pulls)
+}
+
+func doneWord(b bool) string {
+	if b {
+		return "complete"
+	}
+	return "in progress"
+}

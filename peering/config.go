@@ -1,0 +1,169 @@
+package peering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Defaults for Config fields left zero. They are the documented defaults of
+// the peering.* keys.
+const (
+	DefaultListen         = ":42425"
+	DefaultRequestTimeout = 2 * time.Second
+	DefaultDrainTimeout   = 30 * time.Second
+)
+
+// TLSFiles names the PEM files of a member's mutual TLS identity.
+type TLSFiles struct {
+	CAFile   string `koanf:"ca_file" help:"peering: PEM file of the farm's CA; peers must present certificates it signed"`
+	CertFile string `koanf:"cert_file" help:"peering: PEM certificate of this gateway, naming its member ID as a DNS SAN"`
+	KeyFile  string `koanf:"key_file" help:"peering: PEM private key of cert_file"`
+}
+
+// Config configures a Node. Members and Self are required; the rest default.
+type Config struct {
+	// Self is this gateway's member ID; it must be one of Members.
+	Self string `koanf:"self" help:"peering: this gateway's member ID (one of peering.members); empty turns peering off"`
+	// Listen is the peer listener's address.
+	Listen string `koanf:"listen" default:":42425" help:"peering: address of the peer listener (mutual TLS 1.3)"`
+	// Members is the farm, identical on every gateway: "id=host:port" each.
+	Members []string `koanf:"members" help:"peering: every gateway of the farm as id=host:port (the same list on each)"`
+	TLS     TLSFiles `koanf:"tls"`
+	// RequestTimeout bounds one forwarded operation; a web server's request
+	// for an unreachable owner fails (connection closed) by then.
+	RequestTimeout time.Duration `koanf:"request_timeout" default:"2s" help:"peering: give up a forwarded request after this long (the client's own timeout is 10s)"`
+	// DrainTimeout bounds the hand-off of every record on shutdown.
+	DrainTimeout time.Duration `koanf:"drain_timeout" default:"30s" help:"peering: on shutdown, hand records to their new owners for at most this long"`
+
+	// Dial, when set, opens peer connections (tests inject faults here).
+	Dial func(ctx context.Context, addr string) (net.Conn, error) `koanf:"-"`
+	// Listener, when set, is used instead of listening on Listen (tests).
+	Listener net.Listener `koanf:"-"`
+	// Now is the clock (nil: time.Now); tests set it.
+	Now func() time.Time `koanf:"-"`
+	// Logger receives link and view events (nil: slog.Default()).
+	Logger *slog.Logger `koanf:"-"`
+}
+
+// Enabled reports whether peering is configured at all.
+func (c *Config) Enabled() bool { return c.Self != "" || len(c.Members) > 0 }
+
+// Member is one gateway of the farm.
+type Member struct {
+	ID   string
+	Addr string // host:port, resolved again on every dial
+}
+
+// ParseMembers parses "id=host:port" entries into members sorted by ID.
+func ParseMembers(list []string) ([]Member, error) {
+	var out []Member
+	seen := map[string]bool{}
+	for _, s := range list {
+		for _, part := range strings.Split(s, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			id, addr, ok := strings.Cut(part, "=")
+			id, addr = strings.TrimSpace(id), strings.TrimSpace(addr)
+			if !ok || id == "" || addr == "" {
+				return nil, fmt.Errorf("peering.members: %q: want id=host:port", part)
+			}
+			if !validID(id) {
+				return nil, fmt.Errorf("peering.members: %q: a member ID is a DNS name (letters, digits, '-' and '.'), as its certificate names it", id)
+			}
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				return nil, fmt.Errorf("peering.members: %q: %v", part, err)
+			}
+			if seen[id] {
+				return nil, fmt.Errorf("peering.members: member %q listed twice", id)
+			}
+			seen[id] = true
+			out = append(out, Member{ID: id, Addr: addr})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func validID(id string) bool {
+	if len(id) > 253 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxMembers bounds the farm: peering is for a handful of gateways; beyond
+// that, a shared Redis is the better tool.
+const MaxMembers = 64
+
+// Validate reports the first configuration error, naming the key.
+func (c *Config) Validate() error {
+	members, err := ParseMembers(c.Members)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(members) == 0:
+		return errors.New("peering.members: required when peering.self is set")
+	case len(members) > MaxMembers:
+		return fmt.Errorf("peering.members: %d members; at most %d", len(members), MaxMembers)
+	case c.Self == "":
+		return errors.New("peering.self: required when peering.members is set")
+	}
+	found := false
+	for _, m := range members {
+		found = found || m.ID == c.Self
+	}
+	if !found {
+		return fmt.Errorf("peering.self: %q is not in peering.members", c.Self)
+	}
+	if c.TLS.CAFile == "" {
+		return errors.New("peering.tls.ca_file: required (peer links are mutual TLS only; `aspstate certs` makes a farm CA)")
+	}
+	if c.TLS.CertFile == "" {
+		return errors.New("peering.tls.cert_file: required (peer links are mutual TLS only)")
+	}
+	if c.TLS.KeyFile == "" {
+		return errors.New("peering.tls.key_file: required (peer links are mutual TLS only)")
+	}
+	if c.RequestTimeout < 0 {
+		return errors.New("peering.request_timeout: must not be negative")
+	}
+	if c.DrainTimeout < 0 {
+		return errors.New("peering.drain_timeout: must not be negative")
+	}
+	return nil
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Listen == "" {
+		d.Listen = DefaultListen
+	}
+	if d.RequestTimeout == 0 {
+		d.RequestTimeout = DefaultRequestTimeout
+	}
+	if d.DrainTimeout == 0 {
+		d.DrainTimeout = DefaultDrainTimeout
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	return d
+}
