@@ -21,25 +21,25 @@ const (
 
 // TLSFiles names the PEM files of a member's mutual TLS identity.
 type TLSFiles struct {
-	CAFile   string `koanf:"ca_file" help:"peering: PEM file of the farm's CA; peers must present certificates it signed"`
-	CertFile string `koanf:"cert_file" help:"peering: PEM certificate of this gateway, naming its member ID as a DNS SAN"`
-	KeyFile  string `koanf:"key_file" help:"peering: PEM private key of cert_file"`
+	CAFile   string `koanf:"ca_file" help:"PEM file of the farm's CA; peers must present certificates it signed"`
+	CertFile string `koanf:"cert_file" help:"PEM certificate of this gateway, naming its member ID as a DNS SAN"`
+	KeyFile  string `koanf:"key_file" help:"PEM private key of cert_file"`
 }
 
 // Config configures a Node. Members and Self are required; the rest default.
 type Config struct {
 	// Self is this gateway's member ID; it must be one of Members.
-	Self string `koanf:"self" help:"peering: this gateway's member ID (one of peering.members); empty turns peering off"`
+	Self string `koanf:"self" help:"this gateway's member ID (one of peering.members); empty turns peering off"`
 	// Listen is the peer listener's address.
-	Listen string `koanf:"listen" default:":42425" help:"peering: address of the peer listener (mutual TLS 1.3)"`
+	Listen string `koanf:"listen" help:"address of the peer listener (mutual TLS 1.3)"`
 	// Members is the farm, identical on every gateway: "id=host:port" each.
-	Members []string `koanf:"members" help:"peering: every gateway of the farm as id=host:port (the same list on each)"`
+	Members []string `koanf:"members" help:"every gateway of the farm as id=host:port (the same list on each)"`
 	TLS     TLSFiles `koanf:"tls"`
 	// RequestTimeout bounds one forwarded operation; a web server's request
 	// for an unreachable owner fails (connection closed) by then.
-	RequestTimeout time.Duration `koanf:"request_timeout" default:"2s" help:"peering: give up a forwarded request after this long (the client's own timeout is 10s)"`
+	RequestTimeout time.Duration `koanf:"request_timeout" help:"give up a forwarded request after this long (the client's own timeout is 10s)"`
 	// DrainTimeout bounds the hand-off of every record on shutdown.
-	DrainTimeout time.Duration `koanf:"drain_timeout" default:"30s" help:"peering: on shutdown, hand records to their new owners for at most this long"`
+	DrainTimeout time.Duration `koanf:"drain_timeout" help:"on shutdown, hand records to their new owners for at most this long"`
 
 	// Dial, when set, opens peer connections (tests inject faults here).
 	Dial func(ctx context.Context, addr string) (net.Conn, error) `koanf:"-"`
@@ -148,17 +148,22 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// SetDefaults fills the keys left zero with their defaults.
+func (c *Config) SetDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.RequestTimeout == 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+}
+
 func (c *Config) withDefaults() Config {
 	d := *c
-	if d.Listen == "" {
-		d.Listen = DefaultListen
-	}
-	if d.RequestTimeout == 0 {
-		d.RequestTimeout = DefaultRequestTimeout
-	}
-	if d.DrainTimeout == 0 {
-		d.DrainTimeout = DefaultDrainTimeout
-	}
+	d.SetDefaults()
 	if d.Now == nil {
 		d.Now = time.Now
 	}

@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/frontend"
+	"github.com/aspstate/aspstate/peering"
 )
 
 // serveDebug starts the opt-in operator listener (debug.listen): /stats
 // returns the server's counters as JSON and /debug/pprof/ the Go profiler.
 // It is off by default and should stay on loopback: profiles reveal memory.
-func serveDebug(ctx context.Context, addr string, srv *frontend.Server, log *slog.Logger) (stop func(), err error) {
+func serveDebug(ctx context.Context, addr string, srv *frontend.Server, node *peering.Node, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -37,6 +38,9 @@ func serveDebug(ctx context.Context, addr string, srv *frontend.Server, log *slo
 			"protocol_errors":      st.ProtocolErrs.Load(),
 		})
 	})
+	if node != nil {
+		servePeers(mux, node, log)
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -50,4 +54,24 @@ func serveDebug(ctx context.Context, addr string, srv *frontend.Server, log *slo
 		defer cancel()
 		hs.Shutdown(sctx)
 	}, nil
+}
+
+// servePeers adds the peering endpoints that `aspstate peers` uses: GET
+// /peers (the view, links and counters; no session data) and POST
+// /peers/down?member=ID (an operator declares a member dead).
+func servePeers(mux *http.ServeMux, node *peering.Node, log *slog.Logger) {
+	writeStatus := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(node.Status())
+	}
+	mux.HandleFunc("GET /peers", func(w http.ResponseWriter, r *http.Request) { writeStatus(w) })
+	mux.HandleFunc("POST /peers/down", func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("member")
+		if err := node.DeclareDown(id); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		log.Warn("operator declared a member down", "member", id, "remote", r.RemoteAddr)
+		writeStatus(w)
+	})
 }

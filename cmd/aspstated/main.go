@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/aspstate/aspstate/frontend"
+	"github.com/aspstate/aspstate/peering"
 )
 
 func main() {
@@ -70,6 +71,21 @@ func run(ctx context.Context, env runEnv) int {
 	}()
 	fcfg := cfg.Server
 	fcfg.Backend, fcfg.Logger = be, log
+	var node *peering.Node
+	if cfg.Peering.Enabled() {
+		pc := cfg.Peering
+		pc.Logger = log
+		if node, err = peering.New(pc, be); err != nil {
+			fmt.Fprintf(env.stderr, "aspstated: %v\n", err)
+			return 2
+		}
+		if err := node.Start(ctx); err != nil {
+			log.Error("cannot start peering", "err", err)
+			return 1
+		}
+		defer node.Close()
+		fcfg.Router = node
+	}
 	srv, err := frontend.New(fcfg)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "aspstated: %v\n", err)
@@ -85,7 +101,7 @@ func run(ctx context.Context, env runEnv) int {
 		env.ready(ln.Addr())
 	}
 	if cfg.Debug.Listen != "" {
-		stopDebug, err := serveDebug(ctx, cfg.Debug.Listen, srv, log)
+		stopDebug, err := serveDebug(ctx, cfg.Debug.Listen, srv, node, log)
 		if err != nil {
 			log.Error("cannot listen", "debug.listen", cfg.Debug.Listen, "err", err)
 			srv.Shutdown(context.Background())
@@ -103,8 +119,15 @@ func run(ctx context.Context, env runEnv) int {
 		return 1
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: no new connections, answering requests in flight")
 	code := 0
+	if node != nil {
+		// Hand every record to its new owner while still answering (by
+		// forwarding) what web servers send meanwhile, then stop.
+		if left, err := node.Leave(context.Background()); err != nil || left > 0 {
+			code = 1
+		}
+	}
+	log.Info("shutting down: no new connections, answering requests in flight")
 	if !shutdown(srv, cfg, log) {
 		code = 1
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 )
 
 // Validate checks the configuration exactly as a start does, without opening
@@ -47,5 +48,30 @@ func (c *Config) Validate() error {
 	if err := keyed(c.Server.Validate(), "", known); err != nil {
 		return err
 	}
-	return c.Backend.validate(int(l.MaxBodyBytes), known)
+	if err := c.Backend.validate(int(l.MaxBodyBytes), known); err != nil {
+		return err
+	}
+	return c.validatePeering(known)
+}
+
+// validatePeering checks the peering section when peering is on: the keys,
+// a backend that can hand records over, and readable certificate files.
+func (c *Config) validatePeering(known map[string]bool) error {
+	p := &c.Peering
+	if !p.Enabled() {
+		return nil
+	}
+	if err := keyed(p.Validate(), "", known); err != nil {
+		return err
+	}
+	if c.Backend.Type == "redis" {
+		return errors.New("peering.self: peering needs a local store (backend.type memory, bbolt or badger); gateways on one Redis already share every session")
+	}
+	for key, path := range map[string]string{"peering.tls.ca_file": p.TLS.CAFile,
+		"peering.tls.cert_file": p.TLS.CertFile, "peering.tls.key_file": p.TLS.KeyFile} {
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("%s: %v", key, err)
+		}
+	}
+	return nil
 }
