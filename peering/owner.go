@@ -46,3 +46,18 @@ func ownerOf(kh uint64, mh []uint64, v *View) int {
 	}
 	return best
 }
+
+// OwnerAmong returns which of the member IDs owns key when all of them are
+// active: what every gateway of such a farm computes. Tools use it to aim at
+// one owner's keys (aspstate bench --owner).
+func OwnerAmong(key string, ids []string) string {
+	ms := make([]Member, len(ids))
+	for i, id := range ids {
+		ms[i].ID = id
+	}
+	v := &View{Entries: make([]Entry, len(ids))}
+	if o := ownerOf(keyHash(key), memberHashes(ms), v); o >= 0 {
+		return ids[o]
+	}
+	return ""
+}

@@ -1,0 +1,237 @@
+package integration
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/peering"
+	"github.com/aspstate/aspstate/peering/pki"
+)
+
+// A peered farm of real aspstated processes: three gateways on loopback, each
+// with its own store, mutual TLS between them with certificates made here.
+
+type peerFarm struct {
+	t       *testing.T
+	dir     string
+	ids     []string
+	members string // the peering.members value
+	peerAt  []string
+	backend string
+	gws     []*gateway
+}
+
+// freePort returns a loopback address nobody listens on right now.
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startPeerFarm(t *testing.T, backend string) *peerFarm {
+	f := &peerFarm{t: t, dir: t.TempDir(), ids: []string{"gw1", "gw2", "gw3"}, backend: backend}
+	if err := pki.WriteFarm(f.dir, f.ids, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	var list []string
+	for _, id := range f.ids {
+		addr := freePort(t)
+		f.peerAt = append(f.peerAt, addr)
+		list = append(list, id+"="+addr)
+	}
+	f.members = strings.Join(list, ",")
+	f.gws = make([]*gateway, len(f.ids))
+	for i := range f.ids {
+		f.start(i)
+	}
+	f.waitLinked()
+	return f
+}
+
+// waitLinked waits until every gateway has linked to every other one (the
+// gateways start one after another, and a link retries with a backoff).
+func (f *peerFarm) waitLinked() {
+	deadline := time.Now().Add(20 * time.Second)
+	for i, g := range f.gws {
+		for j, id := range f.ids {
+			for i != j && !linkedTo(g.Logs(), id) {
+				if time.Now().After(deadline) {
+					f.t.Fatalf("gw%d never linked to %s\n%s", i+1, id, g.Logs())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// linkedTo reports whether the last link event logged for peer id is "up".
+func linkedTo(logs, id string) bool {
+	up := strings.LastIndex(logs, `msg="peer link up" component=peering member=`+id)
+	down := strings.LastIndex(logs, `msg="peer link down" component=peering member=`+id)
+	return up > down
+}
+
+func (f *peerFarm) args(i int) []string {
+	id := f.ids[i]
+	args := []string{"--backend.type", f.backend,
+		"--peering.self", id, "--peering.listen", f.peerAt[i], "--peering.members", f.members,
+		"--peering.tls.ca_file", filepath.Join(f.dir, "ca.pem"),
+		"--peering.tls.cert_file", filepath.Join(f.dir, id+".pem"),
+		"--peering.tls.key_file", filepath.Join(f.dir, id+"-key.pem")}
+	switch f.backend {
+	case "bbolt":
+		args = append(args, "--backend.bbolt.path", filepath.Join(f.dir, id+".db"))
+	case "badger":
+		args = append(args, "--backend.badger.path", filepath.Join(f.dir, id+"-badger"))
+	}
+	if f.gws[i] != nil && f.gws[i].Addr != "" {
+		args = append(args, "--listen", f.gws[i].Addr) // the same port again after a restart
+	}
+	return args
+}
+
+func (f *peerFarm) start(i int) { f.gws[i] = startGateway(f.t, f.args(i)...) }
+
+// sessions creates n sessions through rotating gateways, each locked through
+// another, and returns their targets with the cookies and owners.
+type peerSession struct {
+	target string
+	cookie int32
+	owner  int
+	body   []byte
+}
+
+func (f *peerFarm) seed(n int) []peerSession {
+	var out []peerSession
+	for s := range n {
+		sid := fmt.Sprintf("peer%04dxxxxxxxxxxxxxxxxxx", s)
+		u := target(sid)
+		body := []byte(fmt.Sprintf("session-%d", s))
+		c := dial(f.t, f.gws[s%3].Addr)
+		if r := c.do(putReq(u, 0, body)); r.Status != 200 {
+			f.t.Fatalf("put %d: %d", s, r.Status)
+		}
+		l := dial(f.t, f.gws[(s+1)%3].Addr).do(acquireReq(u))
+		if l.Status != 200 {
+			f.t.Fatalf("lock %d: %d", s, l.Status)
+		}
+		owner := peering.OwnerAmong(keyOf(f.t, u), f.ids)
+		oi := -1
+		for j, id := range f.ids {
+			if id == owner {
+				oi = j
+			}
+		}
+		out = append(out, peerSession{target: u, cookie: l.LockCookie.Value, owner: oi, body: body})
+	}
+	return out
+}
+
+// The new-session sequence of a web server through every gateway, for keys
+// owned by each of them, answers as one gateway would.
+func TestPeeringBinariesServeEverySessionEverywhere(t *testing.T) {
+	f := startPeerFarm(t, "memory")
+	for s := range 6 {
+		u := target(fmt.Sprintf("seq%03dxxxxxxxxxxxxxxxxxxx", s))
+		at := func(i int) *client { return dial(t, f.gws[(s+i)%3].Addr) }
+		if r := at(0).do(acquireReq(u)); r.Status != 404 {
+			t.Fatalf("acquire of a new session: %d", r.Status)
+		}
+		if r := at(1).do(&wire.ClientRequest{Method: wire.MethodPut, Target: u, Timeout: num(20), ExtraFlags: num(1), LockCookie: num(0), Body: b7}); r.Status != 200 {
+			t.Fatalf("uninitialized put: %d", r.Status)
+		}
+		r := at(2).do(acquireReq(u))
+		if r.Status != 200 || r.LockCookie.Value != 2 || r.ActionFlags.Value != 1 {
+			t.Fatalf("acquire: %d cookie %v flags %v", r.Status, r.LockCookie, r.ActionFlags)
+		}
+		if r := at(0).do(getReq(u)); r.Status != 423 || r.LockCookie.Value != 2 || r.LockDate == 0 {
+			t.Fatalf("read of a locked session through a non-owner: %d %+v", r.Status, r)
+		}
+		if r := at(1).do(putReq(u, 2, []byte("state"))); r.Status != 200 {
+			t.Fatalf("put with cookie: %d", r.Status)
+		}
+		if r := at(2).do(getReq(u)); r.Status != 200 || string(r.Body) != "state" {
+			t.Fatalf("get: %d %q", r.Status, r.Body)
+		}
+	}
+}
+
+// SIGTERM drains a gateway: its sessions, locks and cookies move to the
+// others and it exits 0; started again, it rejoins and serves them all.
+func TestPeeringBinariesDrainAndRejoin(t *testing.T) {
+	f := startPeerFarm(t, "memory")
+	sessions := f.seed(60)
+	if code := f.gws[1].stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("drain exit code %d\n%s", code, f.gws[1].Logs())
+	}
+	if !strings.Contains(f.gws[1].Logs(), "drain complete") {
+		t.Fatalf("no drain in the log:\n%s", f.gws[1].Logs())
+	}
+	check := func(gws ...int) {
+		for _, s := range sessions {
+			for _, i := range gws {
+				r := dial(t, f.gws[i].Addr).do(getReq(s.target))
+				if r.Status != 423 || r.LockCookie.Value != s.cookie {
+					t.Fatalf("session owned by gw%d via gw%d: %d cookie %v, want 423 with cookie %d", s.owner+1, i+1, r.Status, r.LockCookie, s.cookie)
+				}
+			}
+		}
+	}
+	check(0, 2)
+	f.start(1)
+	f.waitLinked()
+	check(0, 1, 2)
+	for _, s := range sessions {
+		if r := dial(t, f.gws[s.owner].Addr).do(putReq(s.target, s.cookie, s.body)); r.Status != 200 {
+			t.Fatalf("put with the cookie from before the moves: %d", r.Status)
+		}
+	}
+}
+
+// kill -9 of a gateway: its sessions fail fast (connection closed, never 404
+// or 200); the others' sessions never fail.
+func TestPeeringBinariesKilledOwnerFailsFast(t *testing.T) {
+	f := startPeerFarm(t, "memory")
+	sessions := f.seed(30)
+	f.gws[2].cmd.Process.Signal(syscall.SIGKILL)
+	<-f.gws[2].done
+	failed := 0
+	for _, s := range sessions {
+		c := dial(t, f.gws[0].Addr)
+		start := time.Now()
+		r, err := c.try(getReq(s.target))
+		switch {
+		case s.owner == 2 && err == nil:
+			t.Fatalf("a session of the killed gateway answered %d", r.Status)
+		case s.owner == 2:
+			failed++
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("failed after %v, want within peering.request_timeout", d)
+			}
+		case err != nil || r.Status != 423:
+			t.Fatalf("a session of a live gateway: %d %v", r.Status, err)
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no session was owned by the killed gateway; the test proved nothing")
+	}
+}
+
+// keyOf is the session key a gateway derives from a request target.
+func keyOf(t *testing.T, target string) string {
+	var req wire.Request
+	raw := wire.AppendRequest(nil, &wire.ClientRequest{Method: wire.MethodGet, Target: target, Host: "h"})
+	if _, err := wire.NewParser(wire.DefaultLimits()).Parse(raw, &req); err != nil {
+		t.Fatal(err)
+	}
+	return string(req.Key)
+}
