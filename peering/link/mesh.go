@@ -274,6 +274,9 @@ func (m *Mesh) serveConn(nc net.Conn) {
 	if m.cfg.OnHello != nil {
 		m.cfg.OnHello(peerID, h.app)
 	}
+	if p := m.peers[peerID]; p != nil {
+		p.isBack()
+	}
 	m.log.Debug("link: accepted peer", "peer", peerID, "addr", addr)
 	c.start(fr, bw)
 	c.wait()

@@ -19,6 +19,7 @@ type peer struct {
 	m        *Mesh
 	id, addr string
 	kick     chan struct{} // cap 1: a Call wants an attempt now
+	back     atomic.Bool   // the peer just linked to us: redial now, backoff reset
 	calls    atomic.Uint64
 	failures atomic.Uint64
 
@@ -83,6 +84,23 @@ func (p *peer) link(ctx context.Context) (*conn, error) {
 		return p.c, nil
 	}
 	return nil, p.downErr()
+}
+
+// isBack is called when the peer links to us: it is up again, so a link of
+// ours that is down is redialled at once instead of after the backoff, and
+// calls for it do not fail for seconds after a restart.
+func (p *peer) isBack() {
+	p.mu.Lock()
+	down := p.started && p.c == nil
+	p.mu.Unlock()
+	if !down {
+		return
+	}
+	p.back.Store(true)
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
 }
 
 // downErr is the error for a Call while down; p.mu held.
@@ -152,6 +170,9 @@ func (p *peer) manage() {
 		}
 		if err != nil {
 			backoff = min(2*backoff, maxBackoff)
+		}
+		if p.back.Swap(false) {
+			backoff = minBackoff
 		}
 		p.mu.Lock()
 		p.dialing = true
