@@ -124,7 +124,7 @@ func (f *peerFarm) seed(n int) []peerSession {
 		if l.Status != 200 {
 			f.t.Fatalf("lock %d: %d", s, l.Status)
 		}
-		owner := peering.OwnerAmong(keyOf(f.t, u), f.ids)
+		owner := peering.OwnerAmong(wire.TargetKey(u), f.ids)
 		oi := -1
 		for j, id := range f.ids {
 			if id == owner {
@@ -224,14 +224,4 @@ func TestPeeringBinariesKilledOwnerFailsFast(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no session was owned by the killed gateway; the test proved nothing")
 	}
-}
-
-// keyOf is the session key a gateway derives from a request target.
-func keyOf(t *testing.T, target string) string {
-	var req wire.Request
-	raw := wire.AppendRequest(nil, &wire.ClientRequest{Method: wire.MethodGet, Target: target, Host: "h"})
-	if _, err := wire.NewParser(wire.DefaultLimits()).Parse(raw, &req); err != nil {
-		t.Fatal(err)
-	}
-	return string(req.Key)
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/aspstate/aspstate/frontend/wire"
 	"github.com/aspstate/aspstate/locking"
+	"github.com/aspstate/aspstate/peering"
 )
 
 // benchConfig is what one bench run does.
@@ -34,9 +37,23 @@ type benchConfig struct {
 	Poll        time.Duration // contend: sleep after a 423
 	NetTimeout  time.Duration
 	MaxErrors   int // errors printed (all are counted)
+	// Owner and Members aim the load at the sessions one peered gateway owns.
+	Owner   string
+	Members []string
 }
 
 func (c *benchConfig) validate() error {
+	if c.Owner != "" {
+		ids := make([]string, 0, len(c.Members))
+		for _, m := range c.Members {
+			id, _, _ := strings.Cut(m, "=")
+			ids = append(ids, id)
+		}
+		c.Members = ids
+		if !slices.Contains(ids, c.Owner) {
+			return fmt.Errorf("--owner %q is not one of --members %v", c.Owner, ids)
+		}
+	}
 	switch c.Scenario {
 	case "read", "cycle", "mixed", "contend":
 	default:
@@ -300,10 +317,7 @@ func bench(ctx context.Context, cfg benchConfig, errLog io.Writer) (*benchResult
 			return nil, err
 		}
 	} else {
-		b.targets = make([]string, cfg.Sessions)
-		for i := range b.targets {
-			b.targets[i] = wire.ClientTarget(cfg.App, sessionID(i))
-		}
+		b.targets = benchTargets(&cfg)
 		for i := range cfg.Sessions {
 			w := workers[i%len(workers)]
 			w.own = append(w.own, i)
@@ -368,6 +382,19 @@ func benchPayload(n int) []byte {
 }
 
 // sessionID makes a 24-character id like the ones SessionIDManager creates.
+// benchTargets returns the sessions' request targets: the first
+// cfg.Sessions session IDs, or with --owner the first ones that gateway owns.
+func benchTargets(cfg *benchConfig) []string {
+	out := make([]string, 0, cfg.Sessions)
+	for i := 0; len(out) < cfg.Sessions; i++ {
+		t := wire.ClientTarget(cfg.App, sessionID(i))
+		if cfg.Owner == "" || peering.OwnerAmong(wire.TargetKey(t), cfg.Members) == cfg.Owner {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 func sessionID(i int) string {
 	s := strconv.Itoa(i)
 	const base = "benchsession000000000000"
@@ -490,6 +517,8 @@ func runBench(ctx context.Context, args []string, s streams) int {
 	fs.DurationVar(&cfg.Poll, "poll", time.Millisecond, "contend: wait after a 423 before asking again (the web server waits 500ms)")
 	fs.DurationVar(&cfg.NetTimeout, "network-timeout", 10*time.Second, "connect timeout; also how long after the end a stuck request may take")
 	fs.IntVar(&cfg.MaxErrors, "print-errors", 10, "errors printed (all are counted)")
+	fs.StringVar(&cfg.Owner, "owner", "", "peering: use only sessions this member ID owns (needs --members)")
+	fs.StringSliceVar(&cfg.Members, "members", nil, "peering: the farm's member IDs (or id=host:port entries), for --owner")
 	asJSON := fs.Bool("json", false, "print the result as one JSON line")
 	ceiling := fs.Bool("ceiling", false, "start an in-process ceiling server on 127.0.0.1:0 and bench it instead of --server (it shares this process's CPU)")
 	fs.Usage = func() {

@@ -223,3 +223,14 @@ func ClientTarget(appID, sessionID string) string {
 	}
 	return EncodeTarget(base + "(" + base64.StdEncoding.EncodeToString(sum[:]) + ")/" + sessionID)
 }
+
+// TargetKey returns the session key a server derives from a request target:
+// the target URL-decoded, exactly as Parse does. Tools use it to compute which
+// peered gateway owns a session.
+func TargetKey(target string) string {
+	t := []byte(target)
+	if len(t) >= 2 && t[0] == '/' && t[1] == '/' {
+		t = t[1:]
+	}
+	return string(appendURLDecoded(nil, t))
+}

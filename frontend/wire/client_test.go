@@ -148,3 +148,18 @@ func TestTicks(t *testing.T) {
 		t.Errorf("nil location gives %v", got.Location())
 	}
 }
+
+// TargetKey agrees with the key Parse derives, for the targets web servers send.
+func TestTargetKeyMatchesParse(t *testing.T) {
+	for _, target := range []string{ClientTarget("/LM/W3SVC/1/ROOT/Shop", "kf51kjsndazux1l0vjlec5jw"),
+		"//double", "/a%2Fb+c(%41)", "plain"} {
+		var req Request
+		raw := AppendRequest(nil, &ClientRequest{Method: MethodGet, Target: target, Host: "h"})
+		if _, err := NewParser(DefaultLimits()).Parse(raw, &req); err != nil {
+			t.Fatal(err)
+		}
+		if got := TargetKey(target); got != string(req.Key) {
+			t.Fatalf("%q: TargetKey %q, Parse %q", target, got, req.Key)
+		}
+	}
+}
