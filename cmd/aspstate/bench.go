@@ -55,9 +55,9 @@ func (c *benchConfig) validate() error {
 		}
 	}
 	switch c.Scenario {
-	case "read", "cycle", "mixed", "contend":
+	case "read", "cycle", "mixed", "contend", "new":
 	default:
-		return fmt.Errorf("unknown scenario %q (want read, cycle, mixed or contend)", c.Scenario)
+		return fmt.Errorf("unknown scenario %q (want read, cycle, mixed, contend or new)", c.Scenario)
 	}
 	switch {
 	case c.Connections < 1:
@@ -88,17 +88,20 @@ const (
 	opSet            // PUT answered 200
 	opLocked         // any request answered 423 (contend: polls)
 	opOther          // any other answer (counted as an error)
+	opMiss           // new: GetExclusive of a new session answered 404
 	numOps
 )
 
-var opNames = [numOps]string{"get", "acquire", "set", "locked", "other"}
+var opNames = [numOps]string{"get", "acquire", "set", "locked", "other", "miss"}
 
 // benchRun is the state shared by the connections of one run.
 type benchRun struct {
 	cfg     benchConfig
 	targets []string // request target of each session
 	payload []byte   // the body of every PUT (contend: the counter blob)
-	errLog  io.Writer
+	runID   uint32   // new: makes this run's session IDs unlike earlier runs'
+
+	errLog io.Writer
 
 	start, end time.Time // the measurement window; warmup is before start
 
@@ -131,7 +134,9 @@ type worker struct {
 	own     []int // session indexes this connection uses
 	payload []byte
 	hist    [numOps]histogram
-	cycles  int64 // contend: acknowledged cycles in the window
+	seq     histogram // new: the whole new-session sequence
+	fresh   int       // new: sessions created so far
+	cycles  int64     // contend: acknowledged cycles in the window
 }
 
 func (w *worker) connect(ctx context.Context) bool {
@@ -169,6 +174,10 @@ func (w *worker) do(op int) (ok bool, t1 time.Time) {
 	}
 	switch w.resp.Status {
 	case 200:
+	case 404:
+		if op != opMiss {
+			op = opOther
+		}
 	case 423:
 		op = opLocked
 	default:
@@ -250,6 +259,8 @@ func (w *worker) loop(ctx context.Context) {
 			}
 		case "contend":
 			w.contendCycle(ctx)
+		case "new":
+			w.newSession()
 		}
 	}
 }
@@ -298,7 +309,7 @@ func bench(ctx context.Context, cfg benchConfig, errLog io.Writer) (*benchResult
 	if cfg.MaxErrors == 0 {
 		cfg.MaxErrors = 10
 	}
-	b := &benchRun{cfg: cfg, errLog: errLog}
+	b := &benchRun{cfg: cfg, errLog: errLog, runID: rand.Uint32()}
 	payload := benchPayload(cfg.Payload)
 	b.payload = payload
 
@@ -316,7 +327,7 @@ func bench(ctx context.Context, cfg benchConfig, errLog io.Writer) (*benchResult
 		if err := b.setupContend(ctx, workers); err != nil {
 			return nil, err
 		}
-	} else {
+	} else if cfg.Scenario != "new" { // new makes its sessions as it goes
 		b.targets = benchTargets(&cfg)
 		for i := range cfg.Sessions {
 			w := workers[i%len(workers)]
@@ -433,6 +444,7 @@ type benchResult struct {
 	Cycles      int64         `json:"cycles,omitempty"`
 	CyclesPerS  float64       `json:"handoffs_per_s,omitempty"`
 	Handoff     *latencyStats `json:"handoff,omitempty"`
+	Sequence    *latencyStats `json:"new_session_sequence,omitempty"`
 	CounterSeen int64         `json:"counter,omitempty"`
 	CyclesAcked int64         `json:"cycles_acked_total,omitempty"`
 }
@@ -442,11 +454,13 @@ func (b *benchRun) result(workers []*worker, setupTook time.Duration) *benchResu
 	var all histogram
 	var per [numOps]histogram
 	var cycles int64
+	var seq histogram
 	for _, w := range workers {
 		for op := range numOps {
 			per[op].merge(&w.hist[op])
 			all.merge(&w.hist[op])
 		}
+		seq.merge(&w.seq)
 		cycles += w.cycles
 	}
 	secs := cfg.Duration.Seconds()
@@ -461,6 +475,10 @@ func (b *benchRun) result(workers []*worker, setupTook time.Duration) *benchResu
 		if per[op].n > 0 {
 			r.Ops[opNames[op]] = statsOf(&per[op])
 		}
+	}
+	if seq.n > 0 {
+		st := statsOf(&seq)
+		r.Sequence = &st
 	}
 	if st := b.contend; st != nil {
 		r.Sessions = 1
@@ -495,6 +513,9 @@ func (r *benchResult) print(w io.Writer) {
 			line(opNames[op], s)
 		}
 	}
+	if r.Sequence != nil {
+		line("sequence", *r.Sequence)
+	}
 	if r.Handoff != nil {
 		fmt.Fprintf(w, "hand-offs %d, %.0f/s (blob counter %d, cycles acknowledged %d)\n", r.Cycles, r.CyclesPerS, r.CounterSeen, r.CyclesAcked)
 		line("handoff", *r.Handoff)
@@ -511,7 +532,7 @@ func runBench(ctx context.Context, args []string, s streams) int {
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "load before measuring starts")
 	fs.IntVar(&cfg.Sessions, "sessions", 10000, "sessions (read, cycle, mixed; each connection uses its own share)")
 	fs.IntVar(&cfg.Payload, "payload", 1024, "session blob size in bytes (contend: at least 8)")
-	fs.StringVar(&cfg.Scenario, "scenario", "read", "read (Get), cycle (GetExclusive + Set), mixed (--read-percent Gets, the rest cycles), contend (every connection on one session)")
+	fs.StringVar(&cfg.Scenario, "scenario", "read", "read (Get), cycle (GetExclusive + Set), mixed (--read-percent Gets, the rest cycles), contend (every connection on one session), new (a new session each time: GetExclusive 404, PUT ExtraFlags 1, GetExclusive, PUT)")
 	fs.BoolVar(&cfg.Setup, "setup", true, "store every session before measuring (contend always stores its session)")
 	fs.IntVar(&cfg.ReadPercent, "read-percent", 80, "mixed: percentage of plain Gets")
 	fs.DurationVar(&cfg.Poll, "poll", time.Millisecond, "contend: wait after a 423 before asking again (the web server waits 500ms)")

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Peering benchmarks behind BENCHMARKS.md ("Peering"). Three aspstated
+# processes peered over mutual TLS on loopback (certificates from `aspstate
+# certs`), measured with `aspstate bench`:
+#   latency   1 connection, 1 KiB: read of a session owned here vs by another
+#             gateway; the new-session sequence (and its 404) through a non-owner
+#   aggregate load spread over the three gateways vs one gateway on Redis,
+#             read and cycle, alternating round by round
+#   drain     SIGTERM of one gateway holding a third of N sessions: its log's
+#             drain time and records moved (memory, bbolt, badger)
+#   rss       RSS of one gateway holding 1,000,000 sessions, peering on vs off
+#
+#   scripts/peerbench.sh [PARTS] [ROUNDS] [DURATION]
+#   e.g. scripts/peerbench.sh "latency aggregate drain rss" 3 10s
+set -euo pipefail
+PARTS=${1:-latency aggregate drain rss}
+ROUNDS=${2:-3}
+DURATION=${3:-10s}
+DRAIN_SESSIONS=${DRAIN_SESSIONS:-100000}
+cd "$(dirname "$0")/.."
+. scripts/benchlib.sh
+B="$work/aspstate"
+D="$work/aspstated"
+"$B" certs --dir "$work/certs" --members gw1,gw2,gw3 >/dev/null
+
+# farm BACKEND: starts gw1..gw3 with BACKEND, sets G1 G2 G3 (protocol ports),
+# A1 A2 A3 (debug ports) and pid_gwN; members are the peer ports.
+farm() {
+  local backend=$1 i peers=() members
+  for i in 1 2 3; do peers[$i]=$(free_port); done
+  members="gw1=127.0.0.1:${peers[1]},gw2=127.0.0.1:${peers[2]},gw3=127.0.0.1:${peers[3]}"
+  for i in 1 2 3; do
+    local p a
+    p=$(free_port); a=$(free_port)
+    eval "G$i=$p A$i=$a"
+    "$D" --listen 127.0.0.1:$p --debug.listen 127.0.0.1:$a --backend.type "$backend" \
+      --backend.bbolt.path "$work/$backend-gw$i.db" --backend.badger.path "$work/$backend-gw$i" \
+      --peering.self gw$i --peering.listen 127.0.0.1:${peers[$i]} --peering.members "$members" \
+      --peering.tls.ca_file "$work/certs/ca.pem" --peering.tls.cert_file "$work/certs/gw$i.pem" \
+      --peering.tls.key_file "$work/certs/gw$i-key.pem" --peering.drain_timeout 120s \
+      >"$work/$backend-gw$i.log" 2>&1 &
+    pids+=($!); eval "pid_gw$i=$!"
+  done
+  for i in 1 2 3; do eval wait_port "\$G$i"; done
+  sleep 1 # links up
+}
+stop_farm() { for i in 1 2 3; do eval "kill \$pid_gw$i 2>/dev/null || true"; done; wait 2>/dev/null || true; }
+
+bench() { # label port args...
+  local label=$1 port=$2; shift 2
+  "$B" bench --server 127.0.0.1:$port --payload 1024 --duration "$DURATION" --warmup 1s --json "$@" 2>>"$work/bench.err" \
+    | sed "s/^{/{\"target\":\"$label\",\"round\":${ROUND:-0},/"
+}
+
+echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), go $(go env GOVERSION)"
+echo "# parts=$PARTS rounds=$ROUNDS duration=$DURATION"
+M="--members gw1,gw2,gw3"
+
+if [[ " $PARTS " == *" latency "* ]]; then
+  farm memory
+  for ROUND in $(seq "$ROUNDS"); do
+    bench local-read "$G1" --scenario read --connections 1 --sessions 1000 --owner gw1 $M
+    bench remote-read "$G1" --scenario read --connections 1 --sessions 1000 --owner gw2 $M
+    bench local-new "$G1" --scenario new --connections 1 --owner gw1 $M
+    bench remote-new "$G1" --scenario new --connections 1 --owner gw2 $M
+  done
+  stop_farm
+fi
+
+if [[ " $PARTS " == *" aggregate "* ]]; then
+  farm memory
+  P_RDS=$(free_port)
+  redis-server --port "$P_RDS" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+  pids+=($!); wait_port "$P_RDS"
+  P_GWR=$(free_port)
+  "$D" --listen 127.0.0.1:$P_GWR --backend.type redis --backend.redis.addrs 127.0.0.1:$P_RDS >"$work/gwredis.log" 2>&1 &
+  pids+=($!); wait_port "$P_GWR"
+  for ROUND in $(seq "$ROUNDS"); do
+    for sc in read cycle; do
+      # The farm: one bench per gateway at once, 16 connections each, on
+      # disjoint session sets (--app differs), summed by the summary.
+      for i in 1 2 3; do
+        eval port=\$G$i
+        bench "peered3-gw$i" "$port" --scenario $sc --connections 16 --sessions 3000 --app "/LM/W3SVC/1/ROOT/app$i" &
+      done
+      wait $(jobs -p | tail -3) 2>/dev/null || true
+      bench redis1 "$P_GWR" --scenario $sc --connections 48 --sessions 9000
+    done
+  done
+  stop_farm
+fi
+
+if [[ " $PARTS " == *" drain "* ]]; then
+  for backend in memory bbolt badger; do
+    farm "$backend"
+    # Store the sessions through all three gateways (each keeps what it owns).
+    for i in 1 2 3; do
+      eval port=\$G$i
+      "$B" bench --server 127.0.0.1:$port --scenario read --connections 32 --sessions $((DRAIN_SESSIONS / 3)) \
+        --app "/LM/W3SVC/1/ROOT/drain$i" --payload 1024 --duration 1s --warmup 0s --json >/dev/null 2>>"$work/bench.err" &
+    done
+    wait $(jobs -p | tail -3) 2>/dev/null || true
+    kill -TERM "$pid_gw2"
+    while kill -0 "$pid_gw2" 2>/dev/null; do sleep 0.1; done
+    line=$(grep -E 'drain complete|drain incomplete' "$work/$backend-gw2.log" | tail -1)
+    echo "{\"target\":\"drain-$backend\",\"sessions\":$DRAIN_SESSIONS,\"log\":\"$(echo "$line" | sed 's/"/\\"/g')\"}"
+    stop_farm
+  done
+fi
+
+if [[ " $PARTS " == *" rss "* ]]; then
+  for mode in off on; do
+    p=$(free_port); peer=$(free_port)
+    extra=()
+    if [ $mode = on ]; then
+      "$B" certs --dir "$work/solo" --members gw1 --force >/dev/null
+      extra=(--peering.self gw1 --peering.listen 127.0.0.1:$peer --peering.members "gw1=127.0.0.1:$peer"
+        --peering.tls.ca_file "$work/solo/ca.pem" --peering.tls.cert_file "$work/solo/gw1.pem" --peering.tls.key_file "$work/solo/gw1-key.pem")
+    fi
+    "$D" --listen 127.0.0.1:$p "${extra[@]}" >"$work/rss-$mode.log" 2>&1 &
+    pid=$!; pids+=($pid); wait_port "$p"
+    "$B" bench --server 127.0.0.1:$p --scenario read --connections 32 --sessions 1000000 --payload 100 \
+      --duration 1s --warmup 0s --json >/dev/null 2>>"$work/bench.err"
+    rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+    echo "{\"target\":\"rss-peering-$mode\",\"sessions\":1000000,\"payload\":100,\"rss_kib\":$rss}"
+    kill $pid; wait $pid 2>/dev/null || true
+  done
+fi
