@@ -1,8 +1,10 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -23,6 +25,7 @@ type peerFarm struct {
 	ids     []string
 	members string // the peering.members value
 	peerAt  []string
+	admin   []string // debug.listen of each gateway: /peers
 	backend string
 	gws     []*gateway
 }
@@ -46,6 +49,7 @@ func startPeerFarm(t *testing.T, backend string) *peerFarm {
 	for _, id := range f.ids {
 		addr := freePort(t)
 		f.peerAt = append(f.peerAt, addr)
+		f.admin = append(f.admin, freePort(t))
 		list = append(list, id+"="+addr)
 	}
 	f.members = strings.Join(list, ",")
@@ -86,7 +90,8 @@ func (f *peerFarm) args(i int) []string {
 		"--peering.self", id, "--peering.listen", f.peerAt[i], "--peering.members", f.members,
 		"--peering.tls.ca_file", filepath.Join(f.dir, "ca.pem"),
 		"--peering.tls.cert_file", filepath.Join(f.dir, id+".pem"),
-		"--peering.tls.key_file", filepath.Join(f.dir, id+"-key.pem")}
+		"--peering.tls.key_file", filepath.Join(f.dir, id+"-key.pem"),
+		"--debug.listen", f.admin[i]}
 	switch f.backend {
 	case "bbolt":
 		args = append(args, "--backend.bbolt.path", filepath.Join(f.dir, id+".db"))
@@ -224,4 +229,51 @@ func TestPeeringBinariesKilledOwnerFailsFast(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no session was owned by the killed gateway; the test proved nothing")
 	}
+
+	// The operator sees it, and declares it dead: its range takes new sessions.
+	st := peersStatus(t, "GET", "http://"+f.admin[0]+"/peers")
+	if st.Members[2].LinkUp || st.Members[2].State != "active" {
+		t.Fatalf("gw3 after the kill: %+v", st.Members[2])
+	}
+	st = peersStatus(t, "POST", "http://"+f.admin[1]+"/peers/down?member=gw3")
+	if st.Members[2].State != "down" {
+		t.Fatalf("gw3 after peers down: %+v", st.Members[2])
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, s := range sessions {
+		if s.owner != 2 {
+			continue
+		}
+		for { // gw1 learns the view from gw2 (at once, or with its next message)
+			r, err := dial(t, f.gws[0].Addr).try(getReq(s.target))
+			if err == nil && r.Status == 404 {
+				break
+			}
+			if err == nil || time.Now().After(deadline) {
+				t.Fatalf("a session of the dead gateway after peers down: %v %v", r.Status, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if r := dial(t, f.gws[0].Addr).do(putReq(s.target, 0, s.body)); r.Status != 200 {
+			t.Fatalf("new session in the dead gateway's range: %d", r.Status)
+		}
+	}
+}
+
+func peersStatus(t *testing.T, method, url string) peering.Status {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st peering.Status
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %s: %s", method, url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -91,7 +91,7 @@ if [[ " $PARTS " == *" aggregate "* ]]; then
 fi
 
 if [[ " $PARTS " == *" drain "* ]]; then
-  for backend in memory bbolt badger; do
+  for backend in ${DRAIN_BACKENDS:-memory bbolt badger}; do
     farm "$backend"
     # Store the sessions through all three gateways (each keeps what it owns).
     for i in 1 2 3; do

@@ -20,6 +20,18 @@ func runConfig(t *testing.T, args []string, environ ...string) (int, string) {
 	return code, out.String() + errOut.String()
 }
 
+// peerArgs is a valid peering section with (empty) certificate files.
+func peerArgs(t *testing.T) []string {
+	dir := t.TempDir()
+	var args []string
+	for key, name := range map[string]string{"ca_file": "ca.pem", "cert_file": "gw1.pem", "key_file": "gw1-key.pem"} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, nil, 0o600)
+		args = append(args, "--peering.tls."+key, p)
+	}
+	return append(args, "--peering.self", "gw1", "--peering.members", "gw1=127.0.0.1:1,gw2=127.0.0.1:2")
+}
+
 func writeFile(t *testing.T, name, text string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), name)
@@ -55,6 +67,11 @@ func TestConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{"log level", []string{"--log.level", "chatty"}, nil, "log.level: "},
 		{"line limit", []string{"--limits.max_line_bytes", "10"}, nil, "limits.max_line_bytes: "},
 		{"listen", []string{"--listen", "nohost"}, nil, "listen: "},
+		{"peering self not a member", append(peerArgs(t), "--peering.self", "gw9"), nil, "peering.self: "},
+		{"peering member list", []string{"--peering.self", "gw1", "--peering.members", "gw1"}, nil, "peering.members: "},
+		{"peering without certificates", []string{"--peering.self", "gw1", "--peering.members", "gw1=a:1"}, nil, "peering.tls.ca_file: "},
+		{"peering certificate missing", append(peerArgs(t), "--peering.tls.cert_file", "/nonexistent.pem"), nil, "peering.tls.cert_file: "},
+		{"peering on redis", append(peerArgs(t), "--backend.type", "redis"), nil, "peering.self: "},
 	}
 	for _, tc := range cases {
 		for _, print := range []bool{false, true} {
