@@ -260,10 +260,11 @@ func TestScenarioKillOwner(t *testing.T) {
 	mu.Unlock()
 	c.Kill(killed)
 	time.Sleep(1500 * time.Millisecond)
-	c.Restart(killed, true)
+	// Requests sent from here on may find the restarted, empty member.
 	mu.Lock()
 	restartedAt = time.Now()
 	mu.Unlock()
+	c.Restart(killed, true)
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
 	wg.Wait()
