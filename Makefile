@@ -40,12 +40,14 @@ loadtest:
 	$(GO) build -o $(BIN)/boltload ./backends/boltstore/internal/loadtest
 	$(GO) build -o $(BIN)/badgerload ./backends/badgerstore/internal/loadtest
 
-# Fuzz the wire codec and the Redis reply reader for FUZZTIME per target.
+# Fuzz the wire codec, the Redis reply reader and the peer frames and
+# messages for FUZZTIME per target.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./frontend/wire/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZTIME) ./frontend/wire/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadReply$$' -fuzztime $(FUZZTIME) ./backends/redisstore/
 	$(GO) test -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME) ./peering/link/
+	$(GO) test -run '^$$' -fuzz '^FuzzPeerMessages$$' -fuzztime $(FUZZTIME) ./peering/
 
 # gofmt, go vet and staticcheck (installed from the Go module proxy).
 lint:

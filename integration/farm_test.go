@@ -3,7 +3,6 @@ package integration
 import (
 	"bytes"
 	"fmt"
-	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/aspstate/aspstate/backends/redisstore/redistest"
 	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/internal/lockcheck"
+	"github.com/aspstate/aspstate/internal/stateclient"
 )
 
 // Tests of a Redis-backed farm: several aspstated processes sharing one real
@@ -36,132 +37,43 @@ func redisGateway(t *testing.T, addr string) *gateway {
 
 // Locks hold across gateways: 32 web servers run the ASP.NET cycle
 // (GetExclusive, then PUT with the cookie; on 423 retry) on three shared
-// counter sessions through three gateways. The lock history must be
-// linearizable, the final counters must equal the acknowledged cycles, no
-// cookie is granted twice, and ActionFlags: 1 is reported once per session.
+// counter sessions through three gateways (lockcheck.RunCycles). The lock
+// history must be linearizable, the final counters must equal the
+// acknowledged cycles, no cookie is granted twice, and ActionFlags: 1 is
+// reported once per session.
 func TestFarmLocksAcrossGateways(t *testing.T) {
 	r := redistest.Start(t)
 	gws := make([]*gateway, farmGateways)
+	addrs := make([]string, farmGateways)
 	for i := range gws {
 		gws[i] = redisGateway(t, r.Addr())
+		addrs[i] = gws[i].Addr
 	}
 	targets := make([]string, farmSessions)
 	setup := dial(t, gws[0].Addr)
 	for s := range targets {
 		targets[s] = target(fmt.Sprintf("farmcounter%02dxxxxxxxxxxxxxx", s))
 		// What a web server sends for a new session: an uninitialized item.
-		req := &wire.ClientRequest{Method: wire.MethodPut, Target: targets[s], Timeout: num(20), ExtraFlags: num(1), LockCookie: num(0), Body: b7}
-		if resp := setup.do(req); resp.Status != 200 {
+		if resp := setup.do(stateclient.Insert(targets[s])); resp.Status != 200 {
 			t.Fatalf("session %d: uninitialized PUT answered %d", s, resp.Status)
 		}
 	}
 
-	type clientRec struct {
-		ops     []porcupine.Operation
-		grants  []grant
-		retries int // 423 answers
-		err     error
+	res := lockcheck.RunCycles(lockcheck.Load{Addrs: addrs, Targets: targets, Clients: farmClients,
+		Duration: farmRun, MaxCycles: farmMaxCycles})
+	for _, err := range res.Errors {
+		t.Error(err)
 	}
-	recs := make([]clientRec, farmClients)
-	conns := make([]*farmConn, farmClients)
-	for i := range conns {
-		conns[i] = &farmConn{addr: gws[i%farmGateways].Addr}
-		if _, err := conns[i].try(&wire.ClientRequest{Method: wire.MethodHead, Target: target("farmwarmup")}); err != nil {
-			t.Fatalf("client %d: connecting to gateway %d: %v", i, i%farmGateways, err)
-		}
-		defer conns[i].close()
-	}
-
-	base := time.Now()
-	stamp := func() int64 { return int64(time.Since(base)) } // monotonic
-	start := make(chan struct{})
-	deadline := base.Add(farmRun)
-	var wg sync.WaitGroup
-	for i := range farmClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// Client i talks to gateway i%3 about session (i/3)%3, so every
-			// session is reached through every gateway.
-			rec, fc, sess := &recs[i], conns[i], (i/farmGateways)%farmSessions
-			u := targets[sess]
-			<-start
-			for cycles := 0; cycles < farmMaxCycles && time.Now().Before(deadline); {
-				call := stamp()
-				resp, err := fc.try(acquireReq(u))
-				ret := stamp()
-				if err != nil {
-					rec.err = fmt.Errorf("client %d (gateway %d, session %d): acquire: %v (no fault was injected)", i, i%farmGateways, sess, err)
-					return
-				}
-				op := porcupine.Operation{ClientId: i, Input: lockIn{Session: sess, Kind: opAcquire}, Call: call, Return: ret}
-				switch resp.Status {
-				case 423:
-					op.Output = lockOut{Status: 423, Cookie: resp.LockCookie.Value}
-					rec.ops = append(rec.ops, op)
-					rec.retries++
-					time.Sleep(time.Millisecond + mrand.N(2*time.Millisecond))
-					continue
-				case 200:
-				default:
-					rec.err = fmt.Errorf("client %d: acquire answered %d", i, resp.Status)
-					return
-				}
-				n, err := parseCounter(resp.Body)
-				if err != nil || !resp.LockCookie.Present {
-					rec.err = fmt.Errorf("client %d: acquire 200 with cookie %v, blob %q: %v", i, resp.LockCookie, resp.Body, err)
-					return
-				}
-				c := resp.LockCookie.Value
-				op.Output = lockOut{Status: 200, Cookie: c, Counter: n}
-				rec.ops = append(rec.ops, op)
-				g := grant{Session: sess, Cookie: c, Counter: n, AcqCall: call, AcqRet: ret, Written: n + 1,
-					ActionFlagsOne: resp.ActionFlags.Present && resp.ActionFlags.Value == 1}
-
-				g.PutCall = stamp()
-				presp, err := fc.try(putReq(u, c, counterBlob(n+1)))
-				g.PutRet = stamp()
-				if err != nil {
-					rec.err = fmt.Errorf("client %d: PUT with cookie %d: %v (no fault was injected)", i, c, err)
-					return
-				}
-				g.PutStatus = presp.Status
-				rec.grants = append(rec.grants, g)
-				rec.ops = append(rec.ops, porcupine.Operation{ClientId: i, Input: lockIn{Session: sess, Kind: opSet, Cookie: c, Value: n + 1},
-					Output: lockOut{Status: presp.Status}, Call: g.PutCall, Return: g.PutRet})
-				cycles++
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	elapsed := time.Since(base)
-
-	var ops []porcupine.Operation
-	var grants []grant
-	acked := make([]int, farmSessions)
 	grantsPer := make([]int, farmSessions)
 	actionFlags := make([][]int32, farmSessions)
-	retries := 0
-	for i := range recs {
-		if recs[i].err != nil {
-			t.Error(recs[i].err)
-		}
-		ops = append(ops, recs[i].ops...)
-		grants = append(grants, recs[i].grants...)
-		retries += recs[i].retries
-	}
-	for _, g := range grants {
+	for _, g := range res.Grants {
 		grantsPer[g.Session]++
-		if g.PutStatus == 200 {
-			acked[g.Session]++
-		}
 		if g.ActionFlagsOne {
 			actionFlags[g.Session] = append(actionFlags[g.Session], g.Cookie)
 		}
 	}
 	t.Logf("%d clients, %d gateways, %d sessions, %v: %d grants (per session %v), %d acknowledged cycles (per session %v), %d answers 423, %d operations recorded",
-		farmClients, farmGateways, farmSessions, elapsed.Round(time.Millisecond), len(grants), grantsPer, sum(acked), acked, retries, len(ops))
+		farmClients, farmGateways, farmSessions, res.Elapsed.Round(time.Millisecond), len(res.Grants), grantsPer, sum(res.Acked), res.Acked, res.Retries, len(res.Ops))
 	if t.Failed() {
 		t.FailNow()
 	}
@@ -170,11 +82,11 @@ func TestFarmLocksAcrossGateways(t *testing.T) {
 	for s, u := range targets {
 		for gi, g := range gws {
 			c := dial(t, g.Addr)
-			resp := c.do(getReq(u))
-			n, err := parseCounter(resp.Body)
-			if resp.Status != 200 || err != nil || n != acked[s] {
+			resp := c.do(stateclient.Get(u))
+			n, err := lockcheck.ParseCounter(resp.Body)
+			if resp.Status != 200 || err != nil || n != res.Acked[s] {
 				t.Errorf("session %d via gateway %d: GET answered %d blob %q (%v); want counter %d = acknowledged cycles",
-					s, gi, resp.Status, resp.Body, err, acked[s])
+					s, gi, resp.Status, resp.Body, err, res.Acked[s])
 			}
 		}
 		if len(actionFlags[s]) != 1 || actionFlags[s][0] != 2 {
@@ -186,20 +98,20 @@ func TestFarmLocksAcrossGateways(t *testing.T) {
 	}
 
 	// Direct check of the grants.
-	for _, v := range checkGrants(grants, 0) {
+	for _, v := range lockcheck.CheckGrants(res.Grants, 0) {
 		t.Error(v)
 	}
 
 	// Linearizability of the whole history.
 	checkStart := time.Now()
-	res, info := porcupine.CheckOperationsVerbose(lockModel, ops, farmCheckerTimeout)
-	t.Logf("porcupine: %s in %v", res, time.Since(checkStart).Round(time.Millisecond))
-	switch res {
+	pres, info := porcupine.CheckOperationsVerbose(lockcheck.Model, res.Ops, farmCheckerTimeout)
+	t.Logf("porcupine: %s in %v", pres, time.Since(checkStart).Round(time.Millisecond))
+	switch pres {
 	case porcupine.Ok:
 	case porcupine.Illegal:
 		t.Errorf("the lock history is not linearizable (two holders at once, a reused cookie, a lost write or a wrong 423)%s", visualize(t, info))
 	default:
-		t.Errorf("porcupine could not decide within %v (%s): treat as a failure; the history has %d operations", farmCheckerTimeout, res, len(ops))
+		t.Errorf("porcupine could not decide within %v (%s): treat as a failure; the history has %d operations", farmCheckerTimeout, pres, len(res.Ops))
 	}
 }
 
@@ -211,7 +123,7 @@ func visualize(t *testing.T, info porcupine.LinearizationInfo) string {
 		return ""
 	}
 	path := filepath.Join(dir, "history.html")
-	if err := porcupine.VisualizePath(lockModel, info, path); err != nil {
+	if err := porcupine.VisualizePath(lockcheck.Model, info, path); err != nil {
 		t.Logf("visualization: %v", err)
 		return ""
 	}
@@ -224,61 +136,6 @@ func sum(xs []int) int {
 		n += x
 	}
 	return n
-}
-
-// The checkers can fail: hand-made histories with two holders at once, a
-// reused cookie, a wrong 423 or a lost write are rejected, and a correct one is
-// accepted (a checker that accepts everything would make the farm test pass
-// vacuously).
-func TestFarmLockCheckerRejectsViolations(t *testing.T) {
-	acq := func(client int, call, ret int64, status int, cookie int32, ctr int) porcupine.Operation {
-		return porcupine.Operation{ClientId: client, Input: lockIn{Kind: opAcquire}, Output: lockOut{Status: status, Cookie: cookie, Counter: ctr}, Call: call, Return: ret}
-	}
-	set := func(client int, call, ret int64, cookie int32, v int, status int) porcupine.Operation {
-		return porcupine.Operation{ClientId: client, Input: lockIn{Kind: opSet, Cookie: cookie, Value: v}, Output: lockOut{Status: status}, Call: call, Return: ret}
-	}
-	grantOf := func(a, s porcupine.Operation) grant {
-		return grant{Cookie: a.Output.(lockOut).Cookie, Counter: a.Output.(lockOut).Counter, AcqCall: a.Call, AcqRet: a.Return,
-			PutCall: s.Call, PutRet: s.Return, PutStatus: s.Output.(lockOut).Status, Written: s.Input.(lockIn).Value}
-	}
-
-	// A correct history: client 1's acquire overlaps client 0's PUT, so it
-	// may be ordered after it; a 423 while client 0 holds the lock.
-	a0, s0 := acq(0, 0, 10, 200, 2, 0), set(0, 20, 30, 2, 1, 200)
-	l1 := acq(1, 12, 18, 423, 2, 0)
-	a1, s1 := acq(1, 25, 35, 200, 3, 1), set(1, 40, 50, 3, 2, 200)
-	good := []porcupine.Operation{a0, l1, s0, a1, s1}
-	if res := porcupine.CheckOperationsTimeout(lockModel, good, 10*time.Second); res != porcupine.Ok {
-		t.Fatalf("a correct history: porcupine says %s", res)
-	}
-	if v := checkGrants([]grant{grantOf(a0, s0), grantOf(a1, s1)}, 0); len(v) != 0 {
-		t.Fatalf("a correct history: direct check says %v", v)
-	}
-
-	// Two holders at once: client 1 is answered 200 (t=15) before client 0
-	// sent its PUT (t=20).
-	b1, t1 := acq(1, 5, 15, 200, 3, 0), set(1, 40, 50, 3, 1, 200)
-	cases := []struct {
-		name   string
-		ops    []porcupine.Operation
-		grants []grant
-	}{
-		{"two holders", []porcupine.Operation{a0, b1, s0, t1}, []grant{grantOf(a0, s0), grantOf(b1, t1)}},
-		{"cookie reused", []porcupine.Operation{a0, s0, acq(1, 31, 35, 200, 2, 1), set(1, 40, 50, 2, 2, 200)},
-			[]grant{grantOf(a0, s0), grantOf(acq(1, 31, 35, 200, 2, 1), set(1, 40, 50, 2, 2, 200))}},
-		{"lost write", []porcupine.Operation{a0, s0, acq(1, 31, 35, 200, 3, 0), set(1, 40, 50, 3, 1, 200)},
-			[]grant{grantOf(a0, s0), grantOf(acq(1, 31, 35, 200, 3, 0), set(1, 40, 50, 3, 1, 200))}},
-		{"423 while unlocked", []porcupine.Operation{a0, s0, acq(1, 31, 35, 423, 2, 0)}, nil},
-		{"holder's PUT refused", []porcupine.Operation{a0, set(0, 20, 30, 2, 1, 423)}, []grant{grantOf(a0, set(0, 20, 30, 2, 1, 423))}},
-	}
-	for _, tc := range cases {
-		if res := porcupine.CheckOperationsTimeout(lockModel, tc.ops, 10*time.Second); res != porcupine.Illegal {
-			t.Errorf("%s: porcupine says %s, want Illegal", tc.name, res)
-		}
-		if tc.grants != nil && len(checkGrants(tc.grants, 0)) == 0 {
-			t.Errorf("%s: the direct check found nothing", tc.name)
-		}
-	}
 }
 
 // outcome is one request of the outage test, as a worker saw it.
@@ -315,12 +172,12 @@ func TestFarmRedisOutage(t *testing.T) {
 	writerU := func(i int) string { return target(fmt.Sprintf("outagewriter%02dxxxxxxxxxxxx", i)) }
 	setup := dial(t, gws[0].Addr)
 	for i := range readers {
-		if resp := setup.do(putReq(readerU(i), -1, known(i))); resp.Status != 200 {
+		if resp := setup.do(stateclient.Put(readerU(i), -1, known(i))); resp.Status != 200 {
 			t.Fatalf("setup PUT: %d", resp.Status)
 		}
 	}
 	for i := range writers {
-		if resp := setup.do(putReq(writerU(i), -1, seqBlob(0))); resp.Status != 200 {
+		if resp := setup.do(stateclient.Put(writerU(i), -1, seqBlob(0))); resp.Status != 200 {
 			t.Fatalf("setup PUT: %d", resp.Status)
 		}
 	}
@@ -351,11 +208,11 @@ func TestFarmRedisOutage(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			rec := &recs[w]
-			fc := &farmConn{addr: gws[w%2].Addr}
-			defer fc.close()
+			fc := &stateclient.Conn{Addr: gws[w%2].Addr}
+			defer fc.Close()
 			do := func(what string, req *wire.ClientRequest) (wire.ClientResponse, bool, time.Time) {
 				call := time.Now()
-				resp, err := fc.try(req)
+				resp, err := fc.Do(req)
 				o := outcome{worker: w, what: what, call: call, ret: time.Now(), status: resp.Status, err: err}
 				if err != nil {
 					o.status = 0
@@ -375,7 +232,7 @@ func TestFarmRedisOutage(t *testing.T) {
 				ok := false
 				if w < readers {
 					i := w
-					resp, answered, call := do("get", getReq(readerU(i)))
+					resp, answered, call := do("get", stateclient.Get(readerU(i)))
 					ok = answered
 					switch {
 					case !answered:
@@ -383,7 +240,7 @@ func TestFarmRedisOutage(t *testing.T) {
 					case resp.Status == 404 && mayBeLost(call):
 						// Redis restarted empty: start the session again, as a
 						// web server would.
-						if presp, answered, _ := do("put", putReq(readerU(i), -1, known(i))); answered && presp.Status != 200 {
+						if presp, answered, _ := do("put", stateclient.Put(readerU(i), -1, known(i))); answered && presp.Status != 200 {
 							bad("re-creating the session: PUT answered %d", presp.Status)
 						}
 					default:
@@ -392,7 +249,7 @@ func TestFarmRedisOutage(t *testing.T) {
 				} else {
 					i := w - readers
 					u := writerU(i)
-					resp, answered, call := do("acquire", acquireReq(u))
+					resp, answered, call := do("acquire", stateclient.Acquire(u))
 					ok = answered
 					switch {
 					case !answered:
@@ -406,7 +263,7 @@ func TestFarmRedisOutage(t *testing.T) {
 							bad("acquire read seq=%d; the last acknowledged PUT wrote %d, the last sent %d", k, rec.lastAcked, rec.lastSent)
 						}
 						rec.lastSent++
-						presp, answered, _ := do("put", putReq(u, resp.LockCookie.Value, seqBlob(rec.lastSent)))
+						presp, answered, _ := do("put", stateclient.Put(u, resp.LockCookie.Value, seqBlob(rec.lastSent)))
 						switch {
 						case !answered:
 						case presp.Status == 200:
@@ -420,10 +277,10 @@ func TestFarmRedisOutage(t *testing.T) {
 						// with the 423's cookie, as ASP.NET does once the lock is
 						// older than its execution timeout.
 						rec.forced++
-						do("release", releaseReq(u, resp.LockCookie.Value))
+						do("release", stateclient.Release(u, resp.LockCookie.Value))
 					case resp.Status == 404 && mayBeLost(call):
 						rec.lastSent++
-						if presp, answered, _ := do("put", putReq(u, -1, seqBlob(rec.lastSent))); answered {
+						if presp, answered, _ := do("put", stateclient.Put(u, -1, seqBlob(rec.lastSent))); answered {
 							if presp.Status == 200 {
 								rec.lastAcked = rec.lastSent
 							} else {
@@ -450,25 +307,25 @@ func TestFarmRedisOutage(t *testing.T) {
 		u := target(fmt.Sprintf("outageprobe%dxxxxxxxxxxxxxxx", gi))
 		var last error
 		for n := 0; time.Since(from) < limit; n++ {
-			fc := &farmConn{addr: gws[gi].Addr}
+			fc := &stateclient.Conn{Addr: gws[gi].Addr}
 			body := []byte(fmt.Sprintf("probe %d", n))
-			presp, err := fc.try(putReq(u, -1, body))
+			presp, err := fc.Do(stateclient.Put(u, -1, body))
 			if err == nil && presp.Status == 200 {
 				var gresp wire.ClientResponse
-				gresp, err = fc.try(getReq(u))
+				gresp, err = fc.Do(stateclient.Get(u))
 				if err == nil && gresp.Status == 200 && bytes.Equal(gresp.Body, body) {
-					fc.close()
+					fc.Close()
 					return time.Since(from), nil
 				}
 				if err == nil {
-					fc.close()
+					fc.Close()
 					return 0, fmt.Errorf("GET after an acknowledged PUT answered %d %q", gresp.Status, gresp.Body)
 				}
 			} else if err == nil {
-				fc.close()
+				fc.Close()
 				return 0, fmt.Errorf("PUT answered %d", presp.Status)
 			}
-			fc.close()
+			fc.Close()
 			last = err
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -521,10 +378,10 @@ func TestFarmRedisOutage(t *testing.T) {
 			probes.Add(1)
 			go func() {
 				defer probes.Done()
-				fc := &farmConn{addr: gws[n%len(gws)].Addr}
-				defer fc.close()
+				fc := &stateclient.Conn{Addr: gws[n%len(gws)].Addr}
+				defer fc.Close()
 				call := time.Now()
-				resp, err := fc.try(getReq(readerU(0)))
+				resp, err := fc.Do(stateclient.Get(readerU(0)))
 				o := outcome{worker: -1, what: "probe get", call: call, ret: time.Now(), status: resp.Status, err: err}
 				if err != nil {
 					o.status = 0
@@ -647,7 +504,7 @@ func TestFarmRedisOutage(t *testing.T) {
 		forced += rec.forced
 		for gi, g := range gws {
 			c := dial(t, g.Addr)
-			resp := c.do(getReq(writerU(i)))
+			resp := c.do(stateclient.Get(writerU(i)))
 			var k int
 			if _, err := fmt.Sscanf(string(resp.Body), "seq=%d", &k); resp.Status != 200 || err != nil || k < rec.lastAcked || k > rec.lastSent {
 				t.Errorf("writer %d via gateway %d: GET answered %d %q; the last acknowledged PUT wrote seq=%d, the last sent seq=%d",
@@ -678,11 +535,11 @@ func TestFarmRedisUnreachableAtStartup(t *testing.T) {
 		t.Fatalf("the log does not report the unreachable Redis at %s within 5s:\n%s", r.Addr(), g.Logs())
 	}
 	u := target("startupsessionxxxxxxxxxxx")
-	for _, req := range []*wire.ClientRequest{getReq(u), putReq(u, -1, []byte("x")), acquireReq(u)} {
-		fc := &farmConn{addr: g.Addr}
+	for _, req := range []*wire.ClientRequest{stateclient.Get(u), stateclient.Put(u, -1, []byte("x")), stateclient.Acquire(u)} {
+		fc := &stateclient.Conn{Addr: g.Addr}
 		start := time.Now()
-		resp, err := fc.try(req)
-		fc.close()
+		resp, err := fc.Do(req)
+		fc.Close()
 		if err == nil {
 			t.Fatalf("%s with Redis down was answered %d, want a closed connection", req.Method, resp.Status)
 		}
@@ -693,24 +550,24 @@ func TestFarmRedisUnreachableAtStartup(t *testing.T) {
 	back := time.Now()
 	var took time.Duration
 	for n := 0; ; n++ {
-		fc := &farmConn{addr: g.Addr}
+		fc := &stateclient.Conn{Addr: g.Addr}
 		body := []byte(fmt.Sprintf("v%d", n))
-		presp, err := fc.try(putReq(u, -1, body))
+		presp, err := fc.Do(stateclient.Put(u, -1, body))
 		if err == nil {
 			if presp.Status != 200 {
 				t.Fatalf("PUT answered %d", presp.Status)
 			}
-			gresp, err := fc.try(getReq(u))
+			gresp, err := fc.Do(stateclient.Get(u))
 			if err == nil && (gresp.Status != 200 || !bytes.Equal(gresp.Body, body)) {
 				t.Fatalf("GET after an acknowledged PUT answered %d %q", gresp.Status, gresp.Body)
 			}
 			if err == nil {
 				took = time.Since(back)
-				fc.close()
+				fc.Close()
 				break
 			}
 		}
-		fc.close()
+		fc.Close()
 		if time.Since(back) > 5*time.Second {
 			t.Fatalf("no request succeeded within 5s of Redis starting; last error: %v", err)
 		}
