@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/internal/stateclient"
 	"github.com/aspstate/aspstate/peering"
 	"github.com/aspstate/aspstate/peering/pki"
 )
@@ -122,10 +123,10 @@ func (f *peerFarm) seed(n int) []peerSession {
 		u := target(sid)
 		body := []byte(fmt.Sprintf("session-%d", s))
 		c := dial(f.t, f.gws[s%3].Addr)
-		if r := c.do(putReq(u, 0, body)); r.Status != 200 {
+		if r := c.do(stateclient.Put(u, 0, body)); r.Status != 200 {
 			f.t.Fatalf("put %d: %d", s, r.Status)
 		}
-		l := dial(f.t, f.gws[(s+1)%3].Addr).do(acquireReq(u))
+		l := dial(f.t, f.gws[(s+1)%3].Addr).do(stateclient.Acquire(u))
 		if l.Status != 200 {
 			f.t.Fatalf("lock %d: %d", s, l.Status)
 		}
@@ -148,23 +149,23 @@ func TestPeeringBinariesServeEverySessionEverywhere(t *testing.T) {
 	for s := range 6 {
 		u := target(fmt.Sprintf("seq%03dxxxxxxxxxxxxxxxxxxx", s))
 		at := func(i int) *client { return dial(t, f.gws[(s+i)%3].Addr) }
-		if r := at(0).do(acquireReq(u)); r.Status != 404 {
+		if r := at(0).do(stateclient.Acquire(u)); r.Status != 404 {
 			t.Fatalf("acquire of a new session: %d", r.Status)
 		}
 		if r := at(1).do(&wire.ClientRequest{Method: wire.MethodPut, Target: u, Timeout: num(20), ExtraFlags: num(1), LockCookie: num(0), Body: b7}); r.Status != 200 {
 			t.Fatalf("uninitialized put: %d", r.Status)
 		}
-		r := at(2).do(acquireReq(u))
+		r := at(2).do(stateclient.Acquire(u))
 		if r.Status != 200 || r.LockCookie.Value != 2 || r.ActionFlags.Value != 1 {
 			t.Fatalf("acquire: %d cookie %v flags %v", r.Status, r.LockCookie, r.ActionFlags)
 		}
-		if r := at(0).do(getReq(u)); r.Status != 423 || r.LockCookie.Value != 2 || r.LockDate == 0 {
+		if r := at(0).do(stateclient.Get(u)); r.Status != 423 || r.LockCookie.Value != 2 || r.LockDate == 0 {
 			t.Fatalf("read of a locked session through a non-owner: %d %+v", r.Status, r)
 		}
-		if r := at(1).do(putReq(u, 2, []byte("state"))); r.Status != 200 {
+		if r := at(1).do(stateclient.Put(u, 2, []byte("state"))); r.Status != 200 {
 			t.Fatalf("put with cookie: %d", r.Status)
 		}
-		if r := at(2).do(getReq(u)); r.Status != 200 || string(r.Body) != "state" {
+		if r := at(2).do(stateclient.Get(u)); r.Status != 200 || string(r.Body) != "state" {
 			t.Fatalf("get: %d %q", r.Status, r.Body)
 		}
 	}
@@ -184,7 +185,7 @@ func TestPeeringBinariesDrainAndRejoin(t *testing.T) {
 	check := func(gws ...int) {
 		for _, s := range sessions {
 			for _, i := range gws {
-				r := dial(t, f.gws[i].Addr).do(getReq(s.target))
+				r := dial(t, f.gws[i].Addr).do(stateclient.Get(s.target))
 				if r.Status != 423 || r.LockCookie.Value != s.cookie {
 					t.Fatalf("session owned by gw%d via gw%d: %d cookie %v, want 423 with cookie %d", s.owner+1, i+1, r.Status, r.LockCookie, s.cookie)
 				}
@@ -196,7 +197,7 @@ func TestPeeringBinariesDrainAndRejoin(t *testing.T) {
 	f.waitLinked()
 	check(0, 1, 2)
 	for _, s := range sessions {
-		if r := dial(t, f.gws[s.owner].Addr).do(putReq(s.target, s.cookie, s.body)); r.Status != 200 {
+		if r := dial(t, f.gws[s.owner].Addr).do(stateclient.Put(s.target, s.cookie, s.body)); r.Status != 200 {
 			t.Fatalf("put with the cookie from before the moves: %d", r.Status)
 		}
 	}
@@ -213,7 +214,7 @@ func TestPeeringBinariesKilledOwnerFailsFast(t *testing.T) {
 	for _, s := range sessions {
 		c := dial(t, f.gws[0].Addr)
 		start := time.Now()
-		r, err := c.try(getReq(s.target))
+		r, err := c.try(stateclient.Get(s.target))
 		switch {
 		case s.owner == 2 && err == nil:
 			t.Fatalf("a session of the killed gateway answered %d", r.Status)
@@ -245,7 +246,7 @@ func TestPeeringBinariesKilledOwnerFailsFast(t *testing.T) {
 			continue
 		}
 		for { // gw1 learns the view from gw2 (at once, or with its next message)
-			r, err := dial(t, f.gws[0].Addr).try(getReq(s.target))
+			r, err := dial(t, f.gws[0].Addr).try(stateclient.Get(s.target))
 			if err == nil && r.Status == 404 {
 				break
 			}
@@ -254,7 +255,7 @@ func TestPeeringBinariesKilledOwnerFailsFast(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if r := dial(t, f.gws[0].Addr).do(putReq(s.target, 0, s.body)); r.Status != 200 {
+		if r := dial(t, f.gws[0].Addr).do(stateclient.Put(s.target, 0, s.body)); r.Status != 200 {
 			t.Fatalf("new session in the dead gateway's range: %d", r.Status)
 		}
 	}
