@@ -37,9 +37,12 @@
 //     (blob, timeout, remaining lifetime, flags, lock, cookie, lock date)
 //     before the sender deletes its copy, so cookies are never reset or reused.
 //  3. No operation of an old view overlaps a move. Local operations hold
-//     their view's gate (a read lock); a view change publishes the new view at
-//     once and records move only after the old gates have been drained. A
-//     pull waits for the same drain at the holder.
+//     their view's gate (a read lock) and the key's lock; a view change
+//     publishes the new view at once, and the hand-off walk starts only after
+//     the old gates have been drained. A pull's move takes the key's lock at
+//     the holder, so it waits for an operation of an older view on that key
+//     only (waiting for every older operation could close a cycle with a
+//     pull such an operation is making).
 //  4. A key is moved by one mover at a time (the moving set), and it is read
 //     afresh after being claimed, so a pull and a push never send two copies
 //     or a stale one. A receiver remembers the keys it took from each sender

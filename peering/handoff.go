@@ -291,15 +291,14 @@ func (n *Node) servePull(ctx context.Context, src int, b []byte) (byte, []byte) 
 		return kindFailed, encodeFailed(n.view.Load().v, failOther, "malformed pull")
 	}
 	vs := n.view.Load()
-	select {
-	case <-vs.drained: // operations of older views on this key are over
-	case <-ctx.Done():
-		return kindFailed, encodeFailed(vs.v, failOther, "timed out waiting for operations of the previous view")
-	}
-	vs = n.view.Load()
 	if n.owner(vs, key) != src {
 		return kindNotOwner, appendView(nil, vs.v)
 	}
+	// An operation of an older view may still be changing the key here: the
+	// key lock waits for it (and no newer one runs it here: this node is not
+	// the owner). Waiting for the key alone, not for every older operation,
+	// cannot close a cycle with a pull that such an operation is making.
+	defer n.keyLocks.Lock(key).Unlock()
 	n.stats.Pulls.Add(1)
 	moved, err := n.moveOne(ctx, vs, key, src)
 	if err != nil {

@@ -52,6 +52,11 @@ type Node struct {
 
 	serving atomic.Bool // set once the view is synced at start; cleared by Close
 
+	// keyLocks serialises, per key, a local operation (with the pull before
+	// it) and a pull's move of that key out: a record is never moved while an
+	// operation of an older view is still changing it.
+	keyLocks *locking.KeyLocks
+
 	movingMu sync.Mutex               // guards moving
 	moving   map[string]chan struct{} // keys being moved out; closed when done
 
@@ -115,7 +120,7 @@ func New(cfg Config, store backends.Backend) (*Node, error) {
 	n := &Node{
 		cfg: c, log: c.Logger.With("component", "peering"), members: members,
 		mh: memberHashes(members), store: store, mover: mover,
-		moving: map[string]chan struct{}{}, received: map[int]map[string]struct{}{},
+		moving: map[string]chan struct{}{}, received: map[int]map[string]struct{}{}, keyLocks: locking.NewKeyLocks(),
 		kick: make(chan struct{}, 1),
 	}
 	for i, m := range members {
@@ -209,6 +214,9 @@ func (n *Node) Start(ctx context.Context) error {
 				return fmt.Errorf("peering: member %s was declared down and its store still holds records that the farm has since replaced; move the data aside (export it) and start again with an empty store", n.Self())
 			}
 		}
+		// Serve before the others learn that this member is back, or their
+		// first forwards would find it not serving.
+		n.serving.Store(true)
 		n.log.Info("rejoining the farm", "was", st.String())
 		n.change(Active)
 	}
@@ -380,6 +388,7 @@ func (n *Node) Route(ctx context.Context, key string, req *locking.Request, fn b
 // incomplete, a key missing here is first asked of the members that owned it
 // in the views since, so that the record arrives before the operation runs.
 func (n *Node) applyLocal(ctx context.Context, vs *viewState, key string, fn backends.Transition) error {
+	defer n.keyLocks.Lock(key).Unlock()
 	if !vs.complete() {
 		if err := n.pullIfMissing(ctx, vs, key); err != nil {
 			return err
@@ -428,7 +437,8 @@ func (n *Node) failure(from int, kind byte, body []byte) error {
 	case failTooLarge:
 		return fmt.Errorf("peering: %s: %w", id, backends.ErrTooLarge)
 	case failNotServing:
-		return fmt.Errorf("%w: %s is not serving: %s", ErrUnreachable, id, msg)
+		// Nothing ran: the sender may try once more with the view it merged.
+		return fmt.Errorf("%w: %s is not serving (%s): %w", ErrUnreachable, id, msg, errNotOwner)
 	}
 	return fmt.Errorf("peering: %s's store failed: %s", id, msg)
 }

@@ -1,6 +1,8 @@
 package peering_test
 
 import (
+	"io"
+	"os"
 	"bytes"
 	"fmt"
 	"sync"
@@ -20,7 +22,7 @@ import (
 // count, and locks taken before the drain keep their cookies through both
 // moves.
 func TestScenarioDrainAndJoinUnderLoad(t *testing.T) {
-	c := peeringtest.New(t, 3, peeringtest.Options{Frontends: true})
+	c := peeringtest.New(t, 3, peeringtest.Options{Frontends: true, Log: debugLog()})
 	addrs := frontAddrs(c)
 	const drained = 2
 	setup := &stateclient.Conn{Addr: addrs[0]}
@@ -298,7 +300,10 @@ func TestScenarioKillOwner(t *testing.T) {
 // through the same pair of gateways: the small ones complete, the big one
 // round-trips byte for byte.
 func TestScenarioBigBodyBesideSmall(t *testing.T) {
-	c := peeringtest.New(t, 3, peeringtest.Options{Frontends: true})
+	// 20 MiB through TLS twice takes seconds under the race detector on a
+	// busy 2-core machine (tens of milliseconds without it): the request
+	// timeout here bounds that, not what is being tested.
+	c := peeringtest.New(t, 3, peeringtest.Options{Frontends: true, RequestTimeout: 15 * time.Second})
 	addrs := frontAddrs(c)
 	big := targetOwnedBy(t, c, 1, "big")
 	body := make([]byte, 20<<20)
@@ -361,4 +366,11 @@ func TestScenarioBigBodyBesideSmall(t *testing.T) {
 		}
 	}
 	t.Logf("20 MiB PUT+GET through gw1 to gw2 in %v; small cycles meanwhile %v", took.Round(time.Millisecond), counts)
+}
+
+func debugLog() io.Writer {
+	if os.Getenv("PEER_DEBUG") != "" {
+		return os.Stderr
+	}
+	return nil
 }

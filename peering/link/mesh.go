@@ -274,7 +274,10 @@ func (m *Mesh) serveConn(nc net.Conn) {
 	if m.cfg.OnHello != nil {
 		m.cfg.OnHello(peerID, h.app)
 	}
-	if p := m.peers[peerID]; p != nil {
+	p := m.peers[peerID]
+	if p != nil {
+		p.inbound.Add(1)
+		defer p.inbound.Add(-1)
 		p.isBack()
 	}
 	m.log.Debug("link: accepted peer", "peer", peerID, "addr", addr)

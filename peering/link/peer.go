@@ -20,6 +20,7 @@ type peer struct {
 	id, addr string
 	kick     chan struct{} // cap 1: a Call wants an attempt now
 	back     atomic.Bool   // the peer just linked to us: redial now, backoff reset
+	inbound  atomic.Int32  // links the peer has open to us: while > 0 it is alive
 	calls    atomic.Uint64
 	failures atomic.Uint64
 
@@ -58,7 +59,10 @@ func (p *peer) link(ctx context.Context) (*conn, error) {
 		}
 		p.started = true
 	}
-	if !p.dialing && time.Since(p.lastEnd) < minBackoff {
+	// A peer with a link open to us is alive: our own link to it is only
+	// catching up (it just restarted), so wait for the attempt rather than
+	// fail a request the peer could serve.
+	if !p.dialing && time.Since(p.lastEnd) < minBackoff && p.inbound.Load() == 0 {
 		err := p.downErr()
 		p.mu.Unlock()
 		return nil, err
