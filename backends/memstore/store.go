@@ -187,14 +187,15 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 		}
 		return nil
 	case backends.Store:
-		return s.storeLocked(sh, h, key, e, &ch.Record, now)
+		return s.storeLocked(sh, h, key, e, &ch.Record, deadlineAfter(now, ch.Record.Timeout))
 	}
 	return fmt.Errorf("memstore: transition returned unknown action %v", ch.Action)
 }
 
-// storeLocked writes r under key, into e when the key has a live entry.
-// Everything that can fail is checked before anything changes.
-func (s *Store) storeLocked(sh *shard, h uint64, key string, e *entry, r *backends.Record, now int64) error {
+// storeLocked writes r under key with deadline d (unix ns), into e when the
+// key has a live entry. Everything that can fail is checked before anything
+// changes.
+func (s *Store) storeLocked(sh *shard, h uint64, key string, e *entry, r *backends.Record, d int64) error {
 	if s.maxValue > 0 && len(r.Data) > s.maxValue {
 		return fmt.Errorf("memstore: %d-byte value, limit %d: %w", len(r.Data), s.maxValue, backends.ErrTooLarge)
 	}
@@ -258,7 +259,6 @@ func (s *Store) storeLocked(sh *shard, h uint64, key string, e *entry, r *backen
 	if hasLockDate {
 		e.flags |= flagLockDate
 	}
-	d := deadlineAfter(now, r.Timeout)
 	if isNew {
 		e.deadline = d
 		sh.link(e, sh.dueFor(d))
