@@ -1,10 +1,10 @@
 package peering_test
 
 import (
-	"io"
-	"os"
 	"bytes"
 	"fmt"
+	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"

@@ -172,6 +172,13 @@ func TestSuiteCatchesBugs(t *testing.T) {
 		{"open-after-close", "UseAfterClose", false, ""},
 		{"nul-terminated-keys", "BinarySafeKeys", false, ""},
 		{"deadline-never-earlier", "StoreSetsDeadlineFromNewTimeout", false, ""},
+		{"walk-shows-expired", "WalkHidesExpiredAndDeleted", false, "the differential test does not walk"},
+		{"walk-wrong-deadline", "WalkSeesEveryRecord", false, ""},
+		{"peek-slides", "PeekDoesNotSlide", false, ""},
+		{"install-resets-deadline", "InstallKeepsRemainingLifetime", false, ""},
+		{"install-ignores-replace", "InstallWithoutReplace", false, ""},
+		{"install-never-replaces", "InstallReplace", false, ""},
+		{"install-past", "InstallPastDeadline", false, ""},
 	} {
 		t.Run(c.bug, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenStoreHelper$", "-test.v", "-test.count=1")

@@ -19,19 +19,22 @@ func Run(t *testing.T, h Harness) {
 	if h.Open == nil {
 		t.Fatal("backendtest: Harness.Open is nil")
 	}
-	for _, c := range cases(h, borrowsKeys(t, h)) {
+	borrows, moves := probe(t, h)
+	for _, c := range cases(h, borrows, moves) {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, h) })
 	}
 }
 
-// borrowsKeys opens a store to see whether it promises backends.BorrowedKeys,
-// so that the case checking the promise only runs where it is made.
-func borrowsKeys(t *testing.T, h Harness) bool {
+// probe opens a store to see whether it promises backends.BorrowedKeys and
+// whether it implements backends.Mover, so that the cases checking those
+// only run where they apply.
+func probe(t *testing.T, h Harness) (borrows, moves bool) {
 	t.Helper()
 	b := h.Open(t, t.TempDir(), NewClock(clockStart()).Now)
 	defer b.Close()
 	bk, ok := b.(backends.BorrowedKeys)
-	return ok && bk.BorrowedKeys()
+	_, moves = b.(backends.Mover)
+	return ok && bk.BorrowedKeys(), moves
 }
 
 type testCase struct {
@@ -39,7 +42,7 @@ type testCase struct {
 	fn   func(*testing.T, Harness)
 }
 
-func cases(h Harness, borrows bool) []testCase {
+func cases(h Harness, borrows, moves bool) []testCase {
 	cs := []testCase{
 		{"NotFound", testNotFound},
 		{"PutThenGet", testPutThenGet},
@@ -67,6 +70,11 @@ func cases(h Harness, borrows bool) []testCase {
 	}
 	if h.Durable {
 		cs = append(cs, testCase{"ReopenPersists", testReopenPersists})
+	}
+	if moves {
+		cs = append(cs, moverCases(h)...)
+	} else {
+		cs = append(cs, testCase{"MoverNotImplemented", testMoverNotImplemented})
 	}
 	return cs
 }

@@ -70,7 +70,14 @@ func runKillHelper(spec string) {
 					data = append(data, make([]byte, 1024)...)
 				}
 				rec := backends.Record{Data: data, Timeout: 20, LockCookie: int32(i), Locked: i%3 == 0}
-				if err := backends.Put(context.Background(), s, key, rec); err != nil {
+				var err error
+				if i%4 == 1 {
+					// Install (peering's hand-off) must be as durable as a Put.
+					_, err = s.Install(context.Background(), key, rec, time.Now().Add(20*time.Minute), true)
+				} else {
+					err = backends.Put(context.Background(), s, key, rec)
+				}
+				if err != nil {
 					ack("error " + err.Error())
 					return
 				}

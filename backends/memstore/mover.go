@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/aspstate/aspstate/backends"
@@ -11,51 +12,71 @@ import (
 
 var _ backends.Mover = (*Store)(nil)
 
-// walkItem is one record copied out of a shard for Walk. Data shares the
-// stored slice, which is never written in place.
-type walkItem struct {
+// walkPage is how many keys Walk looks up per hold of a shard lock.
+const walkPage = 256
+
+// walked is one record of a Walk page, copied out under the shard lock.
+type walked struct {
 	key      string
 	rec      backends.Record
 	deadline int64
 }
 
-// Walk implements backends.Mover: one shard at a time, copied out under the
-// shard's lock and handed to fn after it is released.
+// Walk implements backends.Mover. Shard by shard, it snapshots the shard's
+// keys under its lock, then looks them up again walkPage at a time, copying
+// the live ones out, and calls fn with no lock held. rec.Data is the stored
+// slice itself (stored slices are never written in place): fn must not
+// modify it.
 func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Record, expires time.Time) error) error {
-	var page []walkItem
+	var (
+		keys []string
+		page []walked
+	)
 	for i := range s.shards {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("memstore: %w", err)
-		}
 		sh := &s.shards[i]
-		page = page[:0]
 		sh.mu.Lock()
 		if s.closed.Load() {
 			sh.mu.Unlock()
 			return backends.ErrClosed
 		}
-		now := s.now().UnixNano()
-		add := func(e *entry) {
-			if now <= e.deadline {
-				var it walkItem
-				it.key, it.deadline = e.key, e.deadline
-				e.fill(&it.rec)
-				page = append(page, it)
-			}
-		}
+		keys = keys[:0]
 		for _, e := range sh.m {
-			add(e)
+			keys = append(keys, e.key)
 		}
 		for _, e := range sh.collided {
-			add(e)
+			keys = append(keys, e.key)
 		}
 		sh.mu.Unlock()
-		for j := range page {
-			it := &page[j]
-			if err := fn(it.key, &it.rec, time.Unix(0, it.deadline)); err != nil {
-				return err
+
+		for start := 0; start < len(keys); start += walkPage {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("memstore: walk: %w", err)
 			}
+			page = page[:0]
+			sh.mu.Lock()
+			if s.closed.Load() {
+				sh.mu.Unlock()
+				return backends.ErrClosed
+			}
+			now := s.now().UnixNano()
+			for _, k := range keys[start:min(start+walkPage, len(keys))] {
+				e := sh.find(s.hash(k), k)
+				if e == nil || now > e.deadline {
+					continue // deleted meanwhile, or expired
+				}
+				page = append(page, walked{key: e.key, deadline: e.deadline})
+				e.fill(&page[len(page)-1].rec)
+			}
+			sh.mu.Unlock()
+			for j := range page {
+				w := &page[j]
+				if err := fn(w.key, &w.rec, time.Unix(0, w.deadline).UTC()); err != nil {
+					return err
+				}
+			}
+			clear(page) // keep no data alive between pages
 		}
+		clear(keys)
 	}
 	return nil
 }
@@ -82,10 +103,12 @@ func (s *Store) Peek(ctx context.Context, key string) (backends.Record, time.Tim
 	if r.Data == nil {
 		r.Data = []byte{}
 	}
-	return r, time.Unix(0, e.deadline), nil
+	return r, time.Unix(0, e.deadline).UTC(), nil
 }
 
-// Install implements backends.Mover.
+// Install implements backends.Mover. It runs under the key's shard lock, as
+// Apply does, so it is atomic with respect to Apply. Deadlines after the
+// year 2262 are kept as the largest one the store can represent.
 func (s *Store) Install(ctx context.Context, key string, rec backends.Record, expires time.Time, replace bool) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("memstore: %w", err)
@@ -98,13 +121,16 @@ func (s *Store) Install(ctx context.Context, key string, rec backends.Record, ex
 		return false, backends.ErrClosed
 	}
 	now := s.now().UnixNano()
-	d := expires.UnixNano()
-	if d < now {
-		return false, nil
+	if !expires.After(time.Unix(0, now)) {
+		return false, nil // already past: nothing to keep
+	}
+	d := int64(math.MaxInt64)
+	if expires.Before(time.Unix(0, math.MaxInt64)) {
+		d = expires.UnixNano()
 	}
 	e := sh.find(h, key)
 	if e != nil && now > e.deadline {
-		s.removeLocked(sh, e)
+		s.removeLocked(sh, e) // expired but not swept: as good as absent
 		e = nil
 	}
 	if e != nil && !replace {

@@ -192,8 +192,9 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	return fmt.Errorf("memstore: transition returned unknown action %v", ch.Action)
 }
 
-// storeLocked writes r under key with deadline d, into e when the key has a
-// live entry. Everything that can fail is checked before anything changes.
+// storeLocked writes r under key with deadline d (unix ns), into e when the
+// key has a live entry. Everything that can fail is checked before anything
+// changes.
 func (s *Store) storeLocked(sh *shard, h uint64, key string, e *entry, r *backends.Record, d int64) error {
 	if s.maxValue > 0 && len(r.Data) > s.maxValue {
 		return fmt.Errorf("memstore: %d-byte value, limit %d: %w", len(r.Data), s.maxValue, backends.ErrTooLarge)

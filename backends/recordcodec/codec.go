@@ -1,7 +1,6 @@
 package recordcodec
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,191 +10,140 @@ import (
 	"github.com/aspstate/aspstate/backends"
 )
 
-const (
-	version = 1
-	// MaxKey bounds a key: far above any real session key (about 100 bytes).
-	MaxKey = 64 << 10
-	// MaxData bounds a blob: above the largest body a gateway accepts.
-	MaxData = 64 << 20
+// Version is the record encoding this build writes; Decode refuses others.
+const Version = 1
 
-	flagUninitialized = 1 << iota
-	flagLocked
-	flagLockDate
+// Limits on what Decode and Reader accept, checked before allocating. Append
+// does not check them: Writer.Write does, and so must a caller of Append that
+// might be handed more (the gateway's limits are far below).
+const (
+	// MaxKeyLen is the longest key, in bytes (bbolt's limit is 32 KiB).
+	MaxKeyLen = 64 << 10
+	// MaxDataLen is the longest Record.Data, in bytes (the gateway's default
+	// body limit is 20 MiB).
+	MaxDataLen = 64 << 20
 )
 
-// ErrMalformed: the input is not a record this package wrote.
-var ErrMalformed = errors.New("recordcodec: malformed record")
+// ErrCorrupt is wrapped by every error about input that is not a valid
+// record (a short input gives io.ErrUnexpectedEOF instead).
+var ErrCorrupt = errors.New("recordcodec: corrupt record")
 
-// Append appends the encoding of one record to dst.
+// ErrTooLarge is returned by Writer.Write for a key or Data over the limits.
+var ErrTooLarge = errors.New("recordcodec: key or data over the limit")
+
+const (
+	flagUninitialized = 1 << 0
+	flagLocked        = 1 << 1
+	flagLockDate      = 1 << 2
+	knownFlags        = flagUninitialized | flagLocked | flagLockDate
+
+	// fixedLen is flags, Timeout, LockCookie, LockDate (seconds and
+	// nanoseconds) and remaining.
+	fixedLen = 1 + 4 + 4 + 8 + 4 + 8
+)
+
+// Append appends the encoding of key, rec and remaining to dst and returns
+// the extended buffer. It copies rec.Data; dst may be nil.
 func Append(dst []byte, key string, rec *backends.Record, remaining time.Duration) []byte {
-	var f byte
-	if rec.Uninitialized {
-		f |= flagUninitialized
-	}
-	if rec.Locked {
-		f |= flagLocked
-	}
-	if !rec.LockDate.IsZero() {
-		f |= flagLockDate
-	}
-	dst = append(dst, version, f)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(rec.Timeout))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(rec.LockCookie))
-	if f&flagLockDate != 0 {
-		dst = binary.BigEndian.AppendUint64(dst, uint64(rec.LockDate.UnixNano()))
-	}
-	dst = binary.BigEndian.AppendUint64(dst, uint64(remaining))
+	dst = append(dst, Version)
 	dst = binary.AppendUvarint(dst, uint64(len(key)))
 	dst = append(dst, key...)
+	var flags byte
+	if rec.Uninitialized {
+		flags |= flagUninitialized
+	}
+	if rec.Locked {
+		flags |= flagLocked
+	}
+	var sec int64
+	var nsec uint32
+	if !rec.LockDate.IsZero() {
+		flags |= flagLockDate
+		sec, nsec = rec.LockDate.Unix(), uint32(rec.LockDate.Nanosecond())
+	}
+	dst = append(dst, flags)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(rec.Timeout))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(rec.LockCookie))
+	dst = binary.BigEndian.AppendUint64(dst, uint64(sec))
+	dst = binary.BigEndian.AppendUint32(dst, nsec)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(remaining))
 	dst = binary.AppendUvarint(dst, uint64(len(rec.Data)))
 	return append(dst, rec.Data...)
 }
 
-// Decode decodes one record from the start of b and reports how many bytes it
-// used. The key is a fresh string; rec.Data aliases b (never nil).
+// Decode decodes one record from the start of b and reports how many bytes it used.
+// The returned key is a fresh string; rec.Data aliases b (capped at its own
+// length), so copy it before reusing b. Data is never nil. A b that ends
+// inside the record gives an error wrapping io.ErrUnexpectedEOF; anything
+// else that is not a valid record, one wrapping ErrCorrupt.
 func Decode(b []byte) (key string, rec backends.Record, remaining time.Duration, n int, err error) {
-	p := b
-	if len(p) < 10 {
-		return "", rec, 0, 0, fmt.Errorf("%w: short header", ErrMalformed)
-	}
-	if p[0] != version {
-		return "", rec, 0, 0, fmt.Errorf("%w: version %d", ErrMalformed, p[0])
-	}
-	f := p[1]
-	if f&^(flagUninitialized|flagLocked|flagLockDate) != 0 {
-		return "", rec, 0, 0, fmt.Errorf("%w: unknown flags %#x", ErrMalformed, f)
-	}
-	rec.Uninitialized, rec.Locked = f&flagUninitialized != 0, f&flagLocked != 0
-	rec.Timeout = int32(binary.BigEndian.Uint32(p[2:]))
-	rec.LockCookie = int32(binary.BigEndian.Uint32(p[6:]))
-	p = p[10:]
-	if f&flagLockDate != 0 {
-		if len(p) < 8 {
-			return "", rec, 0, 0, fmt.Errorf("%w: short lock date", ErrMalformed)
-		}
-		rec.LockDate = time.Unix(0, int64(binary.BigEndian.Uint64(p))).UTC()
-		p = p[8:]
-	}
-	if len(p) < 8 {
-		return "", rec, 0, 0, fmt.Errorf("%w: short lifetime", ErrMalformed)
-	}
-	remaining = time.Duration(binary.BigEndian.Uint64(p))
-	p = p[8:]
-	k, p, ok := field(p, MaxKey)
-	if !ok {
-		return "", rec, 0, 0, fmt.Errorf("%w: bad key length", ErrMalformed)
-	}
-	d, p, ok := field(p, MaxData)
-	if !ok {
-		return "", rec, 0, 0, fmt.Errorf("%w: bad data length", ErrMalformed)
-	}
-	rec.Data = d[:len(d):len(d)]
-	return string(k), rec, remaining, len(b) - len(p), nil
-}
-
-// field reads a uvarint length and that many bytes.
-func field(p []byte, max uint64) (val, rest []byte, ok bool) {
-	n, used := binary.Uvarint(p)
-	// A length has one encoding: a padded one is refused, so a record
-	// decodes only from the bytes Append would write.
-	if used <= 0 || used != len(binary.AppendUvarint(nil, n)) || n > max || n > uint64(len(p)-used) {
-		return nil, nil, false
-	}
-	p = p[used:]
-	return p[:n], p[n:], true
-}
-
-// magic starts every stream.
-const magic = "ASPSTATE-RECORDS"
-
-// Writer writes a stream of records.
-type Writer struct {
-	w       *bufio.Writer
-	buf     []byte
-	started bool
-}
-
-// NewWriter returns a Writer on w; the header is written with the first record
-// (or by Flush, for an empty stream).
-func NewWriter(w io.Writer) *Writer { return &Writer{w: bufio.NewWriterSize(w, 64<<10)} }
-
-func (w *Writer) header() error {
-	if w.started {
-		return nil
-	}
-	w.started = true
-	_, err := w.w.WriteString(magic + "\x01")
-	return err
-}
-
-// Write appends one record to the stream.
-func (w *Writer) Write(key string, rec *backends.Record, remaining time.Duration) error {
-	if err := w.header(); err != nil {
-		return err
-	}
-	w.buf = Append(w.buf[:0], key, rec, remaining)
-	var l [binary.MaxVarintLen64]byte
-	if _, err := w.w.Write(l[:binary.PutUvarint(l[:], uint64(len(w.buf)))]); err != nil {
-		return err
-	}
-	_, err := w.w.Write(w.buf)
-	return err
-}
-
-// Flush writes what is buffered (and the header of an empty stream).
-func (w *Writer) Flush() error {
-	if err := w.header(); err != nil {
-		return err
-	}
-	return w.w.Flush()
-}
-
-// Reader reads a stream of records.
-type Reader struct {
-	r       *bufio.Reader
-	buf     []byte
-	started bool
-}
-
-// NewReader returns a Reader on r.
-func NewReader(r io.Reader) *Reader { return &Reader{r: bufio.NewReaderSize(r, 64<<10)} }
-
-// Next returns the next record, or io.EOF after the last. rec.Data is valid
-// until the next call.
-func (r *Reader) Next() (key string, rec backends.Record, remaining time.Duration, err error) {
-	if !r.started {
-		var h [len(magic) + 1]byte
-		if _, err := io.ReadFull(r.r, h[:]); err != nil {
-			return "", rec, 0, fmt.Errorf("%w: no stream header: %v", ErrMalformed, err)
-		}
-		if string(h[:len(magic)]) != magic || h[len(magic)] != version {
-			return "", rec, 0, fmt.Errorf("%w: not a record stream (or another version)", ErrMalformed)
-		}
-		r.started = true
-	}
-	n, err := binary.ReadUvarint(r.r)
-	if err == io.EOF {
-		return "", rec, 0, io.EOF
-	}
+	key, rec, remaining, dataLen, n, err := decodeHead(b)
 	if err != nil {
-		return "", rec, 0, fmt.Errorf("%w: record length: %v", ErrMalformed, err)
+		return "", backends.Record{}, 0, 0, err
 	}
-	if n > MaxKey+MaxData+64 {
-		return "", rec, 0, fmt.Errorf("%w: record of %d bytes", ErrMalformed, n)
+	if uint64(len(b)-n) < dataLen {
+		return "", backends.Record{}, 0, 0, fmt.Errorf("recordcodec: %d of %d data bytes: %w", len(b)-n, dataLen, io.ErrUnexpectedEOF)
 	}
-	if uint64(cap(r.buf)) < n {
-		r.buf = make([]byte, n)
+	end := n + int(dataLen)
+	rec.Data = b[n:end:end]
+	return key, rec, remaining, end, nil
+}
+
+// decodeHead decodes everything before the data: the fields, the data's
+// length (within MaxDataLen) and the head's length.
+func decodeHead(b []byte) (key string, rec backends.Record, remaining time.Duration, dataLen uint64, n int, err error) {
+	fail := func(e error) (string, backends.Record, time.Duration, uint64, int, error) {
+		return "", backends.Record{}, 0, 0, 0, e
 	}
-	r.buf = r.buf[:n]
-	if _, err := io.ReadFull(r.r, r.buf); err != nil {
-		return "", rec, 0, fmt.Errorf("%w: truncated record: %v", ErrMalformed, err)
+	if len(b) == 0 {
+		return fail(fmt.Errorf("recordcodec: empty input: %w", io.ErrUnexpectedEOF))
 	}
-	key, rec, remaining, used, err := Decode(r.buf)
-	if err != nil {
-		return "", rec, 0, err
+	if b[0] != Version {
+		return fail(fmt.Errorf("%w: encoding version %d, want %d", ErrCorrupt, b[0], Version))
 	}
-	if used != len(r.buf) {
-		return "", rec, 0, fmt.Errorf("%w: %d bytes after a record", ErrMalformed, len(r.buf)-used)
+	p := 1
+	keyLen, w := binary.Uvarint(b[p:])
+	switch {
+	case w == 0:
+		return fail(fmt.Errorf("recordcodec: key length: %w", io.ErrUnexpectedEOF))
+	case w < 0 || keyLen > MaxKeyLen:
+		return fail(fmt.Errorf("%w: key length over %d bytes", ErrCorrupt, MaxKeyLen))
 	}
-	return key, rec, remaining, nil
+	p += w
+	if uint64(len(b)-p) < keyLen+fixedLen {
+		return fail(fmt.Errorf("recordcodec: key and fields: %w", io.ErrUnexpectedEOF))
+	}
+	key = string(b[p : p+int(keyLen)])
+	p += int(keyLen)
+
+	f := b[p : p+fixedLen]
+	flags := f[0]
+	if flags&^knownFlags != 0 {
+		return fail(fmt.Errorf("%w: unknown flags %#x", ErrCorrupt, flags))
+	}
+	rec.Uninitialized = flags&flagUninitialized != 0
+	rec.Locked = flags&flagLocked != 0
+	rec.Timeout = int32(binary.BigEndian.Uint32(f[1:]))
+	rec.LockCookie = int32(binary.BigEndian.Uint32(f[5:]))
+	sec := int64(binary.BigEndian.Uint64(f[9:]))
+	nsec := binary.BigEndian.Uint32(f[17:])
+	if flags&flagLockDate != 0 {
+		if nsec >= 1e9 {
+			return fail(fmt.Errorf("%w: lock date nanoseconds %d", ErrCorrupt, nsec))
+		}
+		rec.LockDate = time.Unix(sec, int64(nsec)).UTC()
+	} else if sec != 0 || nsec != 0 {
+		return fail(fmt.Errorf("%w: a lock date without its flag", ErrCorrupt))
+	}
+	remaining = time.Duration(binary.BigEndian.Uint64(f[21:]))
+	p += fixedLen
+
+	dataLen, w = binary.Uvarint(b[p:])
+	switch {
+	case w == 0:
+		return fail(fmt.Errorf("recordcodec: data length: %w", io.ErrUnexpectedEOF))
+	case w < 0 || dataLen > MaxDataLen:
+		return fail(fmt.Errorf("%w: data length over %d bytes", ErrCorrupt, MaxDataLen))
+	}
+	return key, rec, remaining, dataLen, p + w, nil
 }

@@ -1,0 +1,217 @@
+package badgerstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/aspstate/aspstate/backends"
+)
+
+var _ backends.Mover = (*Store)(nil)
+
+// A Walk page holds at most walkPage records or, past walkBytes of Data,
+// the record that crossed it.
+const (
+	walkPage  = 256
+	walkBytes = 1 << 20
+)
+
+// walked is one record of a Walk page; its Data is arena[off:off+n].
+type walked struct {
+	key      string
+	rec      backends.Record
+	deadline int64 // relative to epoch
+	off, n   int
+}
+
+// Walk implements backends.Mover. Deadline-index shard by shard (the index
+// has every key on disk), it snapshots the shard's keys, then reads them a
+// page at a time, each under its key lock as Apply reads it (record cache or
+// badger), copying the live ones into a page buffer. fn runs with no lock
+// held, not even the store's shared lifetime lock, so Close is not held up
+// between pages.
+func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Record, expires time.Time) error) error {
+	var (
+		keys  []string
+		page  []walked
+		arena []byte
+	)
+	for i := range s.dl.shards {
+		sh := &s.dl.shards[i]
+		keys = keys[:0]
+		sh.mu.Lock()
+		for k := range sh.m {
+			keys = append(keys, k)
+		}
+		sh.mu.Unlock()
+		for pos := 0; pos < len(keys); {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("badgerstore: walk: %w", err)
+			}
+			page, arena = page[:0], arena[:0]
+			var err error
+			s.life.RLock()
+			if s.closed {
+				s.life.RUnlock()
+				return backends.ErrClosed
+			}
+			nowRel := s.rel(s.cfg.Now())
+			for ; pos < len(keys) && len(page) < walkPage && len(arena) < walkBytes; pos++ {
+				k := keys[pos]
+				mu := s.locks.Lock(k)
+				_, err = s.readLive(k, nowRel, func(rec *backends.Record, d int64) {
+					page = append(page, walked{key: k, rec: *rec, deadline: d, off: len(arena), n: len(rec.Data)})
+					arena = append(arena, rec.Data...)
+				})
+				mu.Unlock()
+				if err != nil {
+					err = fmt.Errorf("badgerstore: %s: walk: read %q: %w", s.path, k, err)
+					break
+				}
+			}
+			s.life.RUnlock()
+			if err != nil {
+				return err
+			}
+			for j := range page {
+				w := &page[j]
+				w.rec.Data = arena[w.off : w.off+w.n : w.off+w.n]
+				if err := fn(w.key, &w.rec, s.abs(w.deadline)); err != nil {
+					return err
+				}
+			}
+			clear(page)
+			if cap(arena) > 4*walkBytes {
+				arena = nil // a huge record passed: let it go
+			}
+		}
+		clear(keys)
+	}
+	return nil
+}
+
+// Peek implements backends.Mover.
+func (s *Store) Peek(ctx context.Context, key string) (backends.Record, time.Time, error) {
+	if err := ctx.Err(); err != nil {
+		return backends.Record{}, time.Time{}, err
+	}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return backends.Record{}, time.Time{}, backends.ErrClosed
+	}
+	mu := s.locks.Lock(key)
+	defer mu.Unlock()
+	var (
+		out backends.Record
+		dl  int64
+	)
+	found, err := s.readLive(key, s.rel(s.cfg.Now()), func(rec *backends.Record, d int64) {
+		out, dl = *rec, d
+		out.Data = bytes.Clone(rec.Data)
+		if out.Data == nil {
+			out.Data = []byte{}
+		}
+	})
+	if err != nil {
+		return backends.Record{}, time.Time{}, fmt.Errorf("badgerstore: %s: peek: %w", s.path, err)
+	}
+	if !found {
+		return backends.Record{}, time.Time{}, backends.ErrNotFound
+	}
+	return out, s.abs(dl), nil
+}
+
+// Install implements backends.Mover. Under the key lock, it writes the
+// record through the group committer exactly as an Apply's Store (same sync
+// policy), with a horizon of the given deadline plus slack, and puts the
+// exact deadline in the index: a clean Close keeps it in the deadline
+// snapshot, and after a crash the horizon bounds it as for any record.
+func (s *Store) Install(ctx context.Context, key string, rec backends.Record, expires time.Time, replace bool) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return false, backends.ErrClosed
+	}
+	if len(rec.Data) > s.cfg.MaxValueSize {
+		return false, backends.ErrTooLarge
+	}
+	mu := s.locks.Lock(key)
+	defer mu.Unlock()
+	now := s.cfg.Now()
+	nowRel := s.rel(now)
+	if !expires.After(now) {
+		return false, nil // already past: nothing to keep
+	}
+	t := ttlOf(&rec)
+	d := min(s.rel(expires), math.MaxInt64-int64(slack(t)))
+	if !replace {
+		live, err := s.readLive(key, nowRel, func(*backends.Record, int64) {})
+		if err != nil {
+			return false, fmt.Errorf("badgerstore: %s: install: read: %w", s.path, err)
+		}
+		if live {
+			return false, nil
+		}
+	}
+	hsec := s.horizonSec(d + int64(slack(t)))
+	val := encodeRecord(&rec, hsec)
+	if err := s.write(recordKey(key), val, hsec, now); err != nil {
+		s.dl.uncache(key) // the write may or may not have landed
+		return false, fmt.Errorf("badgerstore: %s: install: write: %w", s.path, err)
+	}
+	s.dl.put(key, d, val)
+	return true, nil
+}
+
+// readLive calls use with key's live record and its deadline (relative to
+// epoch), reading it as Apply does (record cache, else badger) but without
+// sliding; it reports whether it found one. The caller holds key's lock; the
+// record is valid only while use runs.
+func (s *Store) readLive(key string, nowRel int64, use func(rec *backends.Record, deadline int64)) (bool, error) {
+	e, cachedVal, inIndex := s.dl.lookup(key)
+	found := false
+	check := func(v []byte) error {
+		rec, hsec, err := decodeRecord(v)
+		if err != nil {
+			return err
+		}
+		eff := s.relSec(hsec)
+		if inIndex && e.d < eff {
+			eff = e.d
+		}
+		if nowRel > eff {
+			return nil // expired: invisible
+		}
+		found = true
+		use(&rec, eff)
+		return nil
+	}
+	if cachedVal != nil {
+		return found, check(cachedVal)
+	}
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(recordKey(key))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		return item.Value(check)
+	})
+	return found, err
+}
+
+// abs converts a deadline relative to epoch to a time on the store's clock.
+func (s *Store) abs(rel int64) time.Time {
+	return s.epoch.Add(time.Duration(rel)).Round(0).UTC()
+}

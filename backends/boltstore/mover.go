@@ -1,0 +1,218 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"time"
+	"unsafe"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/aspstate/aspstate/backends"
+)
+
+var _ backends.Mover = (*Store)(nil)
+
+// A Walk page holds at most walkPage records or, past walkBytes of Data,
+// the record that crossed it.
+const (
+	walkPage  = 256
+	walkBytes = 1 << 20
+)
+
+// walked is one record of a Walk page; its Data is arena[off:off+n].
+type walked struct {
+	key      string
+	rec      backends.Record
+	deadline int64
+	off, n   int
+}
+
+// Walk implements backends.Mover. Index shard by index shard, it snapshots
+// the shard's keys, then reads them a page at a time, each under its key
+// lock as Apply reads it (pending record or bbolt), copying the live ones
+// into a page buffer; fn runs with no lock held and no Apply registered, so
+// Close is not held up between pages.
+func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Record, expires time.Time) error) error {
+	var (
+		keys  []string
+		page  []walked
+		arena []byte
+	)
+	for i := range s.ix.shards {
+		keys = s.ix.shardKeys(i, keys[:0])
+		for pos := 0; pos < len(keys); {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("boltstore: walk: %w", err)
+			}
+			if err := s.enter(); err != nil {
+				return err
+			}
+			page, arena = page[:0], arena[:0]
+			now := s.now()
+			var err error
+			for ; pos < len(keys) && len(page) < walkPage && len(arena) < walkBytes; pos++ {
+				k := keys[pos]
+				mu := s.locks.Lock(k)
+				_, err = s.readLive(k, now, func(rec *backends.Record, d int64) {
+					page = append(page, walked{key: k, rec: *rec, deadline: d, off: len(arena), n: len(rec.Data)})
+					arena = append(arena, rec.Data...)
+				})
+				mu.Unlock()
+				if err != nil {
+					err = fmt.Errorf("boltstore: walk: read %q in %s: %w", k, s.cfg.Path, err)
+					break
+				}
+			}
+			s.inflight.Done()
+			if err != nil {
+				return err
+			}
+			for j := range page {
+				w := &page[j]
+				w.rec.Data = arena[w.off : w.off+w.n : w.off+w.n]
+				if err := fn(w.key, &w.rec, time.Unix(0, w.deadline).UTC()); err != nil {
+					return err
+				}
+			}
+			clear(page)
+			if cap(arena) > 4*walkBytes {
+				arena = nil // a huge record passed: let it go
+			}
+		}
+		clear(keys)
+	}
+	return nil
+}
+
+// Peek implements backends.Mover.
+func (s *Store) Peek(ctx context.Context, key string) (backends.Record, time.Time, error) {
+	if err := s.enter(); err != nil {
+		return backends.Record{}, time.Time{}, err
+	}
+	defer s.inflight.Done()
+	if err := ctx.Err(); err != nil {
+		return backends.Record{}, time.Time{}, err
+	}
+	if len(key) == 0 || len(key) > bolt.MaxKeySize {
+		return backends.Record{}, time.Time{}, backends.ErrNotFound // such a key cannot be stored
+	}
+	mu := s.locks.Lock(key)
+	defer mu.Unlock()
+	var (
+		out backends.Record
+		dl  int64
+	)
+	found, err := s.readLive(key, s.now(), func(rec *backends.Record, d int64) {
+		out, dl = *rec, d
+		out.Data = bytes.Clone(rec.Data)
+		if out.Data == nil {
+			out.Data = []byte{}
+		}
+	})
+	if err != nil {
+		return backends.Record{}, time.Time{}, fmt.Errorf("boltstore: peek %q in %s: %w", key, s.cfg.Path, err)
+	}
+	if !found {
+		return backends.Record{}, time.Time{}, backends.ErrNotFound
+	}
+	return out, time.Unix(0, dl).UTC(), nil
+}
+
+// Install implements backends.Mover. Under the key lock, it logs the record
+// with the given deadline through the writer exactly as an Apply's Store
+// (same group commit, same fdatasync policy, same checkpoint and replay), so
+// an acknowledged Install survives a crash like an acknowledged Apply, and
+// its deadline is in the log and, after a clean Close, in the file. (After a
+// crash, replay raises logged deadlines to the lease plus the timeout: see
+// doc.go, Expiry.)
+func (s *Store) Install(ctx context.Context, key string, rec backends.Record, expires time.Time, replace bool) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.inflight.Done()
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if len(key) == 0 || len(key) > bolt.MaxKeySize {
+		return false, fmt.Errorf("boltstore: key of %d bytes: must be 1..%d bytes", len(key), bolt.MaxKeySize)
+	}
+	if len(rec.Data) > s.cfg.MaxValueSize {
+		return false, fmt.Errorf("boltstore: %d-byte value (limit %d): %w",
+			len(rec.Data), s.cfg.MaxValueSize, backends.ErrTooLarge)
+	}
+	mu := s.locks.Lock(key)
+	defer mu.Unlock()
+	now := s.now()
+	if !expires.After(time.Unix(0, now)) {
+		return false, nil // already past: nothing to keep
+	}
+	d := int64(math.MaxInt64)
+	if expires.Before(time.Unix(0, math.MaxInt64)) {
+		d = expires.UnixNano()
+	}
+	if !replace {
+		if live, _, _, _ := s.ix.peek(key, now); live {
+			return false, nil
+		}
+	}
+	if err := s.write(&writeOp{key: []byte(key), val: encodeRecord(&rec), deadline: d, timeout: rec.Timeout}); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// readLive calls use with key's live record and deadline, reading it as
+// Apply does but without sliding; it reports whether it found one. The
+// caller holds key's lock; the record is valid only while use runs.
+func (s *Store) readLive(key string, now int64, use func(rec *backends.Record, deadline int64)) (bool, error) {
+	live, _, deadline, pending := s.ix.peek(key, now)
+	if !live {
+		return false, nil
+	}
+	if pending != nil {
+		rec, err := decodeRecord(pending.val)
+		if err != nil {
+			return false, err
+		}
+		use(&rec, deadline)
+		return true, nil
+	}
+	found := false
+	err := s.read(unsafe.Slice(unsafe.StringData(key), len(key)), func(cur *backends.Record) {
+		if cur != nil {
+			found = true
+			use(cur, deadline)
+		}
+	})
+	return found, err
+}
+
+// peek is touch without the slide: whether key is live at now, its deadline
+// and its pending record.
+func (ix *index) peek(key string, now int64) (live, exists bool, deadline int64, pending *logged) {
+	sh := ix.shard(key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e, ok := sh.m[key]
+	if !ok {
+		return false, false, 0, nil
+	}
+	if now >= e.deadline {
+		return false, true, 0, nil
+	}
+	return true, true, e.deadline, e.pending
+}
+
+// shardKeys appends the keys of index shard i to buf.
+func (ix *index) shardKeys(i int, buf []string) []string {
+	sh := &ix.shards[i]
+	sh.mu.Lock()
+	for k := range sh.m {
+		buf = append(buf, k)
+	}
+	sh.mu.Unlock()
+	return buf
+}
