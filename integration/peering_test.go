@@ -145,7 +145,7 @@ func (f *peerFarm) seed(n int) []peerSession {
 // The new-session sequence of a web server through every gateway, for keys
 // owned by each of them, answers as one gateway would.
 func TestPeeringBinariesServeEverySessionEverywhere(t *testing.T) {
-	f := startPeerFarm(t, "memory")
+	f := startPeerFarm(t, "bbolt")
 	for s := range 6 {
 		u := target(fmt.Sprintf("seq%03dxxxxxxxxxxxxxxxxxxx", s))
 		at := func(i int) *client { return dial(t, f.gws[(s+i)%3].Addr) }
@@ -174,7 +174,13 @@ func TestPeeringBinariesServeEverySessionEverywhere(t *testing.T) {
 // SIGTERM drains a gateway: its sessions, locks and cookies move to the
 // others and it exits 0; started again, it rejoins and serves them all.
 func TestPeeringBinariesDrainAndRejoin(t *testing.T) {
-	f := startPeerFarm(t, "memory")
+	for _, backend := range []string{"memory", "bbolt"} {
+		t.Run(backend, func(t *testing.T) { testDrainAndRejoin(t, backend) })
+	}
+}
+
+func testDrainAndRejoin(t *testing.T, backend string) {
+	f := startPeerFarm(t, backend)
 	sessions := f.seed(60)
 	if code := f.gws[1].stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("drain exit code %d\n%s", code, f.gws[1].Logs())
@@ -203,13 +209,18 @@ func TestPeeringBinariesDrainAndRejoin(t *testing.T) {
 	}
 }
 
-// kill -9 of a gateway: its sessions fail fast (connection closed, never 404
-// or 200); the others' sessions never fail.
-func TestPeeringBinariesKilledOwnerFailsFast(t *testing.T) {
-	f := startPeerFarm(t, "memory")
+// kill -9 of a gateway with a durable store: its sessions fail fast
+// (connection closed, never 404 or 200) and no other's do; restarted, it
+// serves them all again with their locks. Declared down by an operator, its
+// range takes new sessions, and it then refuses to start on its old records.
+func TestPeeringBinariesKilledOwner(t *testing.T) {
+	f := startPeerFarm(t, "bbolt")
 	sessions := f.seed(30)
-	f.gws[2].cmd.Process.Signal(syscall.SIGKILL)
-	<-f.gws[2].done
+	kill := func() {
+		f.gws[2].cmd.Process.Signal(syscall.SIGKILL)
+		<-f.gws[2].done
+	}
+	kill()
 	failed := 0
 	for _, s := range sessions {
 		c := dial(t, f.gws[0].Addr)
@@ -230,12 +241,23 @@ func TestPeeringBinariesKilledOwnerFailsFast(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no session was owned by the killed gateway; the test proved nothing")
 	}
-
-	// The operator sees it, and declares it dead: its range takes new sessions.
 	st := peersStatus(t, "GET", "http://"+f.admin[0]+"/peers")
 	if st.Members[2].LinkUp || st.Members[2].State != "active" {
 		t.Fatalf("gw3 after the kill: %+v", st.Members[2])
 	}
+
+	// Back within the same store: nothing acknowledged was lost.
+	f.start(2)
+	f.waitLinked()
+	for _, s := range sessions {
+		r := dial(t, f.gws[0].Addr).do(stateclient.Get(s.target))
+		if r.Status != 423 || r.LockCookie.Value != s.cookie {
+			t.Fatalf("after the restart: %d cookie %v, want 423 with cookie %d", r.Status, r.LockCookie, s.cookie)
+		}
+	}
+
+	// Killed again and declared down: its range takes new sessions.
+	kill()
 	st = peersStatus(t, "POST", "http://"+f.admin[1]+"/peers/down?member=gw3")
 	if st.Members[2].State != "down" {
 		t.Fatalf("gw3 after peers down: %+v", st.Members[2])
@@ -258,6 +280,16 @@ func TestPeeringBinariesKilledOwnerFailsFast(t *testing.T) {
 		if r := dial(t, f.gws[0].Addr).do(stateclient.Put(s.target, 0, s.body)); r.Status != 200 {
 			t.Fatalf("new session in the dead gateway's range: %d", r.Status)
 		}
+	}
+	// Its old records must not come back: it refuses to start on them.
+	g := launch(t, f.args(2)...)
+	select {
+	case <-g.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("a gateway declared down started on its old records\n%s", g.Logs())
+	}
+	if code := g.cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(g.Logs(), "declared down") {
+		t.Fatalf("exit %d; log:\n%s", code, g.Logs())
 	}
 }
 
