@@ -266,8 +266,8 @@ func (c *Cluster) Restart(i int, fresh bool) {
 	if c.opts.Store == nil {
 		fresh = true
 	}
-	if fresh && m.Store != nil && c.opts.Store != nil {
-		m.Store.Close()
+	if m.Store != nil && c.opts.Store != nil {
+		m.Store.Close() // a durable store is reopened from its files (fresh: new ones)
 	}
 	if err := m.open(fresh); err != nil {
 		c.t.Fatal(err)
