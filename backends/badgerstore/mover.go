@@ -15,21 +15,6 @@ import (
 
 var _ backends.Mover = (*Store)(nil)
 
-// A Walk page holds at most walkPage records or, past walkBytes of Data,
-// the record that crossed it.
-const (
-	walkPage  = 256
-	walkBytes = 1 << 20
-)
-
-// walked is one record of a Walk page; its Data is arena[off:off+n].
-type walked struct {
-	key      string
-	rec      backends.Record
-	deadline int64 // relative to epoch
-	off, n   int
-}
-
 // Walk implements backends.Mover. Deadline-index shard by shard (the index
 // has every key on disk), it snapshots the shard's keys, then reads them a
 // page at a time, each under its key lock as Apply reads it (record cache or
@@ -38,9 +23,8 @@ type walked struct {
 // between pages.
 func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Record, expires time.Time) error) error {
 	var (
-		keys  []string
-		page  []walked
-		arena []byte
+		keys []string
+		page backends.WalkPage
 	)
 	for i := range s.dl.shards {
 		sh := &s.dl.shards[i]
@@ -54,7 +38,6 @@ func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Reco
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("badgerstore: walk: %w", err)
 			}
-			page, arena = page[:0], arena[:0]
 			var err error
 			s.life.RLock()
 			if s.closed {
@@ -62,16 +45,15 @@ func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Reco
 				return backends.ErrClosed
 			}
 			nowRel := s.rel(s.cfg.Now())
-			for ; pos < len(keys) && len(page) < walkPage && len(arena) < walkBytes; pos++ {
+			for ; pos < len(keys) && !page.Full(); pos++ {
 				k := keys[pos]
 				mu := s.locks.Lock(k)
 				_, err = s.readLive(k, nowRel, func(rec *backends.Record, d int64) {
-					page = append(page, walked{key: k, rec: *rec, deadline: d, off: len(arena), n: len(rec.Data)})
-					arena = append(arena, rec.Data...)
+					page.Add(k, rec, s.abs(d))
 				})
 				mu.Unlock()
 				if err != nil {
-					err = fmt.Errorf("badgerstore: %s: walk: read %q: %w", s.path, k, err)
+					err = fmt.Errorf("badgerstore: %s: walk: read a record: %w", s.path, err)
 					break
 				}
 			}
@@ -79,16 +61,8 @@ func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Reco
 			if err != nil {
 				return err
 			}
-			for j := range page {
-				w := &page[j]
-				w.rec.Data = arena[w.off : w.off+w.n : w.off+w.n]
-				if err := fn(w.key, &w.rec, s.abs(w.deadline)); err != nil {
-					return err
-				}
-			}
-			clear(page)
-			if cap(arena) > 4*walkBytes {
-				arena = nil // a huge record passed: let it go
+			if err := page.Emit(fn); err != nil {
+				return err
 			}
 		}
 		clear(keys)

@@ -15,21 +15,6 @@ import (
 
 var _ backends.Mover = (*Store)(nil)
 
-// A Walk page holds at most walkPage records or, past walkBytes of Data,
-// the record that crossed it.
-const (
-	walkPage  = 256
-	walkBytes = 1 << 20
-)
-
-// walked is one record of a Walk page; its Data is arena[off:off+n].
-type walked struct {
-	key      string
-	rec      backends.Record
-	deadline int64
-	off, n   int
-}
-
 // Walk implements backends.Mover. Index shard by index shard, it snapshots
 // the shard's keys, then reads them a page at a time, each under its key
 // lock as Apply reads it (pending record or bbolt), copying the live ones
@@ -37,9 +22,8 @@ type walked struct {
 // Close is not held up between pages.
 func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Record, expires time.Time) error) error {
 	var (
-		keys  []string
-		page  []walked
-		arena []byte
+		keys []string
+		page backends.WalkPage
 	)
 	for i := range s.ix.shards {
 		keys = s.ix.shardKeys(i, keys[:0])
@@ -50,19 +34,17 @@ func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Reco
 			if err := s.enter(); err != nil {
 				return err
 			}
-			page, arena = page[:0], arena[:0]
 			now := s.now()
 			var err error
-			for ; pos < len(keys) && len(page) < walkPage && len(arena) < walkBytes; pos++ {
+			for ; pos < len(keys) && !page.Full(); pos++ {
 				k := keys[pos]
 				mu := s.locks.Lock(k)
 				_, err = s.readLive(k, now, func(rec *backends.Record, d int64) {
-					page = append(page, walked{key: k, rec: *rec, deadline: d, off: len(arena), n: len(rec.Data)})
-					arena = append(arena, rec.Data...)
+					page.Add(k, rec, time.Unix(0, d).UTC())
 				})
 				mu.Unlock()
 				if err != nil {
-					err = fmt.Errorf("boltstore: walk: read %q in %s: %w", k, s.cfg.Path, err)
+					err = fmt.Errorf("boltstore: walk: read a record in %s: %w", s.cfg.Path, err)
 					break
 				}
 			}
@@ -70,16 +52,8 @@ func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Reco
 			if err != nil {
 				return err
 			}
-			for j := range page {
-				w := &page[j]
-				w.rec.Data = arena[w.off : w.off+w.n : w.off+w.n]
-				if err := fn(w.key, &w.rec, time.Unix(0, w.deadline).UTC()); err != nil {
-					return err
-				}
-			}
-			clear(page)
-			if cap(arena) > 4*walkBytes {
-				arena = nil // a huge record passed: let it go
+			if err := page.Emit(fn); err != nil {
+				return err
 			}
 		}
 		clear(keys)

@@ -1,70 +1,17 @@
 package boltstore
 
 import (
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/backends/backendtest"
 )
 
-// BenchmarkMoverInstall installs 10,000 records of 1 KiB per iteration from
-// 32 goroutines (peering's hand-off concurrency), sync "always": concurrent
-// Installs share the log's appends and fdatasyncs.
-func BenchmarkMoverInstall(b *testing.B) {
-	const records, installers = 10_000, 32
-	s := openBench(b, SyncAlways)
-	exp := time.Now().Add(10 * time.Minute)
-	round := 0
-	for b.Loop() {
-		var wg sync.WaitGroup
-		for g := range installers {
-			wg.Go(func() {
-				for i := g; i < records; i += installers {
-					rec := backends.Record{Data: value1K, Timeout: 20, LockCookie: 1}
-					if _, err := s.Install(ctx, benchKey(round*records+i), rec, exp, true); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		round++
-	}
-	b.ReportMetric(float64(round*records)/b.Elapsed().Seconds(), "records/s")
-}
+// Installs with sync "always" share the log's appends and fdatasyncs.
+func BenchmarkMoverInstall(b *testing.B) { backendtest.BenchMoverInstall(b, openBench(b, SyncAlways)) }
 
-// BenchmarkMoverWalk walks 100,000 records of 1 KiB, checkpointed into
-// bbolt (the common case: nothing pending in memory).
+// Walk of records checkpointed into bbolt (the common case: nothing pending
+// in memory).
 func BenchmarkMoverWalk(b *testing.B) {
-	const records = 100_000
 	s := openBench(b, SyncNone)
-	exp := time.Now().Add(time.Hour)
-	var wg sync.WaitGroup
-	for g := range 32 {
-		wg.Go(func() {
-			for i := g; i < records; i += 32 {
-				if _, err := s.Install(ctx, benchKey(i), backends.Record{Data: value1K, Timeout: 60}, exp, true); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := s.checkpointNow(); err != nil {
-		b.Fatal(err)
-	}
-	n := 0
-	for b.Loop() {
-		n = 0
-		if err := s.Walk(ctx, func(string, *backends.Record, time.Time) error { n++; return nil }); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if n != records {
-		b.Fatalf("Walk saw %d records, want %d", n, records)
-	}
-	b.ReportMetric(float64(b.N*records)/b.Elapsed().Seconds(), "records/s")
+	backendtest.BenchMoverWalk(b, s, s.checkpointNow)
 }
