@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/internal/stateclient"
 	"github.com/aspstate/aspstate/locking"
 )
 
@@ -147,21 +147,21 @@ func (g *gateway) stop(sig syscall.Signal) int {
 	return g.cmd.ProcessState.ExitCode()
 }
 
-// client is a minimal state-protocol client over one TCP connection.
+// client is a state-protocol client over one TCP connection
+// (internal/stateclient) that fails the test on transport errors in do.
 type client struct {
-	t    *testing.T
-	conn net.Conn
-	buf  []byte
+	t *testing.T
+	c *stateclient.Conn
 }
 
 func dial(t *testing.T, addr string) *client {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := stateclient.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return &client{t: t, conn: c}
+	t.Cleanup(c.Close)
+	return &client{t: t, c: c}
 }
 
 // do sends one request and reads one response.
@@ -175,39 +175,7 @@ func (c *client) do(r *wire.ClientRequest) wire.ClientResponse {
 }
 
 // try is do that returns transport errors instead of failing the test.
-func (c *client) try(r *wire.ClientRequest) (wire.ClientResponse, error) {
-	if r.Host == "" {
-		r.Host = "127.0.0.1:42424"
-	}
-	c.conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.conn.Write(wire.AppendRequest(nil, r)); err != nil {
-		return wire.ClientResponse{}, err
-	}
-	return c.read()
-}
-
-func (c *client) read() (wire.ClientResponse, error) {
-	var resp wire.ClientResponse
-	tmp := make([]byte, 64<<10)
-	for {
-		if len(c.buf) > 0 {
-			n, err := wire.ParseResponse(c.buf, &resp)
-			if err == nil {
-				resp.Body = bytes.Clone(resp.Body)
-				c.buf = c.buf[n:]
-				return resp, nil
-			}
-			if err != wire.ErrIncomplete {
-				return resp, err
-			}
-		}
-		n, err := c.conn.Read(tmp)
-		c.buf = append(c.buf, tmp[:n]...)
-		if err != nil && n == 0 {
-			return resp, err
-		}
-	}
-}
+func (c *client) try(r *wire.ClientRequest) (wire.ClientResponse, error) { return c.c.Do(r) }
 
 func num(v int32) locking.Num { return locking.Num{Value: v, Present: true, Valid: true} }
 
