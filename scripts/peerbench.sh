@@ -44,7 +44,10 @@ farm() {
   for i in 1 2 3; do eval wait_port "\$G$i"; done
   sleep 1 # links up
 }
-stop_farm() { for i in 1 2 3; do eval "kill \$pid_gw$i 2>/dev/null || true"; done; wait 2>/dev/null || true; }
+stop_farm() {
+  for i in 1 2 3; do eval "kill \$pid_gw$i 2>/dev/null || true"; done
+  for i in 1 2 3; do eval "wait \$pid_gw$i 2>/dev/null || true"; done
+}
 
 bench() { # label port args...
   local label=$1 port=$2; shift 2
@@ -79,11 +82,13 @@ if [[ " $PARTS " == *" aggregate "* ]]; then
     for sc in read cycle; do
       # The farm: one bench per gateway at once, 16 connections each, on
       # disjoint session sets (--app differs), summed by the summary.
+      bp=()
       for i in 1 2 3; do
         eval port=\$G$i
         bench "peered3-gw$i" "$port" --scenario $sc --connections 16 --sessions 3000 --app "/LM/W3SVC/1/ROOT/app$i" &
+        bp+=($!)
       done
-      wait $(jobs -p | tail -3) 2>/dev/null || true
+      wait "${bp[@]}"
       bench redis1 "$P_GWR" --scenario $sc --connections 48 --sessions 9000
     done
   done
@@ -93,13 +98,15 @@ fi
 if [[ " $PARTS " == *" drain "* ]]; then
   for backend in ${DRAIN_BACKENDS:-memory bbolt badger}; do
     farm "$backend"
+    bp=()
     # Store the sessions through all three gateways (each keeps what it owns).
     for i in 1 2 3; do
       eval port=\$G$i
       "$B" bench --server 127.0.0.1:$port --scenario read --connections 32 --sessions $((DRAIN_SESSIONS / 3)) \
         --app "/LM/W3SVC/1/ROOT/drain$i" --payload 1024 --duration 1s --warmup 0s --json >/dev/null 2>>"$work/bench.err" &
+      bp+=($!)
     done
-    wait $(jobs -p | tail -3) 2>/dev/null || true
+    wait "${bp[@]}"
     kill -TERM "$pid_gw2"
     while kill -0 "$pid_gw2" 2>/dev/null; do sleep 0.1; done
     line=$(grep -E 'drain complete|drain incomplete' "$work/$backend-gw2.log" | tail -1)
