@@ -62,7 +62,9 @@ type Config struct {
 	// before Apply returns, as the log is with sync "always") instead of
 	// the write-ahead log: the path measured against the log for issue 16.
 	// Tests set it; so does the aspstate_boltbatch build tag
-	// (dbbatch_on.go), for scripts/altbench.sh.
+	// (dbbatch_on.go), for scripts/altbench.sh. Not for production: a
+	// sweep deletion still goes to the log, and replayed after a crash it
+	// would undo a later DB.Batch put of the same key.
 	dbBatch bool
 }
 
