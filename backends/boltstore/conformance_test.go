@@ -11,7 +11,11 @@ import (
 
 const testMaxValue = 1 << 20
 
-func harness(sync string) backendtest.Harness {
+func harness(sync string) backendtest.Harness { return harnessWith(sync, false) }
+
+// harnessWith is harness on either write path: dbBatch commits writes with
+// DB.Batch instead of the log (see Config.dbBatch).
+func harnessWith(sync string, dbBatch bool) backendtest.Harness {
 	return backendtest.Harness{
 		Open: func(t *testing.T, dir string, now func() time.Time) backends.Backend {
 			s, err := Open(Config{
@@ -22,6 +26,7 @@ func harness(sync string) backendtest.Harness {
 				MaxValueSize:  testMaxValue,
 				Now:           now,
 				Logger:        testLogger(t),
+				dbBatch:       dbBatch,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -36,6 +41,7 @@ func harness(sync string) backendtest.Harness {
 func TestConformance(t *testing.T) {
 	t.Run("SyncAlways", func(t *testing.T) { backendtest.Run(t, harness(SyncAlways)) })
 	t.Run("SyncNone", func(t *testing.T) { backendtest.Run(t, harness(SyncNone)) })
+	t.Run("DBBatch", func(t *testing.T) { backendtest.Run(t, harnessWith(SyncAlways, true)) })
 }
 
 // TestDifferential runs random protocol operations against this store and
@@ -43,4 +49,5 @@ func TestConformance(t *testing.T) {
 func TestDifferential(t *testing.T) {
 	t.Run("SyncAlways", func(t *testing.T) { backendtest.RunDifferential(t, harness(SyncAlways)) })
 	t.Run("SyncNone", func(t *testing.T) { backendtest.RunDifferential(t, harness(SyncNone)) })
+	t.Run("DBBatch", func(t *testing.T) { backendtest.RunDifferential(t, harnessWith(SyncAlways, true)) })
 }

@@ -50,6 +50,9 @@ func Open(cfg Config) (*Store, error) {
 		stopWriter:  make(chan struct{}),
 	}
 	s.lease.Store(ld.lease)
+	if cfg.dbBatch {
+		db.MaxBatchDelay = dbBatchDelay
+	}
 	s.wg.Add(1)
 	go s.runWriter()
 	s.cwg.Add(1)

@@ -198,6 +198,9 @@ func (s *Store) enter() error {
 // ctx is cancelled: the key lock must be held until the write has landed or
 // failed, or the next Apply on the key could read the old record.
 func (s *Store) write(op *writeOp) error {
+	if s.cfg.dbBatch {
+		return s.writeBatch(op)
+	}
 	op.done = make(chan error, 1)
 	s.writes <- op
 	if err := <-op.done; err != nil {
@@ -269,3 +272,33 @@ func (s *Store) close() {
 
 // now is the store's clock in Unix ns.
 func (s *Store) now() int64 { return s.cfg.Now().UnixNano() }
+
+// writeBatch is write when Config.dbBatch is set: op is committed by bbolt's
+// DB.Batch (concurrent writes share one transaction and its fsyncs, unless
+// Sync is "none"), then published in the index with no pending record, so
+// reads find it in bbolt. The log then carries only the sweeper's deletions.
+func (s *Store) writeBatch(op *writeOp) error {
+	var dlBuf [deadlineLen]byte
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		sess, dl := tx.Bucket(bucketSessions), tx.Bucket(bucketDeadlines)
+		if op.del {
+			if err := sess.Delete(op.key); err != nil {
+				return err
+			}
+			return dl.Delete(op.key)
+		}
+		if err := sess.Put(op.key, op.val); err != nil {
+			return err
+		}
+		return dl.Put(op.key, encodeDeadline(dlBuf[:], op.deadline, op.timeout))
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: write to %s: %w", s.cfg.Path, err)
+	}
+	if op.del {
+		s.ix.remove(string(op.key))
+	} else {
+		s.ix.set(op.key, op.deadline, op.timeout, nil)
+	}
+	return nil
+}

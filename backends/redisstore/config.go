@@ -90,6 +90,12 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives connection state changes (default slog.Default()).
 	Logger *slog.Logger
+
+	// goRedisOnly sends every command through go-redis, one call at a
+	// time (no batcher, no pipeConns): the path measured against the
+	// hand-written one for issue 16. Tests set it; so does the
+	// aspstate_goredis build tag (goredis_on.go), for scripts/altbench.sh.
+	goRedisOnly bool
 }
 
 // TLSConfig configures TLS to Redis.
@@ -164,6 +170,7 @@ func (c *Config) SetDefaults() { *c = c.withDefaults() }
 
 // withDefaults returns c with every unset field defaulted.
 func (c Config) withDefaults() Config {
+	c.goRedisOnly = c.goRedisOnly || goRedisBuild
 	if c.KeyPrefix == "" {
 		c.KeyPrefix = DefaultKeyPrefix
 	}

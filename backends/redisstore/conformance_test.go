@@ -13,7 +13,11 @@ import (
 // harness opens Stores on srv. The suite's dir (unique per subtest) becomes
 // the key prefix, so reopening the same dir finds the same data: Redis keeps
 // it for as long as the server runs, which is what Durable asks here.
-func harness(srv *redistest.Server) backendtest.Harness {
+func harness(srv *redistest.Server) backendtest.Harness { return harnessWith(srv, false) }
+
+// harnessWith is harness on either path: goRedisOnly sends every command
+// through go-redis alone (see Config.goRedisOnly).
+func harnessWith(srv *redistest.Server, goRedisOnly bool) backendtest.Harness {
 	return backendtest.Harness{
 		Open: func(t *testing.T, dir string, now func() time.Time) backends.Backend {
 			s, err := Open(Config{
@@ -22,6 +26,7 @@ func harness(srv *redistest.Server) backendtest.Harness {
 				Now:          aheadOfRedis(now),
 				MaxValueSize: 1 << 20,
 				Logger:       slog.New(slog.DiscardHandler),
+				goRedisOnly:  goRedisOnly,
 			})
 			if err != nil {
 				t.Fatalf("Open: %v", err)
@@ -47,6 +52,16 @@ func TestConformance(t *testing.T) {
 	backendtest.Run(t, harness(redistest.Start(t)))
 }
 
+// TestConformanceGoRedis runs the suite on the go-redis-only path measured
+// for issue 16.
+func TestConformanceGoRedis(t *testing.T) {
+	backendtest.Run(t, harnessWith(redistest.Start(t), true))
+}
+
 func TestDifferential(t *testing.T) {
 	backendtest.RunDifferential(t, harness(redistest.Start(t)))
+}
+
+func TestDifferentialGoRedis(t *testing.T) {
+	backendtest.RunDifferential(t, harnessWith(redistest.Start(t), true))
 }

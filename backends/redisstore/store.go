@@ -131,7 +131,7 @@ func Open(cfg Config) (*Store, error) {
 	s.timeout.Store(locking.DefaultTimeout)
 	s.nodes.cluster, _ = client.(*redis.ClusterClient)
 	s.nodes.pipelines = cfg.Pipelines // per node
-	if s.nodes.cluster == nil {
+	if s.nodes.cluster == nil && !cfg.goRedisOnly {
 		s.batch = batcher{client: client, maxFlushers: cfg.Pipelines}
 		if cfg.MasterName == "" {
 			s.batch.pipes = newPipeConns(&cfg, tlsCfg)
@@ -400,21 +400,29 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 	nowMs := now.UnixMilli()
 	guess := s.timeout.Load()
 	slide, _ := expiryAt(guess, now)
-	b, err := s.batcherFor(ctx, deadline, rkey)
-	if err != nil {
-		return stored{}, false, s.fail("read", err)
+	var exp int64 // -2: no key; -1: no deadline
+	var raw string
+	var has, private bool
+	var err error
+	if s.cfg.goRedisOnly {
+		exp, raw, has, err = s.readGoRedis(ctx, deadline, rkey, slide)
+	} else {
+		b, berr := s.batcherFor(ctx, deadline, rkey)
+		if berr != nil {
+			return stored{}, false, s.fail("read", berr)
+		}
+		c := callPool.Get().(*call)
+		c.key, c.slide, c.deadline = rkey, slide, deadline
+		if err := b.run(ctx, c); err != nil {
+			return stored{}, false, s.fail("read", err)
+		}
+		exp, raw, has, err = c.exp, c.val, c.has, c.err
+		c.release()
+		// A value read over the store's own connections is in memory that
+		// readBulk allocated for it alone: the record may keep it without a copy.
+		private = b.pipes != nil
 	}
-	c := callPool.Get().(*call)
-	c.key, c.slide, c.deadline = rkey, slide, deadline
-	if err := b.run(ctx, c); err != nil {
-		return stored{}, false, s.fail("read", err)
-	}
-	exp, raw, has, err := c.exp, c.val, c.has, c.err // exp -2: no key; -1: no deadline
 	slid := has
-	c.release()
-	// A value read over the store's own connections is in memory that
-	// readBulk allocated for it alone: the record may keep it without a copy.
-	private := b.pipes != nil
 	if isOOM(err) || isExecAbort(err) {
 		exp, raw, has, slid, err = s.readByScript(ctx, deadline, rkey, nowMs, slide)
 		private = false
@@ -539,6 +547,11 @@ func (s *Store) script(ctx context.Context, deadline time.Time, sc *redis.Script
 		defer cancel()
 		return sc.Run(ctx, s.client, []string{key}, args...)
 	}
+	if s.cfg.goRedisOnly {
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		return sc.Run(ctx, s.client, []string{key}, args...)
+	}
 	b, err := s.batcherFor(ctx, deadline, key)
 	if err != nil {
 		cmd := redis.NewCmd(ctx)
@@ -560,4 +573,33 @@ func (s *Store) script(ctx context.Context, deadline time.Time, sc *redis.Script
 	cmd := c.cmd
 	c.release()
 	return cmd
+}
+
+// readGoRedis is read's round trip when Config.goRedisOnly is set: the same
+// MULTI block (PEXPIRETIME, GETEX PXAT) as the batcher sends, as one go-redis
+// transaction pipeline of its own. A refused block (OOM, EXECABORT) comes
+// back as err, as from the batcher.
+func (s *Store) readGoRedis(ctx context.Context, deadline time.Time, rkey string, slide int64) (exp int64, raw string, has bool, err error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	var pexp, getex *redis.Cmd
+	_, err = s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		pexp = p.Do(ctx, "pexpiretime", rkey)
+		getex = p.Do(ctx, "getex", rkey, "pxat", slide)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, "", false, err
+	}
+	if exp, err = pexp.Int64(); err != nil {
+		return 0, "", false, err
+	}
+	raw, err = getex.Text()
+	if errors.Is(err, redis.Nil) {
+		return exp, "", false, nil
+	}
+	if err != nil {
+		return 0, "", false, err
+	}
+	return exp, raw, true, nil
 }
