@@ -20,11 +20,11 @@ const (
 	// keep reading after Shutdown began, so that request can still be answered.
 	shutdownGrace = 2 * time.Second
 
-	// DefaultMaxInflightBytes is limits.max_inflight_bytes: 512 MiB, room for
-	// 25 bodies of the largest size (20 MiB) at once. With the garbage
+	// DefaultMaxInflightBytes is limits.max_inflight_bytes: 256 MiB, room for
+	// 12 bodies of the largest size (20 MiB) at once. With the garbage
 	// collector's headroom that keeps request buffers under about 1 GiB of a
 	// 24 GiB machine, leaving the rest to the sessions themselves.
-	DefaultMaxInflightBytes = 512 << 20
+	DefaultMaxInflightBytes = 256 << 20
 	// DefaultHeaderTimeout is limits.header_timeout: a real client sends its
 	// head (about 200 bytes) in one segment.
 	DefaultHeaderTimeout = 10 * time.Second
