@@ -51,6 +51,10 @@ func Open(cfg Config) (*Store, error) {
 		fail()
 		return nil, fmt.Errorf("badgerstore: open %s: reading keys: %w", path, err)
 	}
+	if err := s.verifySample(); err != nil {
+		fail()
+		return nil, fmt.Errorf("badgerstore: open %s: %w", path, err)
+	}
 	if err := s.loadSnapshot(); err != nil {
 		fail()
 		return nil, fmt.Errorf("badgerstore: open %s: deadline snapshot: %w", path, err)
@@ -80,7 +84,8 @@ func badgerOptions(cfg Config) badger.Options {
 		WithNumCompactors(2). // badger's minimum; the gateway machine is small
 		WithNumGoroutines(2).
 		WithCompression(options.Snappy).
-		WithMetricsEnabled(false). // badger's metrics are process-wide expvars
+		WithVerifyValueChecksum(true). // a damaged value log is an error, not a wrong value (issue 17)
+		WithMetricsEnabled(false).     // badger's metrics are process-wide expvars
 		WithLogger(slogAdapter{cfg.Logger})
 	return opts
 }
