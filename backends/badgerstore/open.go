@@ -27,6 +27,10 @@ func Open(cfg Config) (*Store, error) {
 	if err := checkDir(path); err != nil {
 		return nil, err
 	}
+	reserve := diskReserve(&cfg)
+	if err := checkSpace(path, reserve, 0); err != nil {
+		return nil, fmt.Errorf("badgerstore: open %s: refusing to start: %w", path, err)
+	}
 	db, err := openBadger(badgerOptions(cfg))
 	if err != nil {
 		return nil, err
@@ -35,7 +39,7 @@ func Open(cfg Config) (*Store, error) {
 		cfg:     cfg,
 		path:    path,
 		db:      db,
-		wr:      newCommitter(db),
+		wr:      newCommitter(db, func(need int64) error { return checkSpace(path, reserve, need) }),
 		locks:   locking.NewKeyLocks(),
 		dl:      newDeadlines(cfg.RecordCacheSize),
 		epoch:   cfg.Now(),
