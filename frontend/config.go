@@ -21,9 +21,10 @@ const (
 	shutdownGrace = 2 * time.Second
 
 	// DefaultMaxInflightBytes is limits.max_inflight_bytes: 256 MiB, room for
-	// 12 bodies of the largest size (20 MiB) at once. With the garbage
-	// collector's headroom that keeps request buffers under about 1 GiB of a
-	// 24 GiB machine, leaving the rest to the sessions themselves.
+	// 12 bodies of the largest size (20 MiB) at once. With the garbage of
+	// the doubling buffers, 250 connections sending 20 MiB bodies peaked at
+	// under 0.7 GiB RSS (BENCHMARKS.md), leaving a 24 GiB machine to the
+	// sessions themselves.
 	DefaultMaxInflightBytes = 256 << 20
 	// DefaultHeaderTimeout is limits.header_timeout: a real client sends its
 	// head (about 200 bytes) in one segment.
