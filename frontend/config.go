@@ -19,6 +19,20 @@ const (
 	// shutdownGrace is how long a connection caught with half a request may
 	// keep reading after Shutdown began, so that request can still be answered.
 	shutdownGrace = 2 * time.Second
+
+	// DefaultMaxInflightBytes is limits.max_inflight_bytes: 256 MiB, room for
+	// 12 bodies of the largest size (20 MiB) at once. With the garbage of
+	// the doubling buffers, 250 connections sending 20 MiB bodies peaked at
+	// under 0.7 GiB RSS (BENCHMARKS.md), leaving a 24 GiB machine to the
+	// sessions themselves.
+	DefaultMaxInflightBytes = 256 << 20
+	// DefaultHeaderTimeout is limits.header_timeout: a real client sends its
+	// head (about 200 bytes) in one segment.
+	DefaultHeaderTimeout = 10 * time.Second
+	// DefaultMinBodyRate is limits.min_body_rate, 256 KiB/s: a 20 MiB body
+	// may take 80 s (plus header_timeout), eight times the client's own
+	// timeout, so only a deliberately slow sender is cut off.
+	DefaultMinBodyRate = 256 << 10
 )
 
 // Config configures a Server. Zero values take the defaults above. The koanf,
@@ -59,6 +73,13 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxLineBytes < 0 || c.Limits.MaxHeaderLines < 0 || c.Limits.MaxBodyBytes < 0 {
 		return errors.New("frontend: limits: must not be negative")
 	}
+	if c.Limits.MaxInflightBytes < 0 || c.Limits.HeaderTimeout < 0 || c.Limits.MinBodyRate < 0 {
+		return errors.New("frontend: limits: must not be negative")
+	}
+	if d := c.withDefaults(); d.Limits.MaxInflightBytes < d.Limits.MaxBodyBytes+int64(d.Limits.MaxLineBytes) {
+		return fmt.Errorf("frontend: limits.max_inflight_bytes (%d) must exceed limits.max_body_bytes (%d) by at least a line (%d bytes)",
+			d.Limits.MaxInflightBytes, d.Limits.MaxBodyBytes, d.Limits.MaxLineBytes)
+	}
 	if c.IdleTimeout < 0 || c.WriteTimeout < 0 {
 		return errors.New("frontend: timeouts: must not be negative")
 	}
@@ -98,6 +119,15 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.Limits.MaxBodyBytes == 0 {
 		d.Limits.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if d.Limits.MaxInflightBytes == 0 {
+		d.Limits.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	if d.Limits.HeaderTimeout == 0 {
+		d.Limits.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if d.Limits.MinBodyRate == 0 {
+		d.Limits.MinBodyRate = DefaultMinBodyRate
 	}
 	if d.IdleTimeout == 0 {
 		d.IdleTimeout = DefaultIdleTimeout

@@ -56,6 +56,9 @@ type conn struct {
 
 	writeDeadlineSetAt time.Time
 	counts             statusCounts // published to the server's Stats in batches
+
+	held  int64     // bytes of in beyond readBufSize, taken from the server's budget (budget.go)
+	guard connGuard // request deadlines and eviction (slow.go)
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -76,6 +79,7 @@ func (c *conn) serve() {
 	defer c.s.stats.Open.Add(-1)
 	reason, err := c.loop()
 	c.nc.Close()
+	c.releaseBuffers()
 	c.counts.publish(&c.s.stats)
 	if c.s.log.Enabled(c.s.ctx, slog.LevelDebug) {
 		c.s.log.Debug("connection closed", "remote", c.nc.RemoteAddr().String(), "reason", string(reason), "err", err)
@@ -88,8 +92,7 @@ func (c *conn) loop() (closeReason, error) {
 	// Resetting a deadline costs a runtime timer update, so the idle deadline
 	// is only moved when it is more than 1/16 stale; when a stale deadline
 	// fires early, the real idle time decides (below), so the timeout stays
-	// exact.
-	refresh := idle / 16
+	// exact. A pending request's own deadline comes first (armReadDeadline).
 	var deadlineBase time.Time // the activity time the read deadline counts from
 	lastActivity, active := time.Now(), false
 	for {
@@ -104,11 +107,18 @@ func (c *conn) loop() (closeReason, error) {
 				return c.protocolError(err)
 			}
 			c.start += n
+			c.guard.requestDone()
 			if closeNow, reason := c.handle(); closeNow {
 				if err := c.flush(time.Now()); err != nil {
 					return reasonWriteError, err
 				}
 				return reason, nil
+			}
+			if c.queued() >= maxQueuedOut {
+				// Stop reading requests while this many replies wait.
+				if err := c.flush(time.Now()); err != nil {
+					return reasonWriteError, err
+				}
 			}
 		}
 		now := time.Now()
@@ -119,12 +129,10 @@ func (c *conn) loop() (closeReason, error) {
 			return reasonWriteError, err
 		}
 		c.counts.maybePublish(&c.s.stats, now)
-		c.makeRoom()
-
-		if lastActivity.Sub(deadlineBase) > refresh {
-			c.nc.SetReadDeadline(lastActivity.Add(idle))
-			deadlineBase = lastActivity
+		if !c.makeRoom() {
+			return c.refuseNoRoom()
 		}
+		c.armReadDeadline(now, lastActivity, &deadlineBase)
 		if c.s.shuttingDown.Load() {
 			if c.start == c.end || graced {
 				return reasonShutdown, nil
@@ -145,43 +153,17 @@ func (c *conn) loop() (closeReason, error) {
 				}
 				return reasonShutdown, nil
 			case errors.Is(err, os.ErrDeadlineExceeded):
+				if r := c.timedOut(time.Now()); r != "" {
+					return r, nil
+				}
 				if time.Since(lastActivity) < idle {
-					c.nc.SetReadDeadline(lastActivity.Add(idle))
-					deadlineBase = lastActivity
+					deadlineBase = time.Time{} // re-armed at the top of the loop
 					continue
 				}
 				return reasonIdle, nil
 			}
 			return reasonReadError, err
 		}
-	}
-}
-
-// makeRoom moves unparsed bytes to the front and grows the buffer when the
-// pending request needs more than fits; the parser has already checked the
-// request against the limits, so growth is bounded by them.
-func (c *conn) makeRoom() {
-	pending := c.end - c.start
-	switch {
-	case pending == 0:
-		c.start, c.end = 0, 0
-		if len(c.in) > keepBufMax {
-			c.in = make([]byte, readBufSize)
-		}
-	case c.start > 0:
-		copy(c.in, c.in[c.start:c.end])
-		c.start, c.end = 0, pending
-	}
-	// Need is the whole pending request's size once its head is parsed;
-	// before that, a full buffer doubles.
-	need := c.parser.Need()
-	if need == 0 && pending == len(c.in) {
-		need = 2 * len(c.in)
-	}
-	if need > len(c.in) {
-		grown := make([]byte, need)
-		copy(grown, c.in[:c.end])
-		c.in = grown
 	}
 }
 

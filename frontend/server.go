@@ -26,6 +26,8 @@ type Server struct {
 	stats        Stats
 	// backendFailures and refusals log repeated failures once with a count.
 	backendFailures, refusals *rateLog
+	// guard holds the limits on memory and slow clients (budget.go, slow.go).
+	guard *guard
 	// stableBodies is set when the backend's record bytes outlive Apply
 	// (backends.StableData): bodies are then written from the store.
 	stableBodies bool
@@ -55,6 +57,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: c, log: c.Logger, ctx: ctx, cancel: cancel,
 		backendFailures: newRateLog(c.Logger, slog.LevelError, "backend failed"),
 		refusals:        newRateLog(c.Logger, slog.LevelWarn, "backend refused a request"),
+		guard:           newGuard(&c),
 		stableBodies:    ok && sd.StableData(),
 		borrowKeys:      bkOK && bk.BorrowedKeys(),
 		listeners:       map[net.Listener]struct{}{},
@@ -108,9 +111,7 @@ func isTemporary(err error) bool {
 
 func (s *Server) startConn(nc net.Conn) {
 	if !s.allowed(nc.RemoteAddr()) {
-		s.stats.Rejected.Add(1)
-		s.log.Warn("connection refused", "remote", nc.RemoteAddr().String(), "reason", reasonNotAllowed)
-		nc.Close()
+		s.refuse(nc, reasonNotAllowed)
 		return
 	}
 	c := newConn(s, nc)
@@ -120,12 +121,9 @@ func (s *Server) startConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections {
+	if s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections && !s.evictLocked(time.Now()) {
 		s.mu.Unlock()
-		s.stats.Rejected.Add(1)
-		s.log.Warn("connection refused", "remote", nc.RemoteAddr().String(), "reason", reasonTooManyConns,
-			"max_connections", s.cfg.MaxConnections)
-		nc.Close()
+		s.refuse(nc, reasonTooManyConns)
 		return
 	}
 	s.conns[c] = struct{}{}
@@ -210,6 +208,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) flushLogs() {
 	s.backendFailures.Flush(context.Background())
 	s.refusals.Flush(context.Background())
+	s.guard.flush()
 }
 
 // Stats returns the server's counters.

@@ -37,14 +37,17 @@ var opPool = sync.Pool{New: func() any { return &writeOp{done: make(chan error, 
 
 // committer owns the goroutine that commits groups of writes.
 type committer struct {
-	db   *badger.DB
-	ops  chan *writeOp // Apply -> commit loop
-	stop chan struct{} // closed by close; the loop fails what is left
-	wg   sync.WaitGroup
+	db *badger.DB
+	// space, when set, is asked before each group whether its bytes may be
+	// written (diskspace.go); its error fails the whole group.
+	space func(need int64) error
+	ops   chan *writeOp // Apply -> commit loop
+	stop  chan struct{} // closed by close; the loop fails what is left
+	wg    sync.WaitGroup
 }
 
-func newCommitter(db *badger.DB) *committer {
-	c := &committer{db: db, ops: make(chan *writeOp, maxGroup), stop: make(chan struct{})}
+func newCommitter(db *badger.DB, space func(need int64) error) *committer {
+	c := &committer{db: db, space: space, ops: make(chan *writeOp, maxGroup), stop: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -114,6 +117,18 @@ func (c *committer) loop() {
 // each op's result. An op badger refuses on its own (a key too long, say)
 // fails alone; a failed commit fails every op in that transaction.
 func (c *committer) commit(group []*writeOp) {
+	if c.space != nil {
+		var need int64
+		for _, op := range group {
+			need += int64(len(op.key)+len(op.val)) + 64
+		}
+		if err := c.space(need); err != nil {
+			for _, op := range group {
+				op.done <- err
+			}
+			return
+		}
+	}
 	for len(group) > 0 {
 		txn := c.db.NewTransaction(true)
 		n := 0 // ops of group in txn

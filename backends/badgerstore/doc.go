@@ -56,9 +56,18 @@
 // # Errors
 //
 // Open refuses, naming the path: a directory that is not a badger database,
-// one another process has open, damaged files, a newer format. At run time
+// one another process has open, damaged files, a newer format, and a store
+// where records read back at start (a sample of up to 1,000) are unreadable
+// (a value-log file deleted, cut short or damaged; damage.go). At run time
 // disk and I/O errors or a corrupt record make Apply return an error naming
-// the path, never a nil record or a silent success. A Data larger than
+// the path, never a nil record or a silent success: each record carries a
+// CRC-32C, badger verifies its value-log checksums, and an empty value for
+// a key that exists (what badger returns, with only a log line, when it
+// cannot read the value log) is an error, never "no session". Below a
+// reserve of free disk space (two value-log files, the memtables and 16 MiB;
+// diskspace.go) writes fail as backend failures instead of letting badger
+// die of SIGBUS in a memory-mapped file, reads go on, and Open refuses to
+// start, saying the disk is full. A Data larger than
 // MaxValueSize returns backends.ErrTooLarge. A failed horizon rewrite still
 // serves the read and is retried. Badger's warnings and errors go to the
 // Logger, its info and debug lines to Debug.

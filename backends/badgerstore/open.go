@@ -27,6 +27,10 @@ func Open(cfg Config) (*Store, error) {
 	if err := checkDir(path); err != nil {
 		return nil, err
 	}
+	reserve := diskReserve(&cfg)
+	if err := checkSpace(path, reserve, 0); err != nil {
+		return nil, fmt.Errorf("badgerstore: open %s: refusing to start: %w", path, err)
+	}
 	db, err := openBadger(badgerOptions(cfg))
 	if err != nil {
 		return nil, err
@@ -35,7 +39,7 @@ func Open(cfg Config) (*Store, error) {
 		cfg:     cfg,
 		path:    path,
 		db:      db,
-		wr:      newCommitter(db),
+		wr:      newCommitter(db, func(need int64) error { return checkSpace(path, reserve, need) }),
 		locks:   locking.NewKeyLocks(),
 		dl:      newDeadlines(cfg.RecordCacheSize),
 		epoch:   cfg.Now(),
@@ -50,6 +54,10 @@ func Open(cfg Config) (*Store, error) {
 	if err := s.rebuild(); err != nil {
 		fail()
 		return nil, fmt.Errorf("badgerstore: open %s: reading keys: %w", path, err)
+	}
+	if err := s.verifySample(); err != nil {
+		fail()
+		return nil, fmt.Errorf("badgerstore: open %s: %w", path, err)
 	}
 	if err := s.loadSnapshot(); err != nil {
 		fail()
@@ -80,7 +88,8 @@ func badgerOptions(cfg Config) badger.Options {
 		WithNumCompactors(2). // badger's minimum; the gateway machine is small
 		WithNumGoroutines(2).
 		WithCompression(options.Snappy).
-		WithMetricsEnabled(false). // badger's metrics are process-wide expvars
+		WithVerifyValueChecksum(true). // a damaged value log is an error, not a wrong value (issue 17)
+		WithMetricsEnabled(false).     // badger's metrics are process-wide expvars
 		WithLogger(slogAdapter{cfg.Logger})
 	return opts
 }

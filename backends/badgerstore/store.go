@@ -152,6 +152,11 @@ func (a *applyRun) read(fn backends.Transition, cachedVal []byte) error {
 			return err
 		}
 		return item.Value(func(v []byte) error {
+			if v == nil {
+				// The key exists but badger could not read its value (it
+				// logs why and returns none): never "no session".
+				v = []byte{}
+			}
 			if err := a.decide(fn, v); err != nil {
 				return err
 			}

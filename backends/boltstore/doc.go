@@ -57,7 +57,12 @@
 // Open refuses, naming the path: a file another process holds (after one
 // second), one that is not bbolt or is corrupt, a foreign or newer-format
 // file, log segments beside a file without sessions, a corrupt older
-// segment. At run time a failed read or log append returns an error wrapped
+// segment, a newest segment with a bad record followed by good ones (only a
+// torn tail, the last record cut short, is what a crash leaves; see
+// damage.go), a data file of 0 bytes (it would otherwise start empty without
+// a word) or shorter than its own pages (truncated; a fault while reading it
+// becomes this error, not a crash). Open deletes a segment only after every
+// segment was applied in full. At run time a failed read or log append returns an error wrapped
 // with the path, and nothing unlogged is acknowledged; a Data larger than
 // Config.MaxValueSize returns backends.ErrTooLarge. A failed checkpoint,
 // deadline flush or sweep is logged and retried.

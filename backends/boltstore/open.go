@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -83,6 +84,12 @@ func openFile(cfg Config) (db *bolt.DB, ld loaded, err error) {
 	// bbolt's leftover memory map until the process exits: a corrupt file is
 	// a startup error, and the operator restarts after repairing it.
 	var file *os.File
+	if err := checkDataFile(cfg.Path); err != nil {
+		return nil, ld, err
+	}
+	// A truncated file faults (SIGBUS/SIGSEGV) on a page beyond its end:
+	// make that a panic, recovered below, rather than the end of the process.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			if db != nil {
@@ -109,6 +116,10 @@ func openFile(cfg Config) (db *bolt.DB, ld loaded, err error) {
 	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch):
 		return nil, ld, fmt.Errorf("boltstore: open %s: not a bbolt file, or corrupt: %w", cfg.Path, err)
 	case err != nil:
+		return nil, ld, fmt.Errorf("boltstore: open %s: %w", cfg.Path, err)
+	}
+	if err := checkSize(db, cfg.Path); err != nil {
+		closeQuietly(db)
 		return nil, ld, fmt.Errorf("boltstore: open %s: %w", cfg.Path, err)
 	}
 	replayed, nextSeq, err := replay(db, cfg)

@@ -62,6 +62,12 @@ func replay(db *bolt.DB, cfg Config) (replayed int, next uint64, err error) {
 			return replayed, 0, fmt.Errorf("read log: %w", err)
 		}
 		recs, clean := parseSegment(data)
+		if !clean && goodRecordAfter(data, parsedLen(recs, data)) {
+			// Not a torn tail: good records follow the bad one (damage.go).
+			return replayed, 0, fmt.Errorf("corrupt log %s: a bad record at byte %d, after %d good ones, is followed by more records; "+
+				"nothing was deleted: restore the file and the log from a backup, or move this segment away to accept losing the writes it holds",
+				path, parsedLen(recs, data), len(recs))
+		}
 		if !clean && i != len(seqs)-1 {
 			// Only the newest segment can end in a torn, unacknowledged
 			// append: an older one was complete when it was retired.

@@ -60,8 +60,11 @@ type Store struct {
 	full   atomic.Bool  // Redis refused a write for lack of memory, logged once
 	closed atomic.Bool
 
-	stop      context.CancelFunc // ends the startup probe
-	wg        sync.WaitGroup     // the startup probe goroutine
+	policy  policyState   // Redis's eviction policy (eviction.go)
+	recheck chan struct{} // asks policyLoop to read the policy again
+
+	stop      context.CancelFunc // ends the startup probe and policyLoop
+	wg        sync.WaitGroup     // the startup probe and policyLoop goroutines
 	closeOnce sync.Once
 	closeErr  error // set by closeOnce
 }
@@ -120,13 +123,14 @@ func Open(cfg Config) (*Store, error) {
 	})
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Store{
-		cfg:    cfg,
-		client: client,
-		cas:    redis.NewScript(casScript),
-		fix:    redis.NewScript(fixScript),
-		readS:  redis.NewScript(readScript),
-		log:    cfg.Logger.With("component", "redisstore"),
-		stop:   stop,
+		cfg:     cfg,
+		client:  client,
+		cas:     redis.NewScript(casScript),
+		fix:     redis.NewScript(fixScript),
+		readS:   redis.NewScript(readScript),
+		log:     cfg.Logger.With("component", "redisstore"),
+		stop:    stop,
+		recheck: make(chan struct{}, 1),
 	}
 	s.timeout.Store(locking.DefaultTimeout)
 	s.nodes.cluster, _ = client.(*redis.ClusterClient)
@@ -137,8 +141,9 @@ func Open(cfg Config) (*Store, error) {
 			s.batch.pipes = newPipeConns(&cfg, tlsCfg)
 		}
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.probe(ctx)
+	go s.policyLoop(ctx)
 	return s, nil
 }
 
@@ -180,6 +185,7 @@ func (s *Store) probe(ctx context.Context) {
 			} else {
 				s.markUp()
 			}
+			s.checkPolicy(ctx) // eviction.go
 			return
 		}
 		s.markDown(err)
@@ -194,6 +200,10 @@ func (s *Store) probe(ctx context.Context) {
 func (s *Store) markUp() {
 	if s.state.Load() != stateUp && s.state.Swap(stateUp) == stateDown {
 		s.log.Info("redisstore: redis is answering again", "addrs", s.cfg.Addrs)
+		select { // read its eviction policy again (eviction.go)
+		case s.recheck <- struct{}{}:
+		default:
+		}
 	}
 }
 

@@ -9,12 +9,15 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/aspstate/aspstate/frontend"
 	"github.com/aspstate/aspstate/peering"
 )
 
 func main() {
+	// A closed stderr must not kill the server: writes to it fail instead.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, runEnv{args: os.Args[1:], environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr}))
@@ -55,7 +58,9 @@ func run(ctx context.Context, env runEnv) int {
 		}
 		return 0
 	}
-	log := newLogger(cfg, env.stderr)
+	logOut := newLogWriter(env.stderr) // never blocks or fails (logwriter.go)
+	defer logOut.Close(2 * time.Second)
+	log := newLogger(cfg, logOut)
 	if cfg.Backend.Type == "redis" {
 		routeRedisLogs(log)
 	}
@@ -97,6 +102,7 @@ func run(ctx context.Context, env runEnv) int {
 		return 1
 	}
 	log.Info("aspstated listening", "addr", ln.Addr().String(), "backend", cfg.Backend.Type, "version", cfg.Server.Version)
+	warnListen(log, cfg.Listen, ln.Addr(), cfg.Server.AllowedNetworks)
 	if env.ready != nil {
 		env.ready(ln.Addr())
 	}

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"time"
 
 	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/locking"
@@ -95,6 +96,19 @@ type Limits struct {
 	MaxLineBytes   int   `koanf:"max_line_bytes" help:"longest request or header line accepted"`        // one request or header line, CRLF included
 	MaxHeaderLines int   `koanf:"max_header_lines" help:"most header lines in one request"`             // header lines in one request
 	MaxBodyBytes   int64 `koanf:"max_body_bytes" help:"largest session blob accepted (Content-Length)"` // Content-Length
+
+	// The limits below are not the parser's: package frontend enforces them
+	// on connections. They live here so that every limits.* key is in one
+	// struct.
+
+	// MaxInflightBytes is the server-wide budget for request bytes buffered
+	// beyond each connection's small base buffer (large bodies in flight).
+	MaxInflightBytes int64 `koanf:"max_inflight_bytes" help:"server-wide budget for request bytes in flight (large bodies being received); a request that cannot get room within 1s is answered 400 and its connection closed"`
+	// HeaderTimeout bounds receiving one request's head, from its first byte.
+	HeaderTimeout time.Duration `koanf:"header_timeout" help:"close a connection whose request head is not complete this long after its first byte"`
+	// MinBodyRate is the slowest average rate, in bytes per second, a body may
+	// arrive at (after HeaderTimeout of grace).
+	MinBodyRate int64 `koanf:"min_body_rate" help:"close a connection whose request body arrives slower than this many bytes per second on average (after header_timeout of grace)"`
 }
 
 // Defaults of the limits and of the version header.
