@@ -44,6 +44,7 @@ type failover struct {
 	reasonMu  sync.Mutex // guards reason
 	reason    string     // why this gateway is not serving ("" when it is)
 	downKick  chan struct{}
+	leaseKick []chan struct{} // per member: ask now (a link to it just came up)
 	startedAt time.Time
 }
 
@@ -54,6 +55,10 @@ func (n *Node) initFailover() {
 	f.heard = make([]time.Time, len(n.members))
 	f.leaseFrom = make([]time.Time, len(n.members))
 	f.downKick = make(chan struct{}, 1)
+	f.leaseKick = make([]chan struct{}, len(n.members))
+	for i := range f.leaseKick {
+		f.leaseKick[i] = make(chan struct{}, 1)
+	}
 	now := time.Now()
 	f.startedAt = now
 	for i := range f.heard {
@@ -165,7 +170,19 @@ func (n *Node) leaseLoop(i int) {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+		case <-n.fo.leaseKick[i]:
 		}
+	}
+}
+
+// kickLease makes the lease loop of member i ask at once.
+func (n *Node) kickLease(i int) {
+	if i < 0 || i == n.self {
+		return
+	}
+	select {
+	case n.fo.leaseKick[i] <- struct{}{}:
+	default:
 	}
 }
 

@@ -517,6 +517,7 @@ func (n *Node) onHello(peer string, payload []byte) {
 		return
 	}
 	vs := n.merge(v)
+	n.kickLease(i) // a new link: renew the lease from it without waiting a tick
 	if len(rest) == 1 && rest[0] == 1 && vs.v.Epoch() == v.Epoch() {
 		n.peerComplete(vs, i)
 	}
