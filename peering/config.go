@@ -17,6 +17,8 @@ const (
 	DefaultListen         = ":42425"
 	DefaultRequestTimeout = 2 * time.Second
 	DefaultDrainTimeout   = 30 * time.Second
+	DefaultDeadAfter      = 30 * time.Second
+	DefaultLease          = 10 * time.Second
 )
 
 // TLSFiles names the PEM files of a member's mutual TLS identity.
@@ -40,6 +42,15 @@ type Config struct {
 	RequestTimeout time.Duration `koanf:"request_timeout" help:"give up a forwarded request after this long (the client's own timeout is 10s)"`
 	// DrainTimeout bounds the hand-off of every record on shutdown.
 	DrainTimeout time.Duration `koanf:"drain_timeout" help:"on shutdown, hand records to their new owners for at most this long"`
+	// DeadAfter: a member that another has not heard from for this long gets
+	// that member's vote; a majority of votes declares it down (3+ members).
+	DeadAfter time.Duration `koanf:"dead_after" help:"vote a member down after hearing nothing from it for this long; a majority of votes declares it down (3 or more members)"`
+	// Lease: a gateway serves only while a majority of the members (itself
+	// included) answered it within this long. Must be shorter than DeadAfter.
+	Lease time.Duration `koanf:"lease" help:"serve only while a majority of members answered within this long (3 or more members); shorter than dead_after"`
+	// AsideDir receives, as an export file, the records of a gateway that
+	// was declared down, before it rejoins with an empty store.
+	AsideDir string `koanf:"aside_dir" help:"where a gateway declared down writes its old records (an export file) before rejoining empty; empty: a memory store drops them, a durable one refuses to rejoin"`
 
 	// Dial, when set, opens peer connections (tests inject faults here).
 	Dial func(ctx context.Context, addr string) (net.Conn, error) `koanf:"-"`
@@ -145,6 +156,14 @@ func (c *Config) Validate() error {
 	if c.DrainTimeout < 0 {
 		return errors.New("peering.drain_timeout: must not be negative")
 	}
+	if c.DeadAfter < 0 || c.Lease < 0 {
+		return errors.New("peering.dead_after, peering.lease: must not be negative")
+	}
+	d := *c
+	d.SetDefaults()
+	if d.Lease >= d.DeadAfter {
+		return fmt.Errorf("peering.lease: %v must be shorter than peering.dead_after (%v), or a paused gateway could serve after the others took its range", d.Lease, d.DeadAfter)
+	}
 	return nil
 }
 
@@ -158,6 +177,12 @@ func (c *Config) SetDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.DeadAfter == 0 {
+		c.DeadAfter = DefaultDeadAfter
+	}
+	if c.Lease == 0 {
+		c.Lease = DefaultLease
 	}
 }
 

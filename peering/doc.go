@@ -69,11 +69,61 @@
 // still holds records refuses to start rather than serve sessions the farm
 // has since replaced.
 //
-// # Not yet
+// # Automatic failover (3 or more members)
 //
-// Without a majority protocol a member's death is declared by an operator
-// (aspstate peers down); automatic failover is the next step and keeps these
-// invariants (the view's entries and their merge are the place for it).
+// A monotone majority scheme on the view, not consensus: a member's death,
+// once a majority has voted for it, can never be undone at the same
+// incarnation (version of its entry).
+//
+//   - Votes. Every member keeps, per other member, when it last heard from it
+//     (a request or an answer). A member not heard from for
+//     peering.dead_after gets this member's vote: the cell Votes[self][x] is
+//     set to x's version+1. Only a member writes its own row, cells only grow
+//     (the merge takes the maximum), so votes spread with every message and
+//     are never withdrawn; a new incarnation of x makes them moot.
+//   - Declaration. Any member holding a lease that sees a majority of the
+//     configured members voting x down at x's current version, x active, sets
+//     x's entry to Down at version+1 (at most once per 10 s per gateway). The
+//     merge makes Down win at equal version.
+//   - Leases. Each member asks every other for its view every lease/5 (at
+//     most 500 ms). An answer whose (merged) view shows no vote by the
+//     answerer against this member's current version extends the lease from
+//     that member to the time the question was sent. A gateway serves (runs
+//     a local or forwarded operation, and again before answering it) only
+//     while a majority of the configured members, itself included, hold a
+//     lease for it younger than peering.lease. Otherwise the web server's
+//     connection is closed.
+//
+// Why two gateways never serve one key: suppose x is declared down at time D
+// and serves at t >= D. The declaration needed a majority S of votes cast at
+// or before D; x's lease at t needed a majority M of answers to questions sent
+// after t-lease. Some s is in both. s's answer showed no vote, so (votes are
+// monotone and a vote and the encoding of an answer are ordered by one mutex)
+// s voted at p after that answer, and p >= r + dead_after where r >= t-lease
+// is when s received the question. So t < r + lease < r + dead_after <= p <= D:
+// a contradiction. New owners serve x's range only under the view where x is
+// down, i.e. after D. This assumes clocks that run at about the same rate
+// (the margin dead_after - lease absorbs drift), and accepts the unavoidable
+// window between the last lease check and the bytes leaving the socket.
+//
+// A declared-down member stops serving as soon as it learns it (from any
+// answer), never hands its records to anyone (its hand-off worker skips, and
+// receivers refuse moves and pulls from a member that is down in their view),
+// and after holding a lease for dead_after/2 (damping) sets its records aside
+// (an export file in peering.aside_dir, or dropped for a memory store) and
+// rejoins at a higher version; the others then hand its range back. A
+// durable gateway restarted within dead_after collects no votes, keeps its
+// range and its records.
+//
+// With two members no majority can exclude the other: nothing is automatic
+// and an operator declares a dead member (aspstate peers down). The majority
+// is of the configured members: a farm that has lost half of them (even by
+// drains) stops serving.
+//
+// Known limits: a vote is never withdrawn at an incarnation, so a member
+// that was voted down by a minority (a one-sided link failure that healed)
+// keeps those votes until it gets a new incarnation; `aspstate peers` shows
+// them. A planned restart announcement (peering.restart_grace) is not built.
 //
 // # Concurrency
 //

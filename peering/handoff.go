@@ -45,8 +45,8 @@ func (n *Node) handoffWorker() {
 		case <-retry.C:
 		}
 		vs := n.view.Load()
-		if n.selfDone.Load() == vs {
-			continue
+		if n.selfDone.Load() == vs || vs.v.Entries[n.self].State == Down {
+			continue // declared down: its records are set aside, never handed over
 		}
 		select {
 		case <-vs.drained:

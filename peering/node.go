@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/backends/memstore"
 	"github.com/aspstate/aspstate/locking"
 	"github.com/aspstate/aspstate/peering/link"
 )
@@ -50,7 +51,9 @@ type Node struct {
 	mu   sync.Mutex // serialises view changes (adopt); never held across I/O
 	view atomic.Pointer[viewState]
 
-	serving atomic.Bool // set once the view is synced at start; cleared by Close
+	serving atomic.Bool // set once the view is synced at start; cleared by Close or a declaration of this member's death
+	started atomic.Bool // Start has finished its own checks
+	fo      failover    // votes, leases, rejoin (failover.go)
 
 	// keyLocks serialises, per key, a local operation (with the pull before
 	// it) and a pull's move of that key out: a record is never moved while an
@@ -129,6 +132,7 @@ func New(cfg Config, store backends.Backend) (*Node, error) {
 		}
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.initFailover()
 	initial := &View{Entries: make([]Entry, len(members))}
 	vs := n.newViewState(initial, nil)
 	close(vs.drained)
@@ -211,7 +215,12 @@ func (n *Node) Start(ctx context.Context) error {
 				return err
 			}
 			if !empty {
-				return fmt.Errorf("peering: member %s was declared down and its store still holds records that the farm has since replaced; move the data aside (export it) and start again with an empty store", n.Self())
+				if _, mem := n.store.(*memstore.Store); !mem && n.cfg.AsideDir == "" {
+					return fmt.Errorf("peering: member %s was declared down and its store still holds records that the farm has since replaced; set peering.aside_dir to set them aside for export, or move the data aside and start again with an empty store", n.Self())
+				}
+				if _, err := n.setAside(ctx); err != nil {
+					return err
+				}
 			}
 		}
 		// Serve before the others learn that this member is back, or their
@@ -221,8 +230,26 @@ func (n *Node) Start(ctx context.Context) error {
 		n.change(Active)
 	}
 	n.serving.Store(true)
-	n.wg.Add(1)
+	n.started.Store(true)
+	n.wg.Add(2)
 	go n.handoffWorker()
+	go n.rejoinWorker()
+	if n.fo.auto {
+		for i := range n.members {
+			if i != n.self {
+				n.wg.Add(1)
+				go n.leaseLoop(i)
+			}
+		}
+		n.wg.Add(1)
+		go n.monitor()
+		// Serve once a majority answers (bounded: a lone gateway starts, and
+		// serves when the others come).
+		deadline := time.Now().Add(n.cfg.RequestTimeout)
+		for !n.hasLease() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	n.kickHandoff()
 	n.log.Info("peering started", "self", n.Self(), "view", n.view.Load().v.Format(n.members),
 		"epoch", n.view.Load().epoch.String())
@@ -315,6 +342,9 @@ func (n *Node) adoptLocked(o *View) *viewState {
 	}
 	vs := n.newViewState(merged, cur)
 	n.view.Store(vs)
+	if merged.Entries[n.self].State == Down && cur.v.Entries[n.self].State != Down {
+		n.selfDown()
+	}
 	n.receivedMu.Lock()
 	n.receivedMu.Unlock()
 	// Operations that started under the old view finish before records move.
@@ -356,8 +386,8 @@ func (n *Node) BorrowedKeys() bool {
 // owner, returning its result (whose Body the caller owns). A peer that
 // answers with a newer view gets one more try, since nothing ran there.
 func (n *Node) Route(ctx context.Context, key string, req *locking.Request, fn backends.Transition) (*locking.Result, error) {
-	if !n.serving.Load() {
-		return nil, errNotServing
+	if err := n.canServe(); err != nil {
+		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		vs := n.enter()
@@ -365,6 +395,13 @@ func (n *Node) Route(ctx context.Context, key string, req *locking.Request, fn b
 		if owner == n.self {
 			err := n.applyLocal(ctx, vs, key, fn)
 			vs.gate.RUnlock()
+			if err == nil {
+				// Paused or cut off while it ran: the others may have taken
+				// the range over. The web server gets a closed connection.
+				if lerr := n.canServe(); lerr != nil {
+					return nil, lerr
+				}
+			}
 			if errors.Is(err, errNotOwner) && attempt == 0 {
 				n.stats.NotOwner.Add(1)
 				continue
@@ -453,6 +490,7 @@ func (n *Node) call(ctx context.Context, i int, kind byte, payload []byte) (byte
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, n.members[i].ID, err)
 	}
+	n.hear(i)
 	v, rest, err := readView(reply, len(n.members))
 	if err != nil {
 		return 0, nil, fmt.Errorf("peering: answer from %s: %w", n.members[i].ID, err)
@@ -479,6 +517,7 @@ func (n *Node) onHello(peer string, payload []byte) {
 		return
 	}
 	vs := n.merge(v)
+	n.kickLease(i) // a new link: renew the lease from it without waiting a tick
 	if len(rest) == 1 && rest[0] == 1 && vs.v.Epoch() == v.Epoch() {
 		n.peerComplete(vs, i)
 	}
@@ -509,7 +548,11 @@ func (n *Node) handle(ctx context.Context, from string, kind byte, payload []byt
 	if src < 0 || src == n.self || err != nil {
 		return kindFailed, encodeFailed(n.view.Load().v, failOther, "malformed request")
 	}
-	n.merge(v)
+	n.hear(src)
+	if cur := n.merge(v); cur.v.Entries[src].State == Down && (kind == kindMove || kind == kindPull) {
+		// A member declared down never hands its old records to anyone.
+		return kindFailed, encodeFailed(cur.v, failNotServing, "sender was declared down")
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
 	switch kind {
@@ -538,8 +581,8 @@ func (n *Node) serveOp(ctx context.Context, b []byte) (byte, []byte) {
 	if err != nil {
 		return kindFailed, encodeFailed(n.view.Load().v, failOther, "malformed operation")
 	}
-	if !n.serving.Load() {
-		return kindFailed, encodeFailed(n.view.Load().v, failNotServing, "starting or stopped")
+	if err := n.canServe(); err != nil {
+		return kindFailed, encodeFailed(n.view.Load().v, failNotServing, err.Error())
 	}
 	vs := n.enter()
 	defer vs.gate.RUnlock()
@@ -561,6 +604,11 @@ func (n *Node) serveOp(ctx context.Context, b []byte) (byte, []byte) {
 	if err != nil {
 		n.log.Warn("forwarded operation failed in the store", "err", err)
 		return kindFailed, encodeFailed(vs.v, failClass(err), err.Error())
+	}
+	if err := n.canServe(); err != nil {
+		// It ran, but this gateway may no longer answer for the key: the
+		// sender closes its client's connection (failOther: not retried).
+		return kindFailed, encodeFailed(vs.v, failOther, err.Error())
 	}
 	return kindResult, encodeResult(vs.v, &res)
 }

@@ -5,10 +5,21 @@ import "time"
 // Status is what `aspstate peers` shows: the view, each member's link, and
 // the node's counters.
 type Status struct {
-	Self    string         `json:"self"`
-	Epoch   string         `json:"epoch"`
-	Serving bool           `json:"serving"`
-	Members []MemberStatus `json:"members"`
+	Self    string `json:"self"`
+	Epoch   string `json:"epoch"`
+	Serving bool   `json:"serving"`
+	// NotServing says why Serving is false, or why operations fail (no lease).
+	NotServing string `json:"not_serving,omitempty"`
+	// Automatic is true with 3 or more members (votes and leases).
+	Automatic bool `json:"automatic_failover"`
+	// Lease: whether a majority (LeaseMajority) answered within LeaseFor;
+	// LeaseHolders counts them, this gateway included.
+	Lease         bool           `json:"lease"`
+	LeaseHolders  int            `json:"lease_holders"`
+	LeaseMajority int            `json:"lease_majority"`
+	LeaseFor      string         `json:"lease_for"`
+	DeadAfter     string         `json:"dead_after"`
+	Members       []MemberStatus `json:"members"`
 	// HandoffIn is false while members may still hold records this gateway
 	// owns; HandoffOut while this gateway holds records owned elsewhere.
 	HandoffIn  bool `json:"handoff_in_complete"`
@@ -30,6 +41,12 @@ type MemberStatus struct {
 	State   string `json:"state"`
 	Version uint32 `json:"version"`
 	Self    bool   `json:"self,omitempty"`
+	// VotesDown lists the members that voted this one down at its current
+	// version; Suspects the members this one voted down.
+	VotesDown []string `json:"voted_down_by,omitempty"`
+	Suspects  []string `json:"votes_down,omitempty"`
+	// HeardAgo: time since this gateway last heard from the member.
+	HeardAgo string `json:"heard_ago,omitempty"`
 	// Link state, for other members.
 	LinkUp    bool      `json:"link_up"`
 	LinkSince time.Time `json:"link_since,omitzero"`
@@ -47,6 +64,17 @@ func (n *Node) Status() Status {
 		Served: n.stats.Served.Load(), NotOwner: n.stats.NotOwner.Load(),
 		MovedOut: n.stats.MovedOut.Load(), MovedIn: n.stats.MovedIn.Load(), Pulls: n.stats.Pulls.Load(),
 	}
+	now := time.Now()
+	st.Automatic, st.LeaseMajority = n.fo.auto, n.fo.majority
+	st.LeaseFor, st.DeadAfter = n.cfg.Lease.String(), n.cfg.DeadAfter.String()
+	st.LeaseHolders = n.leaseHolders(now)
+	st.Lease = n.hasLease()
+	if err := n.canServe(); err != nil {
+		st.NotServing = err.Error()
+	}
+	n.fo.mu.Lock()
+	heard := append([]time.Time(nil), n.fo.heard...)
+	n.fo.mu.Unlock()
 	links := map[string]int{}
 	var ls []linkInfo
 	if n.mesh != nil {
@@ -58,6 +86,17 @@ func (n *Node) Status() Status {
 	for i, m := range n.members {
 		e := vs.v.Entries[i]
 		ms := MemberStatus{ID: m.ID, Addr: m.Addr, State: e.State.String(), Version: e.Version, Self: i == n.self}
+		for j, o := range n.members {
+			if vs.v.VotedDown(j, i) {
+				ms.VotesDown = append(ms.VotesDown, o.ID)
+			}
+			if vs.v.VotedDown(i, j) {
+				ms.Suspects = append(ms.Suspects, o.ID)
+			}
+		}
+		if i != n.self {
+			ms.HeardAgo = now.Sub(heard[i]).Round(time.Millisecond).String()
+		}
 		if j, ok := links[m.ID]; ok {
 			l := ls[j]
 			ms.LinkUp, ms.LinkSince, ms.LastError = l.up, l.since, l.err

@@ -54,6 +54,48 @@ type Entry struct {
 // published; changes make a new one.
 type View struct {
 	Entries []Entry
+	// Votes[s*n+x], when non-zero, is 1 + the version of member x that member
+	// s voted down (it had heard nothing from x for peering.dead_after). Only
+	// s sets its row; cells only grow, so a vote at an incarnation is never
+	// withdrawn: a new incarnation of x (a higher version) makes it moot.
+	// nil means no votes. Votes do not change the epoch: they own nothing.
+	Votes []uint32
+}
+
+// vote returns member s's vote cell about member x (0: none).
+func (v *View) vote(s, x int) uint32 {
+	if v.Votes == nil {
+		return 0
+	}
+	return v.Votes[s*len(v.Entries)+x]
+}
+
+// VotedDown reports whether member s voted member x down at x's current
+// version in v.
+func (v *View) VotedDown(s, x int) bool {
+	return v.vote(s, x) >= v.Entries[x].Version+1
+}
+
+// VotesAgainst counts the members that voted member x down at its current
+// version.
+func (v *View) VotesAgainst(x int) int {
+	c := 0
+	for s := range v.Entries {
+		if v.VotedDown(s, x) {
+			c++
+		}
+	}
+	return c
+}
+
+// WithVote returns a copy of v in which member s votes member x down at x's
+// current version.
+func (v *View) WithVote(s, x int) *View {
+	n := len(v.Entries)
+	out := &View{Entries: v.Entries, Votes: make([]uint32, n*n)}
+	copy(out.Votes, v.Votes)
+	out.Votes[s*n+x] = max(out.Votes[s*n+x], v.Entries[x].Version+1)
+	return out
 }
 
 // Epoch identifies a view: the sum of versions grows with every change, the
@@ -91,23 +133,39 @@ func (v *View) Merge(o *View) (*View, bool) {
 			continue
 		}
 		if out == nil {
-			out = &View{Entries: append([]Entry(nil), v.Entries...)}
+			out = &View{Entries: append([]Entry(nil), v.Entries...), Votes: v.Votes}
 		}
 		out.Entries[i] = oe
+	}
+	var votes []uint32
+	for i, ov := range o.Votes {
+		if ov <= v.vote(i/len(v.Entries), i%len(v.Entries)) {
+			continue
+		}
+		if votes == nil {
+			votes = make([]uint32, len(v.Entries)*len(v.Entries))
+			copy(votes, v.Votes)
+		}
+		votes[i] = ov
+	}
+	if votes != nil {
+		if out == nil {
+			out = &View{Entries: v.Entries}
+		}
+		out.Votes = votes
 	}
 	if out == nil {
 		return v, false
 	}
 	return out, true
 }
-
 func newer(a, b Entry) bool {
 	return a.Version > b.Version || a.Version == b.Version && a.State > b.State
 }
 
 // With returns a copy of v with member i set to state s at a higher version.
 func (v *View) With(i int, s State) *View {
-	out := &View{Entries: append([]Entry(nil), v.Entries...)}
+	out := &View{Entries: append([]Entry(nil), v.Entries...), Votes: v.Votes}
 	out.Entries[i] = Entry{Version: v.Entries[i].Version + 1, State: s}
 	return out
 }
@@ -135,9 +193,23 @@ func (v *View) Format(members []Member) string {
 	return b.String()
 }
 
-// appendView encodes a view: a count, then version and state per entry.
+// appendView encodes a view: a count, the number of non-zero vote cells and
+// each (voter, member, value), then version and state per entry.
 func appendView(dst []byte, v *View) []byte {
 	dst = append(dst, byte(len(v.Entries)))
+	nv := 0
+	for _, c := range v.Votes {
+		if c != 0 {
+			nv++
+		}
+	}
+	dst = binary.BigEndian.AppendUint16(dst, uint16(nv))
+	for i, c := range v.Votes {
+		if c != 0 {
+			dst = append(dst, byte(i/len(v.Entries)), byte(i%len(v.Entries)))
+			dst = binary.BigEndian.AppendUint32(dst, c)
+		}
+	}
 	for _, e := range v.Entries {
 		dst = binary.BigEndian.AppendUint32(dst, e.Version)
 		dst = append(dst, byte(e.State))
@@ -149,11 +221,26 @@ var errBadView = errors.New("peering: malformed view")
 
 // readView decodes a view for n members from the start of b.
 func readView(b []byte, n int) (*View, []byte, error) {
-	if len(b) < 1 || int(b[0]) != n || len(b) < 1+5*n {
+	if len(b) < 3 || int(b[0]) != n {
+		return nil, nil, errBadView
+	}
+	nv := int(binary.BigEndian.Uint16(b[1:]))
+	p := b[3:]
+	if nv > n*n || len(p) < 6*nv+5*n {
 		return nil, nil, errBadView
 	}
 	v := &View{Entries: make([]Entry, n)}
-	p := b[1:]
+	if nv > 0 {
+		v.Votes = make([]uint32, n*n)
+		for range nv {
+			s, x := int(p[0]), int(p[1])
+			if s >= n || x >= n {
+				return nil, nil, errBadView
+			}
+			v.Votes[s*n+x] = binary.BigEndian.Uint32(p[2:])
+			p = p[6:]
+		}
+	}
 	for i := range v.Entries {
 		st := State(p[4])
 		if st > maxState {

@@ -93,13 +93,23 @@ func httpJSON(ctx context.Context, method, u string, out any) error {
 
 func printPeers(w io.Writer, st *peering.Status) {
 	serving := "serving"
-	if !st.Serving {
-		serving = "NOT serving"
+	if !st.Serving || st.NotServing != "" {
+		serving = "NOT serving (" + st.NotServing + ")"
 	}
 	fmt.Fprintf(w, "self %s  epoch %s  %s  hand-off in: %s  out: %s\n", st.Self, st.Epoch, serving,
 		doneWord(st.HandoffIn), doneWord(st.HandoffOut))
+	if st.Automatic {
+		lease := "held"
+		if !st.Lease {
+			lease = "NOT held"
+		}
+		fmt.Fprintf(w, "lease %s (%d of %d needed answered within %s)  dead_after %s\n", lease,
+			st.LeaseHolders, st.LeaseMajority, st.LeaseFor, st.DeadAfter)
+	} else {
+		fmt.Fprintln(w, "automatic failover off (fewer than 3 members): declare a dead member with `aspstate peers down ID`")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEMBER\tADDRESS\tSTATE\tVERSION\tLINK\tRTT\tLAST ERROR")
+	fmt.Fprintln(tw, "MEMBER\tADDRESS\tSTATE\tVERSION\tLINK\tRTT\tHEARD\tVOTED DOWN BY\tVOTES DOWN\tLAST ERROR")
 	for _, m := range st.Members {
 		link := "down"
 		switch {
@@ -108,7 +118,8 @@ func printPeers(w io.Writer, st *peering.Status) {
 		case m.LinkUp:
 			link = "up"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", m.ID, m.Addr, m.State, m.Version, link, m.RTT, m.LastError)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.Addr, m.State, m.Version, link, m.RTT,
+			m.HeardAgo, strings.Join(m.VotesDown, ","), strings.Join(m.Suspects, ","), m.LastError)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "forwards %d (failed %d)  served for peers %d  not-owner retries %d  moved out %d  moved in %d  pulls %d\n",

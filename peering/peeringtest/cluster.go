@@ -31,6 +31,8 @@ type Options struct {
 	Now            func() time.Time
 	RequestTimeout time.Duration
 	DrainTimeout   time.Duration
+	// DeadAfter and Lease: peering.dead_after and peering.lease (0: defaults).
+	DeadAfter, Lease time.Duration
 	// Log receives every member's log (nil: discarded unless -v... discarded).
 	Log io.Writer
 }
@@ -162,6 +164,7 @@ func (m *Member) open(fresh bool) error {
 		TLS: peering.TLSFiles{CAFile: filepath.Join(c.dir, "ca.pem"),
 			CertFile: filepath.Join(c.dir, m.ID+".pem"), KeyFile: filepath.Join(c.dir, m.ID+"-key.pem")},
 		RequestTimeout: c.opts.RequestTimeout, DrainTimeout: c.opts.DrainTimeout,
+		DeadAfter: c.opts.DeadAfter, Lease: c.opts.Lease,
 		Now: c.opts.Now, Logger: c.logger(m.ID),
 	}, m.Store)
 	if err != nil {
@@ -217,6 +220,17 @@ func (c *Cluster) Fault(i, j int) *linktest.Faults { return c.faults[i][j] }
 func (c *Cluster) Cut(a, b []int) {
 	for _, i := range a {
 		for _, j := range b {
+			c.faults[i][j].Pause(true)
+			c.faults[j][i].Pause(true)
+		}
+	}
+}
+
+// Isolate pauses every link of member i both ways: to its peers it looks
+// stopped (SIGSTOP), while it runs on and sees its peers silent.
+func (c *Cluster) Isolate(i int) {
+	for j := range c.faults {
+		if j != i {
 			c.faults[i][j].Pause(true)
 			c.faults[j][i].Pause(true)
 		}
