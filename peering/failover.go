@@ -144,6 +144,20 @@ func (n *Node) leaseTick() time.Duration {
 	return min(max(n.cfg.Lease/5, 20*time.Millisecond), 500*time.Millisecond)
 }
 
+// renewLease counts an answer from member i to a question sent at sent
+// towards the lease, unless i (whose view has just been merged) votes this
+// member down.
+func (n *Node) renewLease(i int, sent time.Time) {
+	if n.view.Load().v.VotedDown(i, n.self) {
+		return
+	}
+	n.fo.mu.Lock()
+	if sent.After(n.fo.leaseFrom[i]) {
+		n.fo.leaseFrom[i] = sent
+	}
+	n.fo.mu.Unlock()
+}
+
 // leaseLoop asks member i for its view every tick. An answer that shows no
 // vote against this member's current version extends the lease from i to
 // the time the question was sent.
@@ -157,14 +171,7 @@ func (n *Node) leaseLoop(i int) {
 		_, _, err := n.call(ctx, i, kindView, appendView(nil, n.view.Load().v))
 		cancel()
 		if err == nil {
-			v := n.view.Load().v // merged with i's answer: its votes are in
-			if !v.VotedDown(i, n.self) {
-				n.fo.mu.Lock()
-				if sent.After(n.fo.leaseFrom[i]) {
-					n.fo.leaseFrom[i] = sent
-				}
-				n.fo.mu.Unlock()
-			}
+			n.renewLease(i, sent)
 		}
 		select {
 		case <-n.ctx.Done():

@@ -412,6 +412,11 @@ func (n *Node) broadcastComplete(vs *viewState) {
 // callAll sends one request to every other member in parallel and waits for
 // the answers (or the request timeout).
 func (n *Node) callAll(ctx context.Context, kind byte, payload []byte) {
+	n.callAllThen(ctx, kind, payload, nil)
+}
+
+// callAllThen is callAll that calls answered(i) for each member that answered.
+func (n *Node) callAllThen(ctx context.Context, kind byte, payload []byte, answered func(i int)) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -422,7 +427,9 @@ func (n *Node) callAll(ctx context.Context, kind byte, payload []byte) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n.call(ctx, i, kind, payload)
+			if _, _, err := n.call(ctx, i, kind, payload); err == nil && answered != nil {
+				answered(i)
+			}
 		}()
 	}
 	wg.Wait()

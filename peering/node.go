@@ -293,7 +293,10 @@ func (n *Node) change(s State) *viewState {
 	n.mu.Lock()
 	vs := n.adoptLocked(n.view.Load().v.With(n.self, s))
 	n.mu.Unlock()
-	n.callAll(n.ctx, kindView, appendView(nil, vs.v))
+	// The answers count towards the lease: a gateway that rejoins holds one
+	// as soon as the others have taken it back, before any forward reaches it.
+	sent := time.Now()
+	n.callAllThen(n.ctx, kindView, appendView(nil, vs.v), func(i int) { n.renewLease(i, sent) })
 	return vs
 }
 

