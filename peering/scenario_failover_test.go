@@ -180,9 +180,12 @@ func TestFailoverOneWayLossUnderLoad(t *testing.T) {
 	addrs := frontAddrs(c)
 	setup := &stateclient.Conn{Addr: addrs[0]}
 	defer setup.Close()
+	// Sessions of gw1 and gw2 only: gw3 is declared down during the cut and
+	// its memory store's sessions are then legitimately gone (404s the lock
+	// model does not allow); what matters is that nobody else's suffer.
 	targets := make([]string, 6)
 	for s := range targets {
-		targets[s] = targetOwnedBy(t, c, s%3, fmt.Sprintf("oneway%d-", s))
+		targets[s] = targetOwnedBy(t, c, s%2, fmt.Sprintf("oneway%d-", s))
 		mustDo(t, setup, stateclient.Insert(targets[s]))
 	}
 	done := make(chan lockcheck.Result)
