@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,8 +102,12 @@ type Waiters struct {
 
 	waiting atomic.Int64 // requests queued, all keys: Notify's fast path
 
-	mu     sync.Mutex           // guards queues
-	queues map[string][]*waiter // FIFO per key; a key with no waiters has no entry
+	mu     sync.Mutex        // guards queues and every queue's waiters
+	queues map[string]*queue // a key with no waiters has no entry
+}
+
+type queue struct {
+	ws []*waiter // FIFO
 }
 
 type waiter struct {
@@ -116,7 +121,7 @@ func NewWaiters(cfg WaitConfig) *Waiters {
 	if m == 0 {
 		m = DefaultMaxWaiters
 	}
-	return &Waiters{wait: cfg.Wait, max: m, queues: map[string][]*waiter{}}
+	return &Waiters{wait: cfg.Wait, max: m, queues: map[string]*queue{}}
 }
 
 // Enabled reports whether requests ever wait.
@@ -146,8 +151,8 @@ func (w *Waiters) Notify(key string) {
 		return
 	}
 	w.mu.Lock()
-	if q := w.queues[key]; len(q) > 0 {
-		q[0].signal()
+	if q := w.queues[key]; q != nil {
+		q.ws[0].signal()
 	}
 	w.mu.Unlock()
 }
@@ -219,11 +224,16 @@ func (w *Waiters) join(key string) (*waiter, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	q := w.queues[key]
-	if len(q) >= w.max {
+	if q == nil {
+		// The caller's key may borrow a buffer: the map keeps a copy.
+		q = &queue{}
+		w.queues[strings.Clone(key)] = q
+	}
+	if len(q.ws) >= w.max {
 		return nil, false
 	}
 	wt := &waiter{wake: make(chan struct{}, 1)}
-	w.queues[key] = append(q, wt)
+	q.ws = append(q.ws, wt)
 	w.waiting.Add(1)
 	return wt, true
 }
@@ -234,19 +244,18 @@ func (w *Waiters) leave(key string, wt *waiter, pass bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	q := w.queues[key]
-	for i, x := range q {
+	for i, x := range q.ws {
 		if x == wt {
-			q = append(q[:i], q[i+1:]...)
+			q.ws = append(q.ws[:i], q.ws[i+1:]...)
 			break
 		}
 	}
 	w.waiting.Add(-1)
-	if len(q) == 0 {
+	if len(q.ws) == 0 {
 		delete(w.queues, key)
 		return
 	}
-	w.queues[key] = q
 	if pass {
-		q[0].signal()
+		q.ws[0].signal()
 	}
 }
