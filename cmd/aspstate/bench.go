@@ -143,7 +143,7 @@ func (w *worker) connect(ctx context.Context) bool {
 	if w.c != nil {
 		return true
 	}
-	c, err := dialClient(ctx, w.b.cfg.Server, w.b.cfg.NetTimeout)
+	c, err := dialClient(ctx, w.b.serverFor(w.id), w.b.cfg.NetTimeout)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.b.errorf("conn %d: %v", w.id, err)
@@ -525,7 +525,7 @@ func (r *benchResult) print(w io.Writer) {
 func runBench(ctx context.Context, args []string, s streams) int {
 	fs := pflag.NewFlagSet("aspstate bench", pflag.ContinueOnError)
 	var cfg benchConfig
-	fs.StringVar(&cfg.Server, "server", defaultServer, "state server host:port")
+	fs.StringVar(&cfg.Server, "server", defaultServer, "state server host:port; several, comma separated, are used by the connections in turn")
 	fs.StringVar(&cfg.App, "app", defaultApp, "application id of the generated sessions")
 	fs.IntVar(&cfg.Connections, "connections", 50, "connections, one goroutine and one request in flight each")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time")
@@ -535,7 +535,7 @@ func runBench(ctx context.Context, args []string, s streams) int {
 	fs.StringVar(&cfg.Scenario, "scenario", "read", "read (Get), cycle (GetExclusive + Set), mixed (--read-percent Gets, the rest cycles), contend (every connection on one session), new (a new session each time: GetExclusive 404, PUT ExtraFlags 1, GetExclusive, PUT)")
 	fs.BoolVar(&cfg.Setup, "setup", true, "store every session before measuring (contend always stores its session)")
 	fs.IntVar(&cfg.ReadPercent, "read-percent", 80, "mixed: percentage of plain Gets")
-	fs.DurationVar(&cfg.Poll, "poll", time.Millisecond, "contend: wait after a 423 before asking again (the web server waits 500ms)")
+	fs.DurationVar(&cfg.Poll, "poll", time.Millisecond, "contend: wait after a 423 before asking again (500ms polls like ASP.NET's session module: the baseline for lock wait)")
 	fs.DurationVar(&cfg.NetTimeout, "network-timeout", 10*time.Second, "connect timeout; also how long after the end a stuck request may take")
 	fs.IntVar(&cfg.MaxErrors, "print-errors", 10, "errors printed (all are counted)")
 	fs.StringVar(&cfg.Owner, "owner", "", "peering: use only sessions this member ID owns (needs --members)")

@@ -140,7 +140,7 @@ func (w *worker) contendCycle(ctx context.Context) {
 // server acknowledged.
 func (b *benchRun) verifyContend(ctx context.Context) {
 	st := b.contend
-	c, err := dialClient(ctx, b.cfg.Server, b.cfg.NetTimeout)
+	c, err := dialClient(ctx, b.serverFor(0), b.cfg.NetTimeout)
 	if err != nil {
 		b.errorf("verify: %v", err)
 		return
