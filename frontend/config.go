@@ -9,6 +9,7 @@ import (
 
 	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/locking"
 )
 
 // Defaults for Config fields left zero (the version: wire.DefaultVersion; the
@@ -58,6 +59,10 @@ type Config struct {
 	// MaxConnections caps concurrent client connections (0: no cap). Extra
 	// connections are closed at once and logged.
 	MaxConnections int `koanf:"max_connections" help:"maximum concurrent client connections (0: no limit)"`
+	// Waits, when enabled, holds a Get or GetExclusive that finds the
+	// session locked until the release (locking.Waiters, the locking.*
+	// keys). nil: an immediate 423. Share it with a peering Router.
+	Waits *locking.Waiters `koanf:"-"`
 	// Now is the clock (nil: time.Now). LockDate is sent in Location.
 	Now      func() time.Time
 	Location *time.Location // nil: time.Local, as the reference server does

@@ -53,6 +53,9 @@ type conn struct {
 	now        time.Time
 	mark       int
 	result     locking.Result
+	// ran: the transition ran here (not forwarded); released: it freed a
+	// lock that waiters may be queued behind (see wait.go).
+	ran, released bool
 
 	writeDeadlineSetAt time.Time
 	counts             statusCounts // published to the server's Stats in batches

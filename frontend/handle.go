@@ -38,9 +38,12 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 	} else {
 		key = string(req.Key)
 	}
-	err := c.run(key)
+	err := c.apply(key)
 	if err != nil {
 		c.out, c.body = c.out[:c.mark], nil
+		if errClientGone(err) {
+			return true, reasonClientGone
+		}
 		switch outcomeForError(err) {
 		case outcomeReply400:
 			s.refusals.Log(s.ctx, err, "request refused",
@@ -91,6 +94,7 @@ func (c *conn) run(key string) error {
 func (c *conn) transit(cur *backends.Record) backends.Change {
 	res, ch := locking.Decide(cur, &c.lreq, c.now)
 	c.result = res
+	c.ran, c.released = true, locking.Releases(cur, ch)
 	c.body = nil
 	if c.sendBodies && res.HasBody && len(res.Body) >= minSentBody {
 		c.out = c.appendResult(c.out[:c.mark], &res, false)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/aspstate/aspstate/locking"
 )
 
 // Defaults for Config fields left zero. They are the documented defaults of
@@ -56,6 +58,11 @@ type Config struct {
 	Dial func(ctx context.Context, addr string) (net.Conn, error) `koanf:"-"`
 	// Listener, when set, is used instead of listening on Listen (tests).
 	Listener net.Listener `koanf:"-"`
+	// Waits, when enabled, holds forwarded Gets and GetExclusives that find
+	// the session locked here, at the owner, until the release (the
+	// gateway's locking.Waiters, shared with its front end). Forwards then
+	// allow RequestTimeout plus the wait.
+	Waits *locking.Waiters `koanf:"-"`
 	// Now is the clock (nil: time.Now); tests set it.
 	Now func() time.Time `koanf:"-"`
 	// Logger receives link and view events (nil: slog.Default()).

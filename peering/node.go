@@ -1,7 +1,6 @@
 package peering
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -440,7 +439,7 @@ func (n *Node) applyLocal(ctx context.Context, vs *viewState, key string, fn bac
 // forward sends the operation to member owner and decodes its answer.
 func (n *Node) forward(ctx context.Context, vs *viewState, owner int, key string, req *locking.Request) (*locking.Result, error) {
 	n.stats.Forwards.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout+n.opWait(req.Op))
 	defer cancel()
 	kind, body, err := n.call(ctx, owner, kindOp, encodeOp(vs.v, key, req))
 	if err != nil {
@@ -556,7 +555,11 @@ func (n *Node) handle(ctx context.Context, from string, kind byte, payload []byt
 		// A member declared down never hands its old records to anyone.
 		return kindFailed, encodeFailed(cur.v, failNotServing, "sender was declared down")
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	timeout := n.cfg.RequestTimeout
+	if kind == kindOp {
+		timeout += n.cfg.Waits.Duration() // a forwarded Get may wait for the lock (wait.go)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	switch kind {
 	case kindOp:
@@ -587,33 +590,21 @@ func (n *Node) serveOp(ctx context.Context, b []byte) (byte, []byte) {
 	if err := n.canServe(); err != nil {
 		return kindFailed, encodeFailed(n.view.Load().v, failNotServing, err.Error())
 	}
-	vs := n.enter()
-	defer vs.gate.RUnlock()
-	if n.owner(vs, key) != n.self {
-		return kindNotOwner, appendView(nil, vs.v)
-	}
-	n.stats.Served.Add(1)
-	var res locking.Result
-	now := n.cfg.Now()
-	err = n.applyLocal(ctx, vs, key, func(cur *backends.Record) backends.Change {
-		r, ch := locking.Decide(cur, &req, now)
-		r.Body = bytes.Clone(r.Body) // it aliases the record
-		res = r
-		return ch
-	})
+	res, v, err := n.runOp(ctx, key, &req)
 	if errors.Is(err, errNotOwner) {
 		return kindNotOwner, appendView(nil, n.view.Load().v)
 	}
+	n.stats.Served.Add(1)
 	if err != nil {
 		n.log.Warn("forwarded operation failed in the store", "err", err)
-		return kindFailed, encodeFailed(vs.v, failClass(err), err.Error())
+		return kindFailed, encodeFailed(v, failClass(err), err.Error())
 	}
 	if err := n.canServe(); err != nil {
 		// It ran, but this gateway may no longer answer for the key: the
 		// sender closes its client's connection (failOther: not retried).
-		return kindFailed, encodeFailed(vs.v, failOther, err.Error())
+		return kindFailed, encodeFailed(v, failOther, err.Error())
 	}
-	return kindResult, encodeResult(vs.v, &res)
+	return kindResult, encodeResult(v, &res)
 }
 
 // Close stops the node's links and workers. It does not close the store.

@@ -37,7 +37,9 @@ var errNotRecord = errors.New("value is not a session record")
 // and an expired record must read as absent. A write id equal to ARGV[2], the
 // token of this very write, means the write already happened: go-redis resent
 // the command after a network error hid the first reply. ARGV[5] is the new
-// value, ARGV[6] its deadline ("" for none). It returns 1 when applied, 0 on
+// value, ARGV[6] its deadline ("" for none). ARGV[7], when present, is a
+// channel to publish an empty message on once written: a lock release
+// (releases.go). It returns 1 when applied, 0 on
 // conflict (or expiry). It never copies the stored value into Lua: GETRANGE
 // reads only the write id.
 const casScript = `
@@ -52,13 +54,14 @@ if ARGV[4] ~= '' then
 end
 if ARGV[3] == 'd' then
 	redis.call('DEL', KEYS[1])
-	return 1
-end
-if ARGV[6] == '' then
-	redis.call('SET', KEYS[1], ARGV[5])
 else
-	redis.call('SET', KEYS[1], ARGV[5], 'PXAT', ARGV[6])
+	if ARGV[6] == '' then
+		redis.call('SET', KEYS[1], ARGV[5])
+	else
+		redis.call('SET', KEYS[1], ARGV[5], 'PXAT', ARGV[6])
+	end
 end
+if ARGV[7] then redis.call('PUBLISH', ARGV[7], '') end
 return 1
 `
 

@@ -60,8 +60,9 @@ type Store struct {
 	full   atomic.Bool  // Redis refused a write for lack of memory, logged once
 	closed atomic.Bool
 
-	policy  policyState   // Redis's eviction policy (eviction.go)
-	recheck chan struct{} // asks policyLoop to read the policy again
+	policy   policyState    // Redis's eviction policy (eviction.go)
+	recheck  chan struct{}  // asks policyLoop to read the policy again
+	releases releaseNotices // lock-release pub/sub, off unless NotifyReleases (releases.go)
 
 	stop      context.CancelFunc // ends the startup probe and policyLoop
 	wg        sync.WaitGroup     // the startup probe and policyLoop goroutines
@@ -158,6 +159,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		s.stop()
 		s.wg.Wait()
+		s.releases.close()
 		if err := s.client.Close(); err != nil {
 			s.closeErr = fmt.Errorf("redisstore: close: %w", err)
 		}
@@ -263,7 +265,7 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 			attempt--
 			continue
 		}
-		args, newID, err := s.casArgs(&ch, cur, wid, version)
+		args, newID, err := s.casArgs(&ch, cur, wid, version, s.releaseChannel(key, cur, &ch))
 		if err != nil {
 			return err
 		}
@@ -303,7 +305,8 @@ func (s *Store) opDeadline(ctx context.Context) time.Time {
 // transition made to cur (nil if it saw none), guarded by the write id wid
 // and numbered version+1, and the new write id. It returns nil arguments
 // when there is nothing to write (Keep, or Delete of no key).
-func (s *Store) casArgs(ch *backends.Change, cur *backends.Record, wid string, version int64) (args []any, newID string, err error) {
+// notice is the channel to publish a lock release on ("" for none).
+func (s *Store) casArgs(ch *backends.Change, cur *backends.Record, wid string, version int64, notice string) (args []any, newID string, err error) {
 	// liveAt asks the CAS to check that the record fn saw live is still
 	// live now; "" when fn saw none (an expired record may be replaced).
 	liveAt := ""
@@ -318,6 +321,9 @@ func (s *Store) casArgs(ch *backends.Change, cur *backends.Record, wid string, v
 		if cur != nil {
 			liveAt = strconv.FormatInt(s.cfg.Now().UnixMilli(), 10)
 		}
+		if notice != "" {
+			return []any{wid, newID, "d", liveAt, "", "", notice}, newID, nil
+		}
 		return []any{wid, newID, "d", liveAt}, newID, nil
 	case backends.Store:
 		if len(ch.Record.Data) > s.cfg.MaxValueSize {
@@ -331,6 +337,9 @@ func (s *Store) casArgs(ch *backends.Change, cur *backends.Record, wid string, v
 		dl := ""
 		if ms, ok := expiryAt(ch.Record.Timeout, now); ok {
 			dl = strconv.FormatInt(ms, 10)
+		}
+		if notice != "" {
+			return []any{wid, newID, "s", liveAt, encodeValue(&ch.Record, newID, version+1), dl, notice}, newID, nil
 		}
 		return []any{wid, newID, "s", liveAt, encodeValue(&ch.Record, newID, version+1), dl}, newID, nil
 	}

@@ -35,6 +35,8 @@ type benchConfig struct {
 	Setup       bool
 	ReadPercent int           // mixed: share of plain Gets
 	Poll        time.Duration // contend: sleep after a 423
+	Think       time.Duration // contend: pause after each cycle
+	Hold        time.Duration // contend: hold the lock this long before the Set
 	NetTimeout  time.Duration
 	MaxErrors   int // errors printed (all are counted)
 	// Owner and Members aim the load at the sessions one peered gateway owns.
@@ -74,6 +76,8 @@ func (c *benchConfig) validate() error {
 		return errors.New("--read-percent must be 0..100")
 	case c.Poll < 0:
 		return errors.New("--poll must not be negative")
+	case c.Think < 0 || c.Hold < 0:
+		return errors.New("--think and --hold must not be negative")
 	}
 	if (c.Scenario == "cycle" || c.Scenario == "mixed") && c.Sessions < c.Connections {
 		return errors.New("--sessions must be at least --connections: each connection locks only its own sessions, so any 423 is an error (use --scenario contend to measure contention)")
@@ -137,13 +141,17 @@ type worker struct {
 	seq     histogram // new: the whole new-session sequence
 	fresh   int       // new: sessions created so far
 	cycles  int64     // contend: acknowledged cycles in the window
+	// contend: when this connection began asking for the lock it holds or
+	// wants (zero between cycles); a hand-off counts only for a connection
+	// that was already asking when the lock was released.
+	waitFrom time.Time
 }
 
 func (w *worker) connect(ctx context.Context) bool {
 	if w.c != nil {
 		return true
 	}
-	c, err := dialClient(ctx, w.b.cfg.Server, w.b.cfg.NetTimeout)
+	c, err := dialClient(ctx, w.b.serverFor(w.id), w.b.cfg.NetTimeout)
 	if err != nil {
 		if ctx.Err() == nil {
 			w.b.errorf("conn %d: %v", w.id, err)
@@ -525,7 +533,7 @@ func (r *benchResult) print(w io.Writer) {
 func runBench(ctx context.Context, args []string, s streams) int {
 	fs := pflag.NewFlagSet("aspstate bench", pflag.ContinueOnError)
 	var cfg benchConfig
-	fs.StringVar(&cfg.Server, "server", defaultServer, "state server host:port")
+	fs.StringVar(&cfg.Server, "server", defaultServer, "state server host:port; several, comma separated, are used by the connections in turn")
 	fs.StringVar(&cfg.App, "app", defaultApp, "application id of the generated sessions")
 	fs.IntVar(&cfg.Connections, "connections", 50, "connections, one goroutine and one request in flight each")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time")
@@ -535,7 +543,9 @@ func runBench(ctx context.Context, args []string, s streams) int {
 	fs.StringVar(&cfg.Scenario, "scenario", "read", "read (Get), cycle (GetExclusive + Set), mixed (--read-percent Gets, the rest cycles), contend (every connection on one session), new (a new session each time: GetExclusive 404, PUT ExtraFlags 1, GetExclusive, PUT)")
 	fs.BoolVar(&cfg.Setup, "setup", true, "store every session before measuring (contend always stores its session)")
 	fs.IntVar(&cfg.ReadPercent, "read-percent", 80, "mixed: percentage of plain Gets")
-	fs.DurationVar(&cfg.Poll, "poll", time.Millisecond, "contend: wait after a 423 before asking again (the web server waits 500ms)")
+	fs.DurationVar(&cfg.Poll, "poll", time.Millisecond, "contend: wait after a 423 before asking again (500ms polls like ASP.NET's session module: the baseline for lock wait)")
+	fs.DurationVar(&cfg.Think, "think", 0, "contend: pause after each cycle, like a user's next request (so the releaser does not take the lock straight back)")
+	fs.DurationVar(&cfg.Hold, "hold", 0, "contend: hold the lock this long before storing, like a page executing")
 	fs.DurationVar(&cfg.NetTimeout, "network-timeout", 10*time.Second, "connect timeout; also how long after the end a stuck request may take")
 	fs.IntVar(&cfg.MaxErrors, "print-errors", 10, "errors printed (all are counted)")
 	fs.StringVar(&cfg.Owner, "owner", "", "peering: use only sessions this member ID owns (needs --members)")

@@ -37,10 +37,15 @@ type contendState struct {
 type handoffSlot struct {
 	c        uint64
 	rel, acq int64 // nanoseconds since base; 0 = not seen yet
+	from     int64 // when the acquirer began asking (polling or held by the server)
 	measured bool  // the acquire lies inside the window
 }
 
-func (st *contendState) event(c uint64, release bool, t time.Time, measured bool) {
+// event records a release (the Set that wrote c acknowledged at t) or an
+// acquire (the GetExclusive that read c answered at t, asked for since
+// from). A pair is a hand-off when the acquirer was already asking when the
+// lock was released: the latency is from the release to its 200.
+func (st *contendState) event(c uint64, release bool, t, from time.Time, measured bool) {
 	ns := t.Sub(st.base).Nanoseconds() + 1
 	st.mu.Lock()
 	s := &st.ring[c%uint64(len(st.ring))]
@@ -51,8 +56,9 @@ func (st *contendState) event(c uint64, release bool, t time.Time, measured bool
 		s.rel = ns
 	} else {
 		s.acq, s.measured = ns, measured
+		s.from = from.Sub(st.base).Nanoseconds() + 1
 	}
-	if s.rel != 0 && s.acq != 0 && s.measured {
+	if s.rel != 0 && s.acq != 0 && s.measured && s.from <= s.rel {
 		st.hist.record(time.Duration(max(s.acq-s.rel, 0)))
 	}
 	st.mu.Unlock()
@@ -88,6 +94,9 @@ func (b *benchRun) setupContend(ctx context.Context, workers []*worker) error {
 func (w *worker) contendCycle(ctx context.Context) {
 	st := w.b.contend
 	w.req = wire.ClientRequest{Method: wire.MethodGet, Target: st.target, Host: w.b.cfg.Server, Exclusive: wire.ExclusiveAcquire}
+	if w.waitFrom.IsZero() {
+		w.waitFrom = time.Now()
+	}
 	ok, tAcq := w.do(opAcquire)
 	if !ok {
 		return
@@ -118,8 +127,12 @@ func (w *worker) contendCycle(ctx context.Context) {
 	}
 	c := binary.LittleEndian.Uint64(w.resp.Body)
 	measured := !tAcq.Before(w.b.start) && !tAcq.After(w.b.end)
-	st.event(c, false, tAcq, measured)
+	st.event(c, false, tAcq, w.waitFrom, measured)
+	w.waitFrom = time.Time{}
 	binary.LittleEndian.PutUint64(w.payload, c+1)
+	if w.b.cfg.Hold > 0 {
+		time.Sleep(w.b.cfg.Hold)
+	}
 	w.set(st.target, cookie, w.payload)
 	ok, tRel := w.do(opSet)
 	if !ok {
@@ -133,14 +146,17 @@ func (w *worker) contendCycle(ctx context.Context) {
 	if measured {
 		w.cycles++
 	}
-	st.event(c+1, true, tRel, false)
+	st.event(c+1, true, tRel, time.Time{}, false)
+	if w.b.cfg.Think > 0 {
+		time.Sleep(w.b.cfg.Think)
+	}
 }
 
 // verifyContend reads the counter back: it must equal the number of Sets the
 // server acknowledged.
 func (b *benchRun) verifyContend(ctx context.Context) {
 	st := b.contend
-	c, err := dialClient(ctx, b.cfg.Server, b.cfg.NetTimeout)
+	c, err := dialClient(ctx, b.serverFor(0), b.cfg.NetTimeout)
 	if err != nil {
 		b.errorf("verify: %v", err)
 		return

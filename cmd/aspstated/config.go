@@ -21,6 +21,7 @@ import (
 	"github.com/aspstate/aspstate/backends/memstore"
 	"github.com/aspstate/aspstate/backends/redisstore"
 	"github.com/aspstate/aspstate/frontend"
+	"github.com/aspstate/aspstate/locking"
 	"github.com/aspstate/aspstate/peering"
 )
 
@@ -45,8 +46,9 @@ type Config struct {
 	Debug struct {
 		Listen string `koanf:"listen" help:"opt-in HTTP listener for operators: /stats (counters, JSON) and /debug/pprof/ (keep it on loopback)"`
 	} `koanf:"debug"`
-	Backend BackendConfig  `koanf:"backend"`
-	Peering peering.Config `koanf:"peering" help:"peering"`
+	Backend BackendConfig      `koanf:"backend"`
+	Peering peering.Config     `koanf:"peering" help:"peering"`
+	Locking locking.WaitConfig `koanf:"locking" help:"lock wait"`
 }
 
 // BackendConfig has one section per driver, named as the driver is in

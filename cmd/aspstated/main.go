@@ -76,10 +76,14 @@ func run(ctx context.Context, env runEnv) int {
 	}()
 	fcfg := cfg.Server
 	fcfg.Backend, fcfg.Logger = be, log
+	if fcfg.Waits, err = lockWaits(cfg, be); err != nil {
+		log.Error("cannot start the lock wait", "err", err)
+		return 1
+	}
 	var node *peering.Node
 	if cfg.Peering.Enabled() {
 		pc := cfg.Peering
-		pc.Logger = log
+		pc.Logger, pc.Waits = log, fcfg.Waits
 		if node, err = peering.New(pc, be); err != nil {
 			fmt.Fprintf(env.stderr, "aspstated: %v\n", err)
 			return 2

@@ -48,6 +48,9 @@ func (c *Config) Validate() error {
 	if err := keyed(c.Server.Validate(), "", known); err != nil {
 		return err
 	}
+	if err := keyed(c.Locking.Validate(), "locking.", known); err != nil {
+		return err
+	}
 	if err := c.Backend.validate(int(l.MaxBodyBytes), known); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/backends/memstore"
 	"github.com/aspstate/aspstate/frontend"
+	"github.com/aspstate/aspstate/locking"
 	"github.com/aspstate/aspstate/peering"
 	"github.com/aspstate/aspstate/peering/link/linktest"
 	"github.com/aspstate/aspstate/peering/pki"
@@ -33,6 +34,8 @@ type Options struct {
 	DrainTimeout   time.Duration
 	// DeadAfter and Lease: peering.dead_after and peering.lease (0: defaults).
 	DeadAfter, Lease time.Duration
+	// LockWait turns the lock wait on (locking.wait) on every member.
+	LockWait time.Duration
 	// Log receives every member's log (nil: discarded unless -v... discarded).
 	Log io.Writer
 }
@@ -57,6 +60,8 @@ type Member struct {
 	// Front is the member's protocol server, FrontAddr its address (Frontends).
 	Front     *frontend.Server
 	FrontAddr string
+	// Waits is the member's lock-wait registry (nil unless Options.LockWait).
+	Waits *locking.Waiters
 
 	c       *Cluster
 	idx     int
@@ -159,13 +164,17 @@ func (m *Member) open(fresh bool) error {
 			return d.DialContext(ctx, "tcp", addr)
 		})(ctx, addr)
 	}
+	m.Waits = nil
+	if c.opts.LockWait > 0 {
+		m.Waits = locking.NewWaiters(locking.WaitConfig{Wait: c.opts.LockWait})
+	}
 	node, err := peering.New(peering.Config{
 		Self: m.ID, Members: c.list, Listener: m.peerLn, Dial: dial,
 		TLS: peering.TLSFiles{CAFile: filepath.Join(c.dir, "ca.pem"),
 			CertFile: filepath.Join(c.dir, m.ID+".pem"), KeyFile: filepath.Join(c.dir, m.ID+"-key.pem")},
 		RequestTimeout: c.opts.RequestTimeout, DrainTimeout: c.opts.DrainTimeout,
 		DeadAfter: c.opts.DeadAfter, Lease: c.opts.Lease,
-		Now: c.opts.Now, Logger: c.logger(m.ID),
+		Now: c.opts.Now, Logger: c.logger(m.ID), Waits: m.Waits,
 	}, m.Store)
 	if err != nil {
 		return err
@@ -194,7 +203,7 @@ func (m *Member) startFront() {
 		return
 	}
 	srv, err := frontend.New(frontend.Config{Backend: m.Store, Router: m.Node, Now: m.c.opts.Now,
-		Logger: m.c.logger(m.ID)})
+		Logger: m.c.logger(m.ID), Waits: m.Waits})
 	if err != nil {
 		m.c.t.Fatal(err)
 	}

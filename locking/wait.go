@@ -1,0 +1,261 @@
+package locking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aspstate/aspstate/backends"
+)
+
+// Lock wait (opt-in, issue 15): a Get or GetExclusive that finds the session
+// locked may be held for up to WaitConfig.Wait and answered as soon as the
+// lock is released, instead of an immediate 423 that makes the web server
+// poll again in 500 ms steps. See Waiters.
+
+const (
+	// MaxWait is the longest configurable wait: well under the client's own
+	// 10 s network timeout, so a held request is always answered in time.
+	MaxWait = 5 * time.Second
+	// DefaultMaxWaiters is ASP.NET's own per-session queue limit.
+	DefaultMaxWaiters = 50
+)
+
+// WaitConfig is the lock wait's configuration (the locking.* keys).
+type WaitConfig struct {
+	// Wait is how long a Get or GetExclusive that finds the session locked
+	// waits for the release; 0 answers 423 at once (the reference behaviour).
+	Wait time.Duration `koanf:"wait" default:"0s" help:"hold a read or acquire of a locked session up to this long for the release (0: answer 423 at once, like the stock service; at most 5s)"`
+	// MaxWaiters bounds the requests waiting for one session; the rest get
+	// the immediate 423.
+	MaxWaiters int `koanf:"max_waiters" default:"50" help:"most requests waiting for one session's lock; more get 423 at once"`
+}
+
+// Validate reports the first invalid field.
+func (c *WaitConfig) Validate() error {
+	if c.Wait < 0 || c.Wait > MaxWait {
+		return fmt.Errorf("locking: wait: %v is outside 0s..%v (the client gives up after 10s)", c.Wait, MaxWait)
+	}
+	if c.MaxWaiters < 0 {
+		return errors.New("locking: max_waiters: must not be negative")
+	}
+	return nil
+}
+
+// ErrClientGone is returned by Waiters.Do when the waiting request's client
+// went away: nothing was taken for it, and nobody is left to answer.
+var ErrClientGone = errors.New("locking: the waiting client has gone away")
+
+// Releases reports whether a transition from cur to ch frees a lock that
+// waiters may be queued behind: a locked record unlocked (a PUT with the
+// cookie, a release) or deleted (a DELETE with the cookie).
+func Releases(cur *backends.Record, ch backends.Change) bool {
+	if cur == nil || !cur.Locked {
+		return false
+	}
+	return ch.Action == backends.Delete || (ch.Action == backends.Store && !ch.Record.Locked)
+}
+
+// Waiters is the registry of requests waiting for a session's lock, one FIFO
+// queue per key. A nil *Waiters, or one with a zero wait, never waits.
+//
+// # How a wait goes
+//
+// The caller runs the request once. If it answers 423 to a Get or
+// GetExclusive, Await has the request join the key's queue (or, with
+// MaxWaiters already queued, keeps its 423) and run again at once, which
+// catches a release that happened before it joined. Then it sleeps until Notify wakes it, its wait runs out,
+// or ctx ends. Notify wakes only the head of the queue, so one request at a
+// time races for the lock, in arrival order. The head runs again: a 200 to a
+// GetExclusive holds the lock and the next waiter sleeps on; any other
+// answer (a Get's 200, a 404 after a DELETE) passes the wake to the next
+// waiter; a 423 (another request got there first) keeps it at the head. A
+// woken waiter whose client has gone (the gone callback) leaves without
+// running, passing the wake on. When the wait runs out the request runs one
+// last time and its answer stands: a 423 then carries the lock's date and
+// age at that moment.
+//
+// Each answer is exactly that of a request arriving when it ran. Expiry
+// needs no wake of its own: the request that found the lock slid the
+// record's deadline by its timeout (at least a minute, far beyond MaxWait),
+// so on a real clock the record cannot expire while anyone waits; with a
+// test clock moved past the deadline, the next run answers 404.
+//
+// # Notifications
+//
+// Whoever applies a transition that Releases reports calls Notify after the
+// store has applied it: the front end, and peering for operations forwarded
+// to this gateway. A store shared by gateways (Redis) carries releases made
+// elsewhere to Notify (see cmd/aspstated). Notify costs one atomic load
+// while nobody waits.
+//
+// # Concurrency
+//
+// Safe for concurrent use. mu is never held while a request runs.
+type Waiters struct {
+	wait time.Duration
+	max  int
+
+	waiting atomic.Int64 // requests queued, all keys: Notify's fast path
+
+	mu     sync.Mutex        // guards queues and every queue's waiters
+	queues map[string]*queue // a key with no waiters has no entry
+}
+
+type queue struct {
+	ws []*waiter // FIFO
+}
+
+type waiter struct {
+	wake chan struct{} // buffered 1: a wake is never lost, never blocks
+}
+
+// NewWaiters returns the registry for cfg; a MaxWaiters of 0 means
+// DefaultMaxWaiters.
+func NewWaiters(cfg WaitConfig) *Waiters {
+	m := cfg.MaxWaiters
+	if m == 0 {
+		m = DefaultMaxWaiters
+	}
+	return &Waiters{wait: cfg.Wait, max: m, queues: map[string]*queue{}}
+}
+
+// Enabled reports whether requests ever wait.
+func (w *Waiters) Enabled() bool { return w != nil && w.wait > 0 }
+
+// Duration is the configured wait (0 when off).
+func (w *Waiters) Duration() time.Duration {
+	if w == nil {
+		return 0
+	}
+	return w.wait
+}
+
+// Waiting returns how many requests wait, over all keys.
+func (w *Waiters) Waiting() int64 {
+	if w == nil {
+		return 0
+	}
+	return w.waiting.Load()
+}
+
+// Notify wakes the first request waiting for key, if any: its lock has been
+// released (or the session removed). Call it after the store applied the
+// change. Extra calls are harmless.
+func (w *Waiters) Notify(key string) {
+	if w == nil || w.waiting.Load() == 0 {
+		return
+	}
+	w.mu.Lock()
+	if q := w.queues[key]; q != nil {
+		q.ws[0].signal()
+	}
+	w.mu.Unlock()
+}
+
+func (wt *waiter) signal() {
+	select {
+	case wt.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Waits reports whether a request op that was answered status waits: a Get
+// or GetExclusive answered 423 while the wait is on.
+func (w *Waiters) Waits(op Op, status int) bool {
+	return status == 423 && (op == OpGet || op == OpGetExclusive) && w.Enabled()
+}
+
+// Await is called when Waits says so, after a Get or GetExclusive on key
+// was answered 423. It waits as the type's comment says, running try again
+// as needed: try applies the request to the store and returns the status it
+// answered (the caller keeps the answer itself, from the last run). gone
+// reports whether the client has left (nil: never). Await returns try's
+// error, ctx's error if ctx ended during the wait (the last answer stands),
+// or ErrClientGone; nil otherwise, with the last run's answer to send.
+func (w *Waiters) Await(ctx context.Context, key string, op Op, try func() (int, error), gone func() bool) error {
+	wt, ok := w.join(key)
+	if !ok {
+		return nil // queue full: the 423 stands
+	}
+	timer := time.NewTimer(w.wait)
+	defer timer.Stop()
+	for {
+		// Run again: the first time catches a release made before joining;
+		// later, a wake means the lock was released.
+		status, err := try()
+		if err != nil {
+			w.leave(key, wt, true)
+			return err
+		}
+		if status != 423 {
+			// A GetExclusive's 200 holds the lock: the next waiter waits
+			// for its release. Anything else leaves the lock free.
+			w.leave(key, wt, !(op == OpGetExclusive && status == 200))
+			return nil
+		}
+		select {
+		case <-wt.wake:
+			if gone != nil && gone() {
+				w.leave(key, wt, true)
+				return ErrClientGone
+			}
+		case <-timer.C:
+			if gone != nil && gone() {
+				w.leave(key, wt, true)
+				return ErrClientGone
+			}
+			status, err = try()
+			w.leave(key, wt, err != nil || (status != 423 && !(op == OpGetExclusive && status == 200)))
+			return err
+		case <-ctx.Done():
+			w.leave(key, wt, true)
+			return ctx.Err()
+		}
+	}
+}
+
+// join queues a waiter for key, or reports false when MaxWaiters wait.
+func (w *Waiters) join(key string) (*waiter, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.queues[key]
+	if q == nil {
+		// The caller's key may borrow a buffer: the map keeps a copy.
+		q = &queue{}
+		w.queues[strings.Clone(key)] = q
+	}
+	if len(q.ws) >= w.max {
+		return nil, false
+	}
+	wt := &waiter{wake: make(chan struct{}, 1)}
+	q.ws = append(q.ws, wt)
+	w.waiting.Add(1)
+	return wt, true
+}
+
+// leave removes wt from key's queue. With pass, the new head is woken: the
+// lock may be free (or wt may have swallowed a wake meant for the queue).
+func (w *Waiters) leave(key string, wt *waiter, pass bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.queues[key]
+	for i, x := range q.ws {
+		if x == wt {
+			q.ws = append(q.ws[:i], q.ws[i+1:]...)
+			break
+		}
+	}
+	w.waiting.Add(-1)
+	if len(q.ws) == 0 {
+		delete(w.queues, key)
+		return
+	}
+	if pass {
+		q.ws[0].signal()
+	}
+}

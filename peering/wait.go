@@ -1,0 +1,66 @@
+package peering
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/locking"
+)
+
+// Lock wait with peering (issue 15): a forwarded Get or GetExclusive that
+// finds the session locked waits at the owner, where the releases happen
+// (Config.Waits, shared with the owner's front end, which wakes it for its
+// own clients' releases; runOp wakes it for forwarded ones). The forwarding
+// gateway does not wait again, and allows RequestTimeout plus the wait.
+
+// opWait is the extra time a forwarded op may take because it waits.
+func (n *Node) opWait(op locking.Op) time.Duration {
+	if op == locking.OpGet || op == locking.OpGetExclusive {
+		return n.cfg.Waits.Duration()
+	}
+	return 0
+}
+
+// runOp runs a forwarded operation on key here, with the lock rules, the
+// local store and clock, waiting for the lock when the wait is on. Each run
+// enters the current view and checks ownership again, so a wait never holds
+// a view change up; errNotOwner means the key moved (nothing was changed:
+// only runs that answered 423 came before). It returns the last run's
+// result and the view it ran in.
+func (n *Node) runOp(ctx context.Context, key string, req *locking.Request) (locking.Result, *View, error) {
+	var res locking.Result
+	var view *View
+	try := func() (int, error) {
+		vs := n.enter()
+		view = vs.v
+		if n.owner(vs, key) != n.self {
+			vs.gate.RUnlock()
+			return 0, errNotOwner
+		}
+		now := n.cfg.Now()
+		released := false
+		err := n.applyLocal(ctx, vs, key, func(cur *backends.Record) backends.Change {
+			r, ch := locking.Decide(cur, req, now)
+			r.Body = bytes.Clone(r.Body) // it aliases the record
+			res, released = r, locking.Releases(cur, ch)
+			return ch
+		})
+		vs.gate.RUnlock()
+		if err == nil && released {
+			n.cfg.Waits.Notify(key)
+		}
+		return res.Status, err
+	}
+	status, err := try()
+	if err != nil || !n.cfg.Waits.Waits(req.Op, status) {
+		return res, view, err
+	}
+	err = n.cfg.Waits.Await(ctx, key, req.Op, try, nil)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		err = nil // the last answer stands
+	}
+	return res, view, err
+}

@@ -1,0 +1,79 @@
+package peering_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aspstate/aspstate/internal/stateclient"
+	"github.com/aspstate/aspstate/peering/peeringtest"
+)
+
+// With peering the lock wait happens at the owner: a GetExclusive sent to
+// gw1 for a session gw2 owns waits at gw2 and is woken by a release sent
+// through gw1 (forwarded) or through gw2 itself; a wait longer than
+// peering.request_timeout runs out with a 423, not a closed connection,
+// because the forward allows the request timeout plus the wait.
+func TestLockWaitAtTheOwner(t *testing.T) {
+	c := peeringtest.New(t, 2, peeringtest.Options{Frontends: true, LockWait: 3 * time.Second,
+		RequestTimeout: time.Second})
+	u := targetOwnedBy(t, c, 1, "wait")
+	holder := &stateclient.Conn{Addr: c.Members[0].FrontAddr}
+	waiter := &stateclient.Conn{Addr: c.Members[0].FrontAddr}
+	local := &stateclient.Conn{Addr: c.Members[1].FrontAddr}
+	defer holder.Close()
+	defer waiter.Close()
+	defer local.Close()
+	if r := mustDo(t, holder, stateclient.Insert(u)); r.Status != 200 {
+		t.Fatalf("insert: %d", r.Status)
+	}
+	r := mustDo(t, holder, stateclient.Acquire(u))
+	if r.Status != 200 {
+		t.Fatalf("acquire: %d", r.Status)
+	}
+	cookie := r.LockCookie.Value
+
+	for _, via := range []*stateclient.Conn{holder, local} {
+		got := make(chan int32, 1)
+		start := time.Now()
+		go func() {
+			r, err := waiter.Do(stateclient.Acquire(u))
+			if err != nil || r.Status != 200 {
+				t.Errorf("waiting acquire: status %d, err %v", r.Status, err)
+				got <- -1
+				return
+			}
+			got <- r.LockCookie.Value
+		}()
+		owner := c.Members[1].Waits
+		for owner.Waiting() != 1 {
+			if time.Since(start) > 2*time.Second {
+				t.Fatal("the forwarded acquire is not waiting at the owner")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if c.Members[0].Waits.Waiting() != 0 {
+			t.Error("the forwarding gateway waits too")
+		}
+		if r := mustDo(t, via, stateclient.Release(u, cookie)); r.Status != 200 {
+			t.Fatalf("release via %s: %d", via.Addr, r.Status)
+		}
+		next := <-got
+		if d := time.Since(start); d > 2500*time.Millisecond {
+			t.Errorf("woken after %v: not by the release (the wait is 3s)", d)
+		}
+		if next != cookie+1 {
+			t.Fatalf("the waiter's cookie: %d, want %d", next, cookie+1)
+		}
+		cookie = next
+	}
+
+	// The wait (3s) runs out past request_timeout (1s): still a 423.
+	start := time.Now()
+	r, err := waiter.Do(stateclient.Acquire(u))
+	if err != nil || r.Status != 423 || r.LockCookie.Value != cookie {
+		t.Fatalf("acquire of a held lock: status %d cookie %d err %v; want 423 with cookie %d", r.Status, r.LockCookie.Value, err, cookie)
+	}
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("the 423 came after %v: the request did not wait", d)
+	}
+}
