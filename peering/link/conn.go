@@ -223,6 +223,14 @@ func (c *conn) send(m *outMsg) bool {
 			if err == nil {
 				err = c.bw.Flush()
 			}
+			if err != nil {
+				// m was one frame, written alone into an empty buffer, and a
+				// peer acts on a frame only once all of it has arrived: a
+				// failed write means it certainly did not run (ErrNotSent).
+				c.out.mu.Lock()
+				m.started = false
+				c.out.mu.Unlock()
+			}
 			c.wmu.Unlock()
 			if err != nil {
 				c.close(fmt.Errorf("write: %w", err))
