@@ -5,7 +5,7 @@ GO       ?= go
 BIN      ?= bin
 FUZZTIME ?= 30s
 
-.PHONY: build run test test-deps bench loadtest fuzz lint windows test-windows
+.PHONY: build run test test-deps bench loadtest fuzz lint windows test-windows image-context image deploy-check
 
 # Build both binaries into ./bin.
 build:
@@ -72,3 +72,20 @@ test-windows:
 	scripts/wine/setup.sh
 	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -timeout 15m \
 	  -overlay "$$(scripts/wine/overlay.sh)" -exec "$(CURDIR)/scripts/wine/run.sh" $(WINDOWS_TEST_PKGS)
+
+# Stage what deploy/Dockerfile copies: static Linux binaries and an empty data
+# directory (bin/image/). `make image` then builds the image (needs a Docker
+# engine); CI stages the context and checks the Dockerfile offline.
+image-context:
+	mkdir -p $(BIN)/image/data
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/image/ ./cmd/aspstated ./cmd/aspstate
+image: image-context
+	docker build -f deploy/Dockerfile -t aspstated .
+
+# Check the deploy files offline: the systemd unit (systemd-analyze verify and
+# security), the Kubernetes manifests against the k8s.io/api types, the
+# Dockerfile and compose files (deploy/validate, a module of its own), and the
+# image's health check against the staged binary.
+deploy-check: image-context
+	scripts/check-systemd.sh deploy/systemd/aspstated.service
+	cd deploy/validate && $(GO) test -count=1 ./...
