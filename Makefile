@@ -68,10 +68,19 @@ windows:
 # Linux and by `make windows`.
 WINDOWS_TEST_PKGS ?= ./backends/internal/durable ./backends/memstore ./backends/boltstore \
 	./backends/badgerstore ./frontend/wire ./locking ./cmd/aspstated
+# internal/rawconn runs its PeerClosed, EOF, deadline and close tests only.
+# Left out under Windows: TestReadAndWrite (a 0-byte Read waits for data on
+# Windows), TestWritevPartialWrites (more buffers than one WSASend takes fail
+# with WSAEMSGSIZE: an open Windows finding), TestReset (Wine reports the
+# reset to Read as EOF), TestNoAllocations (2 allocations per round under
+# Wine, not yet traced).
 test-windows:
 	scripts/wine/setup.sh
 	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -timeout 15m \
 	  -overlay "$$(scripts/wine/overlay.sh)" -exec "$(CURDIR)/scripts/wine/run.sh" $(WINDOWS_TEST_PKGS)
+	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -timeout 5m \
+	  -overlay "$$(scripts/wine/overlay.sh)" -exec "$(CURDIR)/scripts/wine/run.sh" \
+	  -run '^(TestPeerClosedDoesNotConsume|TestReadEOF|TestDeadlines|TestCloseWakesRead|TestConcurrentReadAndWrite)$$' ./internal/rawconn
 
 # Stage what deploy/Dockerfile copies: static Linux binaries and an empty data
 # directory (bin/image/). `make image` then builds the image (needs a Docker
