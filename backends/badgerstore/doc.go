@@ -22,7 +22,10 @@
 // returns once the write is in badger's mapped WAL and value log, so kill -9
 // loses nothing, and fsyncs every SyncInterval (1 s), so a power loss loses
 // at most about that much; "always" fsyncs before Apply returns; "none"
-// leaves write-back to the kernel.
+// leaves write-back to the kernel. On Windows (NTFS or ReFS) the same holds,
+// with the file system's journal in place of directory syncs and a
+// write-through rename for the deadline snapshot (package
+// backends/internal/durable).
 //
 // Expiry: the deadline lives in memory, so a read costs no disk write. Each
 // record on disk carries a horizon, an upper bound of its deadline (deadline

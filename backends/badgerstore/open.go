@@ -133,7 +133,9 @@ func openBadger(opts badger.Options) (db *badger.DB, err error) {
 	}()
 	db, err = badger.Open(opts)
 	if err != nil {
-		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+		// Unix: flock fails; Windows: the LOCK file is open elsewhere.
+		if msg := err.Error(); strings.Contains(msg, "Cannot acquire directory lock") ||
+			strings.Contains(msg, "Another process is using this Badger database") {
 			return nil, fmt.Errorf("badgerstore: open %s: locked by another process (or another Store in this one): %w", opts.Dir, err)
 		}
 		return nil, fmt.Errorf("badgerstore: open %s: cannot open the badger database (unreadable, corrupt or incompatible files, or disk full?): %w", opts.Dir, err)

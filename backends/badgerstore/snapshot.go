@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/aspstate/aspstate/backends/internal/durable"
 )
 
 // The deadline snapshot: on a clean Close the exact in-memory deadlines are
@@ -67,7 +69,7 @@ func (s *Store) writeSnapshot() error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	if err := durable.Rename(tmp, final); err != nil { // write-through on Windows
 		return err
 	}
 	return syncDir(s.path)
@@ -152,11 +154,6 @@ func (s *Store) readSnapshot(f *os.File) error {
 	return nil
 }
 
-func syncDir(path string) error {
-	d, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+// syncDir makes the entries of directory path durable (on Windows, the file
+// system's journal does: see package durable).
+func syncDir(path string) error { return durable.SyncDir(path) }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	badger "github.com/dgraph-io/badger/v4"
+
+	"github.com/aspstate/aspstate/backends/internal/durable"
 )
 
 // The "interval" sync policy: badger runs without SyncWrites, so a commit
@@ -84,13 +86,7 @@ func (s *Store) syncFiles() (err error) {
 	return errors.Join(errs...)
 }
 
-// syncFile fsyncs the named file through a descriptor of its own (read-write:
-// Windows flushes only through a writable handle).
-func syncFile(name string) error {
-	f, err := os.OpenFile(name, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
+// syncFile fsyncs the named file through a descriptor of its own (on
+// Windows a writable handle that shares delete, so that badger can still
+// delete or rename the file meanwhile: see package durable).
+func syncFile(name string) error { return durable.SyncFile(name) }

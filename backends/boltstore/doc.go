@@ -33,6 +33,11 @@
 // acknowledged lost; "none" (no fdatasync, bbolt's NoSync) survives kill -9
 // but not a power loss or kernel crash.
 //
+// On Windows the promises are the same on NTFS or ReFS, with the file
+// system's metadata journal in place of the directory syncs (Windows cannot
+// flush a directory): see package backends/internal/durable. Do not keep the
+// file on FAT32 or exFAT.
+//
 // # Concurrency
 //
 // All methods are safe for concurrent use. Apply calls on one key are

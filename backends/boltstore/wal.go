@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/aspstate/aspstate/backends/internal/durable"
 )
 
 // Write-ahead log. See "Write-ahead log and checkpoints" in doc.go.
@@ -256,18 +258,9 @@ func decodeWALPayload(p []byte) (walRecord, bool) {
 	return walRecord{}, false
 }
 
-// syncDir makes the directory entry of path durable.
-func syncDir(path string) error {
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+// syncDir makes the directory entry of path durable (on Windows, the file
+// system's journal does: see package durable).
+func syncDir(path string) error { return durable.SyncDir(filepath.Dir(path)) }
 
 // removeSegment deletes a checkpointed segment. With sync it waits until the
 // removal is durable before the caller removes the next one, so that the

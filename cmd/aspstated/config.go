@@ -111,6 +111,14 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 	fs.VisitAll(func(f *pflag.Flag) { known[f.Name] = f })
 
 	k := koanf.New(".")
+	// Platform defaults (Windows: data under %ProgramData%, the stock
+	// service's registry settings) sit just above the built-in defaults: a
+	// file, variable or flag overrides them.
+	for key, v := range platformDefaults() {
+		if err := k.Set(key, v); err != nil {
+			return nil, nil, opt, fs, err
+		}
+	}
 	if opt.configFile != "" {
 		var parser koanf.Parser
 		switch strings.ToLower(filepath.Ext(opt.configFile)) {

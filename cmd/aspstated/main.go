@@ -18,6 +18,11 @@ import (
 func main() {
 	// A closed stderr must not kill the server: writes to it fail instead.
 	signal.Ignore(syscall.SIGPIPE)
+	// Windows: `aspstated service ...` and the run under the service manager
+	// (service_windows.go); elsewhere this does nothing.
+	if code, handled := platformMain(os.Args[1:]); handled {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, runEnv{args: os.Args[1:], environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr}))

@@ -37,6 +37,8 @@
 //
 // # What it does not do
 //
+// PeerClosed works on Linux (raw path), other Unix systems (MSG_PEEK) and
+// Windows (WSAPoll, then a MSG_PEEK that cannot block: peek_windows.go).
 // Only *net.TCPConn on Linux takes the raw path. Anything else (TLS, a
 // net.Pipe in a test, another platform) goes through the net.Conn it wraps,
 // with the same results. No deadlines, no Close, no buffering.
