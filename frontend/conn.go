@@ -56,6 +56,8 @@ type conn struct {
 
 	writeDeadlineSetAt time.Time
 	counts             statusCounts // published to the server's Stats in batches
+	reqs               reqCounts    // the same, by operation (metrics.go)
+	started            time.Time    // when the current request was read, with RequestTiming
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -76,7 +78,7 @@ func (c *conn) serve() {
 	defer c.s.stats.Open.Add(-1)
 	reason, err := c.loop()
 	c.nc.Close()
-	c.counts.publish(&c.s.stats)
+	c.closed(reason)
 	if c.s.log.Enabled(c.s.ctx, slog.LevelDebug) {
 		c.s.log.Debug("connection closed", "remote", c.nc.RemoteAddr().String(), "reason", string(reason), "err", err)
 	}
@@ -118,7 +120,7 @@ func (c *conn) loop() (closeReason, error) {
 		if err := c.flush(now); err != nil {
 			return reasonWriteError, err
 		}
-		c.counts.maybePublish(&c.s.stats, now)
+		c.maybePublish(now)
 		c.makeRoom()
 
 		if lastActivity.Sub(deadlineBase) > refresh {
@@ -219,7 +221,7 @@ func (c *conn) protocolError(err error) (closeReason, error) {
 	c.s.stats.ProtocolErrs.Add(1)
 	var pe *wire.ProtocolError
 	if errors.As(err, &pe) && pe.Reply400 {
-		c.counts.count(400)
+		c.answered(0, 400)
 		c.out = wire.AppendResponse(c.out, c.s.cfg.Version, &wire.Response{Status: 400})
 		c.flush(time.Now())
 	}

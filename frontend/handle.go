@@ -14,7 +14,9 @@ import (
 func (c *conn) handle() (closeNow bool, reason closeReason) {
 	s, req := c.s, &c.req
 	closeNow, reason = req.Close, reasonConnHeader
+	c.startTiming()
 	if req.Invalid != "" {
+		c.lreq.Op = 0 // counted as "invalid"
 		c.reply400(req.Invalid)
 		return
 	}
@@ -60,7 +62,7 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 		c.vec = append(c.vec, c.out[c.vecEnd:], c.body)
 		c.vecEnd, c.body = len(c.out), nil
 	}
-	c.counts.count(c.result.Status)
+	c.answered(c.lreq.Op, c.result.Status)
 	if s.log.Enabled(s.ctx, slog.LevelDebug) {
 		s.log.Debug("request", "op", c.lreq.Op.String(), "key", string(req.Key), "status", c.result.Status,
 			"reason", c.result.Reason)
@@ -136,7 +138,7 @@ func (c *conn) logKey(msg string, err error) {
 }
 
 func (c *conn) reply400(why string) {
-	c.counts.count(400)
+	c.answered(c.lreq.Op, 400)
 	if c.s.log.Enabled(c.s.ctx, slog.LevelDebug) {
 		c.s.log.Debug("bad request", "remote", c.nc.RemoteAddr().String(), "reason", why)
 	}
