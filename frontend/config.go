@@ -31,7 +31,7 @@ type Config struct {
 	// local store.
 	Router Router
 	// Version is sent as X-AspNet-Version; the client needs major >= 2.
-	Version string `koanf:"version" help:"X-AspNet-Version sent on every response (major version must be >= 2)"`
+	Version string `koanf:"aspnet_version" help:"the X-AspNet-Version header value sent on every response (major version must be >= 2)"`
 	// Limits bound request size; see wire.Limits.
 	Limits wire.Limits `koanf:"limits"`
 	// IdleTimeout closes a connection that sends nothing for this long.
@@ -44,6 +44,9 @@ type Config struct {
 	// MaxConnections caps concurrent client connections (0: no cap). Extra
 	// connections are closed at once and logged.
 	MaxConnections int `koanf:"max_connections" help:"maximum concurrent client connections (0: no limit)"`
+	// RequestTiming measures each request's duration for
+	// Stats.Requests.Buckets (two clock readings per request).
+	RequestTiming bool `koanf:"-"`
 	// Now is the clock (nil: time.Now). LockDate is sent in Location.
 	Now      func() time.Time
 	Location *time.Location // nil: time.Local, as the reference server does
@@ -54,7 +57,7 @@ type Config struct {
 // configuration can be checked before the store is opened; New does.
 func (c *Config) Validate() error {
 	if c.Version != "" && !versionOK(c.Version) {
-		return fmt.Errorf("frontend: version: %q must start with a major version >= 2 (the client checks it)", c.Version)
+		return fmt.Errorf("frontend: aspnet_version: %q must start with a major version >= 2 (the client checks it)", c.Version)
 	}
 	if c.Limits.MaxLineBytes < 0 || c.Limits.MaxHeaderLines < 0 || c.Limits.MaxBodyBytes < 0 {
 		return errors.New("frontend: limits: must not be negative")
