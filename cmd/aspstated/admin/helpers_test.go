@@ -1,0 +1,20 @@
+package admin
+
+import (
+	"io"
+	"slices"
+	"sync"
+)
+
+type lockedWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func slices_equal(a, b []int) bool { return slices.Equal(a, b) }
