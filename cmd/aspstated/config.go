@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/aspstate/aspstate/backends/boltstore"
 	"github.com/aspstate/aspstate/backends/memstore"
 	"github.com/aspstate/aspstate/backends/redisstore"
+	"github.com/aspstate/aspstate/cmd/aspstated/admin"
 	"github.com/aspstate/aspstate/frontend"
 	"github.com/aspstate/aspstate/peering"
 )
@@ -39,11 +42,13 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for requests in flight at SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" default:"10s" help:"on SIGINT/SIGTERM, wait this long for requests in flight"`
 	Log             struct {
-		Level  string `koanf:"level" default:"info" help:"log level: debug, info, warn or error (debug logs every request)"`
+		Level  string `koanf:"level" default:"info" help:"log level: debug, info, warn or error (debug logs every request, with session IDs); SIGHUP reloads it"`
 		Format string `koanf:"format" default:"text" help:"log format: text or json"`
 	} `koanf:"log"`
+	Admin admin.Config `koanf:"admin"`
+	// Debug is the listener's old name, kept as a deprecated alias.
 	Debug struct {
-		Listen string `koanf:"listen" help:"opt-in HTTP listener for operators: /stats (counters, JSON) and /debug/pprof/ (keep it on loopback)"`
+		Listen string `koanf:"listen" help:"deprecated alias of admin.listen (used only when admin.listen is empty)"`
 	} `koanf:"debug"`
 	Backend BackendConfig  `koanf:"backend"`
 	Peering peering.Config `koanf:"peering" help:"peering"`
@@ -57,7 +62,35 @@ type BackendConfig struct {
 	Memory memstore.Config    `koanf:"memory" help:"memory backend"`
 	Bbolt  boltstore.Config   `koanf:"bbolt" help:"bbolt backend"`
 	Badger badgerstore.Config `koanf:"badger" help:"badger backend"`
-	Redis  redisstore.Config  `koanf:"redis" help:"redis backend"`
+	Redis  redisSection       `koanf:"redis" help:"redis backend"`
+}
+
+// redisSection is the Redis driver's Config plus the keys that only the
+// gateway reads (secrets from files).
+type redisSection struct {
+	redisstore.Config `koanf:",squash"`
+	PasswordFile      string `koanf:"password_file" help:"file holding the password (one line), instead of password"`
+	// fromFile: Password was read from PasswordFile (by an earlier Validate).
+	fromFile bool
+}
+
+// Validate reads the password file, if any, then checks the driver's
+// section; errors name the key.
+func (r *redisSection) Validate() error {
+	if r.PasswordFile != "" {
+		if r.Password != "" && !r.fromFile {
+			return errors.New("redisstore: password_file: set either password or password_file, not both")
+		}
+		b, err := os.ReadFile(r.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("redisstore: password_file: %v", err)
+		}
+		r.Password, r.fromFile = strings.TrimRight(string(b), "\r\n"), true
+		if r.Password == "" {
+			return fmt.Errorf("redisstore: password_file: %s is empty", r.PasswordFile)
+		}
+	}
+	return r.Config.Validate()
 }
 
 const envPrefix = "ASPSTATE_"
@@ -67,6 +100,7 @@ type options struct {
 	configFile  string
 	printConfig bool
 	help        bool
+	version     bool
 }
 
 // defaultConfig returns the configuration with every default applied.
@@ -98,6 +132,7 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 	fs.StringVar(&opt.configFile, "config", "", "YAML (.yaml/.yml) or TOML (.toml) configuration file")
 	fs.BoolVar(&opt.printConfig, "print-config", false, "validate and print the effective configuration (secrets masked), then exit")
 	fs.BoolVarP(&opt.help, "help", "h", false, "show this help")
+	fs.BoolVar(&opt.version, "version", false, "print the build's version and exit")
 	fs.SetOutput(new(strings.Builder)) // errors are returned, not printed twice
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, opt, fs, err
@@ -158,7 +193,7 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 	if err != nil {
 		return nil, nil, opt, fs, err
 	}
-	for _, name := range []string{"config", "print-config", "help"} {
+	for _, name := range []string{"config", "print-config", "help", "version"} {
 		k.Delete(name)
 	}
 	// Decode into a zero Config: every key is in k (posflag supplies the
