@@ -9,9 +9,10 @@ import (
 
 // Request metrics. Each connection counts its requests by operation and
 // status, and (with Config.RequestTiming) their durations in fixed buckets,
-// in plain fields; it adds them to the server's RequestStats in batches, as
-// it does the status counters (see statusCounts). A scrape reads the atomics:
-// the request path does no more than a few increments of its own memory.
+// with atomic adds to counters of its own, which no other goroutine writes;
+// a scrape sums them over the open connections (Server.Requests), and a
+// closing connection adds them to the server's. So the request path costs a
+// few uncontended atomic adds, and a scrape sees every answer already sent.
 
 // NumOps is the number of operation slots in RequestStats: OpLabel(0) is a
 // request refused before it had an operation (malformed or invalid), then
@@ -43,7 +44,8 @@ var durationBoundsNanos = func() (b [len(DurationBounds)]time.Duration) {
 	return b
 }()
 
-// RequestStats are the request counters by operation slot (see NumOps).
+// RequestStats are request counters by operation slot (see NumOps): one
+// connection's, or (Stats.Requests) those of the connections closed so far.
 type RequestStats struct {
 	// Count is requests answered, by operation slot and status (Statuses).
 	Count [NumOps][len(Statuses)]atomic.Int64
@@ -98,75 +100,95 @@ func statusIndex(code int) int {
 	return 3
 }
 
-// reqCounts are one connection's request counts not yet added to the
-// server's RequestStats.
+// reqCounts are one connection's request counts. Only the connection's
+// goroutine adds to them (uncontended atomic adds on its own memory); a
+// scrape reads them (Server.Requests), and when the connection closes they
+// move to the server's Stats.Requests.
 type reqCounts struct {
-	n       [NumOps][len(Statuses)]int64
-	buckets [NumOps][len(DurationBounds) + 1]int64
-	sum     [NumOps]int64
-	touched uint16 // bit i: slot i has counts
-	pending int
+	RequestStats
+	retired bool // moved to Stats.Requests; guarded by Server.mu
 }
 
-// record counts one answer: op is the operation slot, d its duration (0
-// when not timed).
+// record counts one answer: op is the operation slot, d its duration (only
+// when timed).
 func (rc *reqCounts) record(op locking.Op, code int, d time.Duration, timed bool) {
 	i := int(op)
 	if i >= NumOps {
 		i = 0
 	}
-	rc.n[i][statusIndex(code)]++
+	rc.Count[i][statusIndex(code)].Add(1)
 	if timed {
 		b := 0
 		for b < len(durationBoundsNanos) && d > durationBoundsNanos[b] {
 			b++
 		}
-		rc.buckets[i][b]++
-		rc.sum[i] += int64(d)
+		rc.Buckets[i][b].Add(1)
+		rc.SumNanos[i].Add(int64(d))
 	}
-	rc.touched |= 1 << i
-	rc.pending++
 }
 
-// maybePublish publishes the connection's counts when statusCounts would.
-func (c *conn) maybePublish(now time.Time) {
-	if c.reqs.pending >= publishEvery || (c.reqs.pending > 0 && now.Sub(c.counts.publishedAt) > time.Second) {
-		c.reqs.publish(&c.s.stats.Requests)
-	}
-	c.counts.maybePublish(&c.s.stats, now)
-}
-
-// closed publishes what is left and counts the connection's end.
-func (c *conn) closed(reason closeReason) {
-	c.reqs.publish(&c.s.stats.Requests)
-	c.counts.publish(&c.s.stats)
-	c.s.stats.Closed[closeIndex(reason)].Add(1)
-}
-
-// publish adds the pending counts to rs.
-func (rc *reqCounts) publish(rs *RequestStats) {
-	if rc.pending == 0 {
-		return
-	}
+// addTo adds rs's counts to dst.
+func (rs *RequestStats) addTo(dst *RequestCounts) {
 	for i := 0; i < NumOps; i++ {
-		if rc.touched&(1<<i) == 0 {
-			continue
+		for j := range rs.Count[i] {
+			dst.Count[i][j] += rs.Count[i][j].Load()
 		}
-		for j, v := range rc.n[i] {
-			if v != 0 {
-				rs.Count[i][j].Add(v)
+		for j := range rs.Buckets[i] {
+			dst.Buckets[i][j] += rs.Buckets[i][j].Load()
+		}
+		dst.SumNanos[i] += rs.SumNanos[i].Load()
+	}
+}
+
+// moveTo adds rs's counts to dst's atomics.
+func (rs *RequestStats) moveTo(dst *RequestStats) {
+	for i := 0; i < NumOps; i++ {
+		for j := range rs.Count[i] {
+			if v := rs.Count[i][j].Load(); v != 0 {
+				dst.Count[i][j].Add(v)
 			}
 		}
-		for j, v := range rc.buckets[i] {
-			if v != 0 {
-				rs.Buckets[i][j].Add(v)
+		for j := range rs.Buckets[i] {
+			if v := rs.Buckets[i][j].Load(); v != 0 {
+				dst.Buckets[i][j].Add(v)
 			}
 		}
-		if rc.sum[i] != 0 {
-			rs.SumNanos[i].Add(rc.sum[i])
+		if v := rs.SumNanos[i].Load(); v != 0 {
+			dst.SumNanos[i].Add(v)
 		}
 	}
-	*rc = reqCounts{}
+}
+
+// RequestCounts is a snapshot of the request counters (see RequestStats).
+type RequestCounts struct {
+	Count    [NumOps][len(Statuses)]int64
+	Buckets  [NumOps][len(DurationBounds) + 1]int64
+	SumNanos [NumOps]int64
+}
+
+// Requests returns the request counters now: those of closed connections
+// and those of open ones, each counted once.
+func (s *Server) Requests() RequestCounts {
+	var out RequestCounts
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Requests.addTo(&out)
+	for c := range s.conns {
+		if !c.reqs.retired {
+			c.reqs.addTo(&out)
+		}
+	}
+	return out
+}
+
+// closed moves the connection's counts to the server's and counts its end.
+func (c *conn) closed(reason closeReason) {
+	c.counts.publish(&c.s.stats)
+	c.s.mu.Lock()
+	c.reqs.moveTo(&c.s.stats.Requests)
+	c.reqs.retired = true
+	c.s.mu.Unlock()
+	c.s.stats.Closed[closeIndex(reason)].Add(1)
 }
 
 // answered counts the answer to the current request, op being its operation
@@ -179,6 +201,9 @@ func (c *conn) answered(op locking.Op, code int) {
 	}
 	c.reqs.record(op, code, 0, false)
 }
+
+// maybePublish publishes the status counters in batches (statusCounts).
+func (c *conn) maybePublish(now time.Time) { c.counts.maybePublish(&c.s.stats, now) }
 
 // startTiming notes when the current request was read.
 func (c *conn) startTiming() {

@@ -23,19 +23,23 @@ func TestDurationBuckets(t *testing.T) {
 	rc.record(locking.OpGet, 200, 20e9, true) // 20 s: past the last bound
 	rc.record(locking.OpSet, 400, 0, false)   // not timed
 	rc.record(locking.Op(99), 400, 0, false)  // no operation: slot 0
-	var rs RequestStats
-	rc.publish(&rs)
+	var rs RequestCounts
+	rc.addTo(&rs)
 	g := int(locking.OpGet)
-	if rs.Buckets[g][0].Load() != 1 || rs.Buckets[g][1].Load() != 1 || rs.Buckets[g][len(DurationBounds)].Load() != 1 {
-		t.Errorf("buckets %v %v %v", rs.Buckets[g][0].Load(), rs.Buckets[g][1].Load(), rs.Buckets[g][len(DurationBounds)].Load())
+	if rs.Buckets[g][0] != 1 || rs.Buckets[g][1] != 1 || rs.Buckets[g][len(DurationBounds)] != 1 {
+		t.Errorf("buckets %v", rs.Buckets[g])
 	}
-	if rs.Count[g][0].Load() != 3 || rs.Count[int(locking.OpSet)][1].Load() != 1 || rs.Count[0][1].Load() != 1 {
+	if rs.Count[g][0] != 3 || rs.Count[int(locking.OpSet)][1] != 1 || rs.Count[0][1] != 1 {
 		t.Error("counts")
 	}
-	if rs.SumNanos[g].Load() != 10e3+30e3+20e9 {
-		t.Errorf("sum %d", rs.SumNanos[g].Load())
+	if rs.SumNanos[g] != 10e3+30e3+20e9 {
+		t.Errorf("sum %d", rs.SumNanos[g])
 	}
-	if rc.pending != 0 {
-		t.Error("not reset after publish")
+	var total RequestStats
+	rc.moveTo(&total)
+	var again RequestCounts
+	total.addTo(&again)
+	if again != rs {
+		t.Error("moveTo lost counts")
 	}
 }

@@ -91,7 +91,7 @@ func New(o Options) (*Server, error) {
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&frontendCollector{st: o.Frontend.Stats(), backend: o.BackendName},
+		&frontendCollector{srv: o.Frontend, backend: o.BackendName},
 		&storeCollector{s: s.store},
 		buildInfo(o.Version),
 	)

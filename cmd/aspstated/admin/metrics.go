@@ -36,7 +36,7 @@ var (
 
 // frontendCollector reports the front end's counters.
 type frontendCollector struct {
-	st      *frontend.Stats
+	srv     *frontend.Server
 	backend string
 }
 
@@ -48,12 +48,12 @@ func (c *frontendCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *frontendCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.st
-	rs := &st.Requests
+	st := c.srv.Stats()
+	rs := c.srv.Requests()
 	for op := 0; op < frontend.NumOps; op++ {
 		label := frontend.OpLabel(op)
 		for j, code := range frontend.Statuses {
-			if n := rs.Count[op][j].Load(); n != 0 || op != 0 {
+			if n := rs.Count[op][j]; n != 0 || op != 0 {
 				ch <- prometheus.MustNewConstMetric(descRequests, prometheus.CounterValue, float64(n), label, strconv.Itoa(code))
 			}
 		}
@@ -63,11 +63,11 @@ func (c *frontendCollector) Collect(ch chan<- prometheus.Metric) {
 		buckets := make(map[float64]uint64, len(frontend.DurationBounds))
 		var cum uint64
 		for i, b := range frontend.DurationBounds {
-			cum += uint64(rs.Buckets[op][i].Load())
+			cum += uint64(rs.Buckets[op][i])
 			buckets[b] = cum
 		}
-		cum += uint64(rs.Buckets[op][len(frontend.DurationBounds)].Load())
-		sum := float64(rs.SumNanos[op].Load()) / 1e9
+		cum += uint64(rs.Buckets[op][len(frontend.DurationBounds)])
+		sum := float64(rs.SumNanos[op]) / 1e9
 		ch <- prometheus.MustNewConstHistogram(descDuration, cum, sum, buckets, label)
 	}
 	ch <- prometheus.MustNewConstMetric(descConnOpen, prometheus.GaugeValue, float64(st.Open.Load()))
