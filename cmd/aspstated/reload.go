@@ -51,8 +51,8 @@ func watchReload(ctx context.Context, hup <-chan os.Signal, env runEnv, started 
 			continue
 		}
 		applied := []string{}
-		if next.Log.Level != curLevel {
-			t.level.UnmarshalText([]byte(next.Log.Level))
+		newLevel := next.Log.Level != curLevel
+		if newLevel {
 			curLevel = next.Log.Level
 			applied = append(applied, "log.level")
 		}
@@ -74,6 +74,9 @@ func watchReload(ctx context.Context, hup <-chan os.Signal, env runEnv, started 
 		}
 		log.Info("reload (SIGHUP): configuration applied", "applied", applied, "changed_needing_restart", restart,
 			"allowed_networks", prefixes(curNets), "log.level", curLevel)
+		if newLevel { // after the line above, so that it shows even when the level rises
+			t.level.UnmarshalText([]byte(curLevel))
+		}
 	}
 }
 
