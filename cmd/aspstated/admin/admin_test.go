@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -336,4 +337,25 @@ func TestListenServesOverHTTP(t *testing.T) {
 			t.Fatalf("/peers without peering: %d", resp.StatusCode)
 		}
 	}
+}
+
+func TestExpiredSessionsAreCounted(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	be, err := memstore.New(memstore.Config{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	g := start(t, be, "memory", nil)
+	g.session(put("short-lived"))
+	if v := g.metric("aspstate_sessions_expired_total"); v != 0 {
+		t.Fatalf("expired %v before any expiry", v)
+	}
+	mu.Lock()
+	now = now.Add(21 * time.Minute)
+	mu.Unlock()
+	g.session(get("short-lived"))
+	eventually(t, "one expiry counted", func() bool { return g.metric("aspstate_sessions_expired_total") == 1 })
 }

@@ -17,9 +17,10 @@ import (
 // durable stores, need a walk (backends.Mover, paged, so requests go on
 // meanwhile). Redis offers neither: count its keys with Redis's own tools.
 type (
-	lener  interface{ Len() int }
-	byter  interface{ Bytes() int64 }
-	walker interface {
+	lener   interface{ Len() int }
+	byter   interface{ Bytes() int64 }
+	expirer interface{ Expired() int64 }
+	walker  interface {
 		Walk(ctx context.Context, fn func(key string, rec *backends.Record, expires time.Time) error) error
 	}
 )
@@ -128,6 +129,8 @@ var (
 		"Time since the walk behind aspstate_locks_held and friends ended.", nil, nil)
 	descWalkTook = prometheus.NewDesc("aspstate_store_walk_duration_seconds",
 		"How long the last walk of the store took.", nil, nil)
+	descExpired = prometheus.NewDesc("aspstate_sessions_expired_total",
+		"Sessions removed because they expired (memory, badger).", nil, nil)
 	descWalkErr = prometheus.NewDesc("aspstate_store_walk_failed",
 		"1 if the last walk of the store failed (the gauges are then from the last good one).", nil, nil)
 )
@@ -136,7 +139,7 @@ var (
 type storeCollector struct{ s *storeStats }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descBytes, descLocks, descLockAge, descWalkAge, descWalkTook, descWalkErr} {
+	for _, d := range []*prometheus.Desc{descSessions, descBytes, descExpired, descLocks, descLockAge, descWalkAge, descWalkTook, descWalkErr} {
 		ch <- d
 	}
 }
@@ -156,6 +159,9 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descBytes, float64(b.Bytes()))
 	} else if w.initialized {
 		gauge(descBytes, float64(w.bytes))
+	}
+	if e, ok := s.be.(expirer); ok {
+		ch <- prometheus.MustNewConstMetric(descExpired, prometheus.CounterValue, float64(e.Expired()))
 	}
 	if !w.initialized {
 		return
