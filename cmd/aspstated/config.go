@@ -95,6 +95,12 @@ func (r *redisSection) Validate() error {
 
 const envPrefix = "ASPSTATE_"
 
+// commandOnly are the flags that are not configuration keys.
+var commandOnly = []string{"config", "print-config", "help", "version"}
+
+// renamed maps keys that no longer exist to their new names, for the error.
+var renamed = map[string]string{"version": "aspnet_version"}
+
 // options are the command-line switches that are not configuration keys.
 type options struct {
 	configFile  string
@@ -142,6 +148,9 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 	}
 	known := map[string]*pflag.Flag{}
 	fs.VisitAll(func(f *pflag.Flag) { known[f.Name] = f })
+	for _, name := range commandOnly {
+		delete(known, name) // switches, not keys a file or the environment may set
+	}
 
 	k := koanf.New(".")
 	if opt.configFile != "" {
@@ -170,6 +179,9 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 			key := envKey(name)
 			f, ok := known[key]
 			if !ok {
+				if to, ok := renamed[key]; ok && envErr == nil {
+					envErr = fmt.Errorf("environment variable %s: %s: renamed to %s", name, key, to)
+				}
 				if envErr == nil {
 					envErr = fmt.Errorf("environment variable %s: unknown configuration key %q", name, key)
 				}
@@ -193,7 +205,7 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 	if err != nil {
 		return nil, nil, opt, fs, err
 	}
-	for _, name := range []string{"config", "print-config", "help", "version"} {
+	for _, name := range commandOnly {
 		k.Delete(name)
 	}
 	// Decode into a zero Config: every key is in k (posflag supplies the
@@ -229,6 +241,9 @@ func checkKnown(k *koanf.Koanf, known map[string]*pflag.Flag, where string) erro
 	sort.Strings(keys)
 	for _, key := range keys {
 		if _, ok := known[key]; !ok {
+			if to, ok := renamed[key]; ok {
+				return fmt.Errorf("%s: %s: renamed to %s", where, key, to)
+			}
 			return fmt.Errorf("%s: unknown configuration key %q", where, key)
 		}
 	}

@@ -247,3 +247,17 @@ func TestRedisPasswordFromAFileOrTheEnvironmentIsNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestTheOldVersionKeyNamesItsNewName(t *testing.T) {
+	file := writeFile(t, "old.yaml", "version: 4.0.30319\n")
+	for _, tc := range [][]string{{"--config", file}, nil} {
+		var env []string
+		if tc == nil {
+			env = []string{"ASPSTATE_VERSION=4.0.30319"}
+		}
+		code, out := runConfig(t, tc, env...)
+		if code != 2 || !strings.Contains(out, "version: renamed to aspnet_version") {
+			t.Errorf("%v %v: %d %q", tc, env, code, out)
+		}
+	}
+}
