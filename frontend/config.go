@@ -51,6 +51,10 @@ type Config struct {
 	Now      func() time.Time
 	Location *time.Location // nil: time.Local, as the reference server does
 	Logger   *slog.Logger   // nil: slog.Default()
+
+	// realClock is set when Now is time.Now by default: a request's start
+	// time for RequestTiming is then the Now already read for it.
+	realClock bool
 }
 
 // Validate reports the first invalid field. It does not require Backend, so a
@@ -109,7 +113,7 @@ func (c *Config) withDefaults() Config {
 		d.WriteTimeout = DefaultWriteTimeout
 	}
 	if d.Now == nil {
-		d.Now = time.Now
+		d.Now, d.realClock = time.Now, true
 	}
 	if d.Location == nil {
 		d.Location = time.Local

@@ -14,6 +14,7 @@ import (
 func (c *conn) handle() (closeNow bool, reason closeReason) {
 	s, req := c.s, &c.req
 	closeNow, reason = req.Close, reasonConnHeader
+	c.now = s.cfg.Now()
 	c.startTiming()
 	if req.Invalid != "" {
 		c.lreq.Op = 0 // counted as "invalid"
@@ -31,7 +32,6 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 		// session until the next client forces it open.
 		return true, reasonClientGone
 	}
-	c.now = s.cfg.Now()
 	c.mark = len(c.out)
 	var key string
 	if s.borrowKeys && len(req.Key) > 0 {

@@ -205,9 +205,14 @@ func (c *conn) answered(op locking.Op, code int) {
 // maybePublish publishes the status counters in batches (statusCounts).
 func (c *conn) maybePublish(now time.Time) { c.counts.maybePublish(&c.s.stats, now) }
 
-// startTiming notes when the current request was read.
+// startTiming notes when the current request was read: c.now, just read,
+// unless the clock is not the real one.
 func (c *conn) startTiming() {
 	if c.s.cfg.RequestTiming {
-		c.started = time.Now()
+		if c.s.cfg.realClock {
+			c.started = c.now
+		} else {
+			c.started = time.Now()
+		}
 	}
 }
