@@ -29,12 +29,12 @@ type Store struct {
 	// hashMask is all ones; tests clear bits of it to force hash collisions.
 	hashMask uint64
 
-	count  atomic.Int64 // live entries, for Len
+	count atomic.Int64 // live entries, for Len
 	// expired counts records removed because their deadline passed (by the
 	// sweeper, or by a request that found one first), for Expired.
 	expired atomic.Int64
-	bytes  atomic.Int64 // key+Data bytes of live entries, for Bytes and the MaxBytes cap
-	closed atomic.Bool
+	bytes   atomic.Int64 // key+Data bytes of live entries, for Bytes and the MaxBytes cap
+	closed  atomic.Bool
 	// fullLogged is set once a capacity warning has been logged and cleared by
 	// the next growing Store that fits, so a full store logs once per episode
 	// rather than once per rejected request.
