@@ -169,3 +169,46 @@ func TestVersionFlagOfTheBinary(t *testing.T) {
 		t.Fatalf("%v %q", err, out)
 	}
 }
+
+// With peering: the admin listener reports serving, links and forwards,
+// /peers answers, and a killed member's link shows down.
+func TestAdminListenerWithPeering(t *testing.T) {
+	f := startPeerFarm(t, "memory")
+	for s := range 6 {
+		u := target("adminpeer" + strconv.Itoa(s) + "xxxxxxxxxxxxxxx")
+		for i := range 3 {
+			dial(t, f.gws[i].Addr).do(&wire.ClientRequest{Method: wire.MethodGet, Target: u})
+		}
+	}
+	forwards := 0.0
+	for i := range f.gws {
+		base := "http://" + f.admin[i]
+		if code, body := httpGet(t, base+"/readyz"); code != 200 {
+			t.Fatalf("gw%d /readyz: %d %s", i+1, code, body)
+		}
+		if code, body := httpGet(t, base+"/peers"); code != 200 || !strings.Contains(body, `"serving":true`) {
+			t.Fatalf("gw%d /peers: %d %s", i+1, code, body)
+		}
+		_, m := httpGet(t, base+"/metrics")
+		if v := metricValue(m, "aspstate_peering_serving"); v != 1 {
+			t.Errorf("gw%d serving %v", i+1, v)
+		}
+		for j, id := range f.ids {
+			if j != i {
+				if v := metricValue(m, `aspstate_peer_link_up{member="`+id+`"}`); v != 1 {
+					t.Errorf("gw%d link to %s: %v", i+1, id, v)
+				}
+			}
+		}
+		forwards += metricValue(m, "aspstate_peering_forwards_total")
+	}
+	if forwards < 6 { // each session is owned by one gateway and asked at all three
+		t.Errorf("forwards over the farm: %v, want at least 6", forwards)
+	}
+	f.gws[2].cmd.Process.Kill()
+	<-f.gws[2].done
+	waitUntil(t, "gw1 sees gw3's link down", 10*time.Second, func() bool {
+		_, m := httpGet(t, "http://"+f.admin[0]+"/metrics")
+		return metricValue(m, `aspstate_peer_link_up{member="gw3"}`) == 0
+	})
+}
