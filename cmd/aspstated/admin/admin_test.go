@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,7 +164,7 @@ func newMem(t *testing.T) *memstore.Store {
 func TestMetricsCountRequestsAndConnections(t *testing.T) {
 	g := start(t, newMem(t), "memory", nil)
 	got := g.session(put("alpha-session-id"), get("alpha-session-id"), get("missing-session-id"), lock("alpha-session-id"), lock("alpha-session-id"))
-	if want := []int{200, 200, 404, 200, 423}; !slices_equal(got, want) {
+	if want := []int{200, 200, 404, 200, 423}; !slices.Equal(got, want) {
 		t.Fatalf("statuses %v, want %v", got, want)
 	}
 	// The connection has closed, so its counts are published.

@@ -2,7 +2,6 @@ package admin
 
 import (
 	"io"
-	"slices"
 	"sync"
 )
 
@@ -16,5 +15,3 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
-
-func slices_equal(a, b []int) bool { return slices.Equal(a, b) }
