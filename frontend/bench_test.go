@@ -84,12 +84,16 @@ type benchClient struct {
 	resp wire.ClientResponse
 }
 
-func newBenchClient(b *testing.B, transport string) *benchClient {
+func newBenchClient(b *testing.B, transport string, mods ...func(*frontend.Config)) *benchClient {
 	st, err := memstore.New(memstore.Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := frontend.New(frontend.Config{Backend: st, Location: time.UTC, Logger: slog.New(slog.DiscardHandler)})
+	cfg := frontend.Config{Backend: st, Location: time.UTC, Logger: slog.New(slog.DiscardHandler)}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	srv, err := frontend.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -46,7 +46,7 @@ type Config struct {
 	// local store.
 	Router Router
 	// Version is sent as X-AspNet-Version; the client needs major >= 2.
-	Version string `koanf:"version" help:"X-AspNet-Version sent on every response (major version must be >= 2)"`
+	Version string `koanf:"aspnet_version" help:"the X-AspNet-Version header value sent on every response (major version must be >= 2)"`
 	// Limits bound request size; see wire.Limits.
 	Limits wire.Limits `koanf:"limits"`
 	// IdleTimeout closes a connection that sends nothing for this long.
@@ -63,17 +63,24 @@ type Config struct {
 	// session locked until the release (locking.Waiters, the locking.*
 	// keys). nil: an immediate 423. Share it with a peering Router.
 	Waits *locking.Waiters `koanf:"-"`
+	// RequestTiming measures each request's duration for
+	// Stats.Requests.Buckets (two clock readings per request).
+	RequestTiming bool `koanf:"-"`
 	// Now is the clock (nil: time.Now). LockDate is sent in Location.
 	Now      func() time.Time
 	Location *time.Location // nil: time.Local, as the reference server does
 	Logger   *slog.Logger   // nil: slog.Default()
+
+	// realClock is set when Now is time.Now by default: a request's start
+	// time for RequestTiming is then the Now already read for it.
+	realClock bool
 }
 
 // Validate reports the first invalid field. It does not require Backend, so a
 // configuration can be checked before the store is opened; New does.
 func (c *Config) Validate() error {
 	if c.Version != "" && !versionOK(c.Version) {
-		return fmt.Errorf("frontend: version: %q must start with a major version >= 2 (the client checks it)", c.Version)
+		return fmt.Errorf("frontend: aspnet_version: %q must start with a major version >= 2 (the client checks it)", c.Version)
 	}
 	if c.Limits.MaxLineBytes < 0 || c.Limits.MaxHeaderLines < 0 || c.Limits.MaxBodyBytes < 0 {
 		return errors.New("frontend: limits: must not be negative")
@@ -141,7 +148,7 @@ func (c *Config) withDefaults() Config {
 		d.WriteTimeout = DefaultWriteTimeout
 	}
 	if d.Now == nil {
-		d.Now = time.Now
+		d.Now, d.realClock = time.Now, true
 	}
 	if d.Location == nil {
 		d.Location = time.Local

@@ -59,6 +59,8 @@ type conn struct {
 
 	writeDeadlineSetAt time.Time
 	counts             statusCounts // published to the server's Stats in batches
+	reqs               reqCounts    // the same, by operation (metrics.go)
+	started            time.Time    // when the current request was read, with RequestTiming
 
 	held  int64     // bytes of in beyond readBufSize, taken from the server's budget (budget.go)
 	guard connGuard // request deadlines and eviction (slow.go)
@@ -83,7 +85,7 @@ func (c *conn) serve() {
 	reason, err := c.loop()
 	c.nc.Close()
 	c.releaseBuffers()
-	c.counts.publish(&c.s.stats)
+	c.closed(reason)
 	if c.s.log.Enabled(c.s.ctx, slog.LevelDebug) {
 		c.s.log.Debug("connection closed", "remote", c.nc.RemoteAddr().String(), "reason", string(reason), "err", err)
 	}
@@ -131,7 +133,7 @@ func (c *conn) loop() (closeReason, error) {
 		if err := c.flush(now); err != nil {
 			return reasonWriteError, err
 		}
-		c.counts.maybePublish(&c.s.stats, now)
+		c.maybePublish(now)
 		if !c.makeRoom() {
 			return c.refuseNoRoom()
 		}
@@ -204,7 +206,7 @@ func (c *conn) protocolError(err error) (closeReason, error) {
 	c.s.stats.ProtocolErrs.Add(1)
 	var pe *wire.ProtocolError
 	if errors.As(err, &pe) && pe.Reply400 {
-		c.counts.count(400)
+		c.answered(0, 400)
 		c.out = wire.AppendResponse(c.out, c.s.cfg.Version, &wire.Response{Status: 400})
 		c.flush(time.Now())
 	}

@@ -15,6 +15,13 @@
 // (and a request half received, for a short grace) be answered, and waits for
 // every connection goroutine.
 //
+// Counters for operators (Server.Stats, Server.Requests; metrics.go): each
+// connection counts its answers by operation and status, and with
+// Config.RequestTiming their durations, with uncontended atomic adds to
+// counters of its own; a scrape sums them over the open connections and the
+// totals of closed ones. SetAllowedNetworks replaces the allow-list at run
+// time (SIGHUP).
+//
 // The web server is told only 200, 400, 404 and 423, byte-exact to
 // docs/protocol.md §3.4. A GetExclusive whose client has already closed the
 // socket takes no lock (docs/protocol.md §8, case 57).

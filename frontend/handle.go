@@ -14,7 +14,10 @@ import (
 func (c *conn) handle() (closeNow bool, reason closeReason) {
 	s, req := c.s, &c.req
 	closeNow, reason = req.Close, reasonConnHeader
+	c.now = s.cfg.Now()
+	c.startTiming()
 	if req.Invalid != "" {
+		c.lreq.Op = 0 // counted as "invalid"
 		c.reply400(req.Invalid)
 		return
 	}
@@ -29,7 +32,6 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 		// session until the next client forces it open.
 		return true, reasonClientGone
 	}
-	c.now = s.cfg.Now()
 	c.mark = len(c.out)
 	var key string
 	if s.borrowKeys && len(req.Key) > 0 {
@@ -63,7 +65,7 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 		c.vec = append(c.vec, c.out[c.vecEnd:], c.body)
 		c.vecEnd, c.body = len(c.out), nil
 	}
-	c.counts.count(c.result.Status)
+	c.answered(c.lreq.Op, c.result.Status)
 	if s.log.Enabled(s.ctx, slog.LevelDebug) {
 		s.log.Debug("request", "op", c.lreq.Op.String(), "key", string(req.Key), "status", c.result.Status,
 			"reason", c.result.Reason)
@@ -140,7 +142,7 @@ func (c *conn) logKey(msg string, err error) {
 }
 
 func (c *conn) reply400(why string) {
-	c.counts.count(400)
+	c.answered(c.lreq.Op, 400)
 	if c.s.log.Enabled(c.s.ctx, slog.LevelDebug) {
 		c.s.log.Debug("bad request", "remote", c.nc.RemoteAddr().String(), "reason", why)
 	}

@@ -34,6 +34,9 @@ type Server struct {
 	// borrowKeys is set when the backend keeps nothing of the key string
 	// (backends.BorrowedKeys): keys then borrow the read buffer.
 	borrowKeys bool
+	// allowedNets is the client allow-list (cfg.AllowedNetworks until
+	// SetAllowedNetworks replaces it); nil or empty allows any.
+	allowedNets atomic.Pointer[[]netip.Prefix]
 
 	mu        sync.Mutex // guards listeners and conns
 	listeners map[net.Listener]struct{}
@@ -53,7 +56,7 @@ func New(cfg Config) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sd, ok := c.Backend.(backends.StableData)
 	bk, bkOK := c.Backend.(backends.BorrowedKeys)
-	return &Server{
+	s := &Server{
 		cfg: c, log: c.Logger, ctx: ctx, cancel: cancel,
 		backendFailures: newRateLog(c.Logger, slog.LevelError, "backend failed"),
 		refusals:        newRateLog(c.Logger, slog.LevelWarn, "backend refused a request"),
@@ -62,7 +65,9 @@ func New(cfg Config) (*Server, error) {
 		borrowKeys:      bkOK && bk.BorrowedKeys(),
 		listeners:       map[net.Listener]struct{}{},
 		conns:           map[*conn]struct{}{},
-	}, nil
+	}
+	s.allowedNets.Store(&c.AllowedNetworks)
+	return s, nil
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -151,7 +156,8 @@ func (s *Server) startConn(nc net.Conn) {
 }
 
 func (s *Server) allowed(a net.Addr) bool {
-	if len(s.cfg.AllowedNetworks) == 0 {
+	nets := *s.allowedNets.Load()
+	if len(nets) == 0 {
 		return true
 	}
 	tcp, ok := a.(*net.TCPAddr)
@@ -163,7 +169,7 @@ func (s *Server) allowed(a net.Addr) bool {
 		return false
 	}
 	ip = ip.Unmap()
-	for _, p := range s.cfg.AllowedNetworks {
+	for _, p := range nets {
 		if p.Contains(ip) {
 			return true
 		}
@@ -227,6 +233,10 @@ type Stats struct {
 	Status423     atomic.Int64
 	BackendErrors atomic.Int64 // requests whose connection was closed because the store failed
 	ProtocolErrs  atomic.Int64 // connections closed for unframeable input
+	// Requests counts answers by operation and status, and their durations
+	// (metrics.go); Closed counts closed connections by CloseReasons.
+	Requests RequestStats
+	Closed   [len(CloseReasons)]atomic.Int64
 }
 
 // statusCounts are one connection's answers not yet added to Stats. Adding

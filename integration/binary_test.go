@@ -78,7 +78,7 @@ func TestBinaryRejectsBadConfiguration(t *testing.T) {
 		{"bad value in file", []string{"--config", badValue}, nil, "idle_timeout"},
 		{"unknown env key", nil, []string{"ASPSTATE_LISTN=1"}, "ASPSTATE_LISTN"},
 		{"bad network", []string{"--allowed_networks", "10.0.0.0/33"}, nil, "allowed_networks"},
-		{"bad version", []string{"--version", "1.1.4322"}, nil, "version"},
+		{"bad version", []string{"--aspnet_version", "1.1.4322"}, nil, "aspnet_version"},
 		{"bad log level", []string{"--log.level", "chatty"}, nil, "log.level"},
 		{"missing config file", []string{"--config", filepath.Join(dir, "nope.yaml")}, nil, "nope.yaml"},
 		{"bad listen", []string{"--listen", "nohost"}, nil, "listen"},
@@ -115,7 +115,7 @@ func runWithTimeout(cmd *exec.Cmd, d time.Duration) (string, error) {
 func TestBinaryConfigurationPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "c.yaml")
-	os.WriteFile(file, []byte("idle_timeout: 30s\nversion: 4.0.1\nlimits:\n  max_header_lines: 40\n"), 0o644)
+	os.WriteFile(file, []byte("idle_timeout: 30s\naspnet_version: 4.0.1\nlimits:\n  max_header_lines: 40\n"), 0o644)
 	printed := func(args []string, env ...string) string {
 		t.Helper()
 		cmd := exec.Command(binPath, append([]string{"--print-config"}, args...)...)
@@ -137,7 +137,7 @@ func TestBinaryConfigurationPrecedence(t *testing.T) {
 		t.Fatalf("file not applied:\n%s", out)
 	}
 	out = printed([]string{"--config", file}, "ASPSTATE_IDLE_TIMEOUT=40s", "ASPSTATE_BACKEND__TYPE=bbolt")
-	if !strings.Contains(out, "idle_timeout: 40s") || !strings.Contains(out, "type: bbolt") || !strings.Contains(out, "version: 4.0.1") {
+	if !strings.Contains(out, "idle_timeout: 40s") || !strings.Contains(out, "type: bbolt") || !strings.Contains(out, "aspnet_version: 4.0.1") {
 		t.Fatalf("environment does not override the file:\n%s", out)
 	}
 	out = printed([]string{"--config", file, "--idle_timeout", "50s"}, "ASPSTATE_IDLE_TIMEOUT=40s")

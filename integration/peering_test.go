@@ -26,7 +26,7 @@ type peerFarm struct {
 	ids     []string
 	members string // the peering.members value
 	peerAt  []string
-	admin   []string // debug.listen of each gateway: /peers
+	admin   []string // admin.listen of each gateway: /peers
 	backend string
 	gws     []*gateway
 }
@@ -92,7 +92,7 @@ func (f *peerFarm) args(i int) []string {
 		"--peering.tls.ca_file", filepath.Join(f.dir, "ca.pem"),
 		"--peering.tls.cert_file", filepath.Join(f.dir, id+".pem"),
 		"--peering.tls.key_file", filepath.Join(f.dir, id+"-key.pem"),
-		"--debug.listen", f.admin[i]}
+		"--admin.listen", f.admin[i]}
 	switch f.backend {
 	case "bbolt":
 		args = append(args, "--backend.bbolt.path", filepath.Join(f.dir, id+".db"))

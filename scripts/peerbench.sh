@@ -24,7 +24,7 @@ D="$work/aspstated"
 "$B" certs --dir "$work/certs" --members gw1,gw2,gw3 >/dev/null
 
 # farm BACKEND: starts gw1..gw3 with BACKEND, sets G1 G2 G3 (protocol ports),
-# A1 A2 A3 (debug ports) and pid_gwN; members are the peer ports.
+# A1 A2 A3 (admin ports) and pid_gwN; members are the peer ports.
 farm() {
   local backend=$1 i peers=() members
   for i in 1 2 3; do peers[$i]=$(free_port); done
@@ -33,7 +33,7 @@ farm() {
     local p a
     p=$(free_port); a=$(free_port)
     eval "G$i=$p A$i=$a"
-    "$D" --listen 127.0.0.1:$p --debug.listen 127.0.0.1:$a --backend.type "$backend" \
+    "$D" --listen 127.0.0.1:$p --admin.listen 127.0.0.1:$a --backend.type "$backend" \
       --backend.bbolt.path "$work/$backend-gw$i.db" --backend.badger.path "$work/$backend-gw$i" \
       --peering.self gw$i --peering.listen 127.0.0.1:${peers[$i]} --peering.members "$members" \
       --peering.tls.ca_file "$work/certs/ca.pem" --peering.tls.cert_file "$work/certs/gw$i.pem" \

@@ -33,7 +33,9 @@ func (s *Store) maintain() {
 				s.cfg.Logger.Warn("badgerstore: rewriting session horizons", "path", s.path, "err", err)
 			}
 		case <-sweep.C:
-			if _, err := s.sweep(); err != nil {
+			n, err := s.sweep()
+			s.expired.Add(int64(n))
+			if err != nil {
 				s.cfg.Logger.Warn("badgerstore: sweeping expired sessions", "path", s.path, "err", err)
 			}
 		}

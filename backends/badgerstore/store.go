@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -21,6 +22,8 @@ type Store struct {
 	wr    *committer // group commit of Apply's writes (commit.go)
 	locks *locking.KeyLocks
 	dl    *deadlines
+	// expired counts records the sweeper removed because they expired.
+	expired atomic.Int64
 	// epoch is the store clock's reading at Open; in-memory times are
 	// nanoseconds since it, which cannot overflow for ±292 years.
 	epoch time.Time
@@ -85,6 +88,9 @@ func ttlOf(r *backends.Record) time.Duration { return max(r.TTL(), 0) }
 // Len returns the number of keys in the in-memory deadline index: every record
 // on disk, including expired ones the sweeper has not removed yet. Approximate.
 func (s *Store) Len() int { return s.dl.len() }
+
+// Expired returns how many expired records the sweeper has removed.
+func (s *Store) Expired() int64 { return s.expired.Load() }
 
 // Apply runs fn on key's live record (nil when absent or expired) and applies
 // the change. See backends.Backend.

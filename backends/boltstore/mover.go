@@ -87,7 +87,7 @@ func (s *Store) Peek(ctx context.Context, key string) (backends.Record, time.Tim
 		}
 	})
 	if err != nil {
-		return backends.Record{}, time.Time{}, fmt.Errorf("boltstore: peek %q in %s: %w", key, s.cfg.Path, err)
+		return backends.Record{}, time.Time{}, fmt.Errorf("boltstore: peek in %s: %w", s.cfg.Path, err) // no key: errors reach logs at error level
 	}
 	if !found {
 		return backends.Record{}, time.Time{}, backends.ErrNotFound

@@ -29,9 +29,12 @@ type Store struct {
 	// hashMask is all ones; tests clear bits of it to force hash collisions.
 	hashMask uint64
 
-	count  atomic.Int64 // live entries, for Len
-	bytes  atomic.Int64 // key+Data bytes of live entries, for Bytes and the MaxBytes cap
-	closed atomic.Bool
+	count atomic.Int64 // live entries, for Len
+	// expired counts records removed because their deadline passed (by the
+	// sweeper, or by a request that found one first), for Expired.
+	expired atomic.Int64
+	bytes   atomic.Int64 // key+Data bytes of live entries, for Bytes and the MaxBytes cap
+	closed  atomic.Bool
 	// fullLogged is set once a capacity warning has been logged and cleared by
 	// the next growing Store that fits, so a full store logs once per episode
 	// rather than once per rejected request.
@@ -134,6 +137,9 @@ func (s *Store) Len() int { return int(s.count.Load()) }
 // MaxBytes caps.
 func (s *Store) Bytes() int64 { return s.bytes.Load() }
 
+// Expired returns how many records have been removed because they expired.
+func (s *Store) Expired() int64 { return s.expired.Load() }
+
 // StableData implements backends.StableData: stored bytes are never written
 // in place, so the Data a transition saw stays valid after Apply returns.
 func (s *Store) StableData() bool { return true }
@@ -166,6 +172,7 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	if e != nil && now > e.deadline {
 		// Expired but not swept yet: invisible, and gone now that we are here.
 		s.removeLocked(sh, e)
+		s.expired.Add(1)
 		e = nil
 	}
 	var cur *backends.Record

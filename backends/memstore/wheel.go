@@ -119,6 +119,7 @@ func (s *Store) sweep() (removed int) {
 		pending = pending[:j]
 	}
 	if removed > 0 {
+		s.expired.Add(int64(removed))
 		s.log.Debug("memstore: swept expired records", "removed", removed, "records", s.count.Load(), "took", time.Since(start))
 	}
 	return removed

@@ -21,7 +21,7 @@ const peersUsage = `Usage:
   aspstate peers [--admin ADDR]            show the farm's view, links and hand-off
   aspstate peers down ID [--admin ADDR]    declare member ID dead: its range takes new sessions
 
---admin (or ASPSTATE_ADMIN) is a gateway's operators' listener (debug.listen).
+--admin (or ASPSTATE_ADMIN) is a gateway's operators' listener (admin.listen).
 `
 
 // runPeers asks a gateway's operators' listener for its peering status, or

@@ -53,7 +53,7 @@ func drivers() map[string]driver {
 				b.Redis.MaxValueSize, b.Redis.Logger = max, log
 				return &b.Redis
 			},
-			open: func(b *BackendConfig) (backends.Backend, error) { return redisstore.Open(b.Redis) },
+			open: func(b *BackendConfig) (backends.Backend, error) { return redisstore.Open(b.Redis.Config) },
 		},
 	}
 }

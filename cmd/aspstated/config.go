@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/aspstate/aspstate/backends/boltstore"
 	"github.com/aspstate/aspstate/backends/memstore"
 	"github.com/aspstate/aspstate/backends/redisstore"
+	"github.com/aspstate/aspstate/cmd/aspstated/admin"
 	"github.com/aspstate/aspstate/frontend"
 	"github.com/aspstate/aspstate/locking"
 	"github.com/aspstate/aspstate/peering"
@@ -40,11 +43,13 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for requests in flight at SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout" default:"10s" help:"on SIGINT/SIGTERM, wait this long for requests in flight"`
 	Log             struct {
-		Level  string `koanf:"level" default:"info" help:"log level: debug, info, warn or error (debug logs every request)"`
+		Level  string `koanf:"level" default:"info" help:"log level: debug, info, warn or error (debug logs every request, with session IDs); SIGHUP reloads it"`
 		Format string `koanf:"format" default:"text" help:"log format: text or json"`
 	} `koanf:"log"`
+	Admin admin.Config `koanf:"admin"`
+	// Debug is the listener's old name, kept as a deprecated alias.
 	Debug struct {
-		Listen string `koanf:"listen" help:"opt-in HTTP listener for operators: /stats (counters, JSON) and /debug/pprof/ (keep it on loopback)"`
+		Listen string `koanf:"listen" help:"deprecated alias of admin.listen (used only when admin.listen is empty)"`
 	} `koanf:"debug"`
 	Backend BackendConfig      `koanf:"backend"`
 	Peering peering.Config     `koanf:"peering" help:"peering"`
@@ -59,16 +64,51 @@ type BackendConfig struct {
 	Memory memstore.Config    `koanf:"memory" help:"memory backend"`
 	Bbolt  boltstore.Config   `koanf:"bbolt" help:"bbolt backend"`
 	Badger badgerstore.Config `koanf:"badger" help:"badger backend"`
-	Redis  redisstore.Config  `koanf:"redis" help:"redis backend"`
+	Redis  redisSection       `koanf:"redis" help:"redis backend"`
+}
+
+// redisSection is the Redis driver's Config plus the keys that only the
+// gateway reads (secrets from files).
+type redisSection struct {
+	redisstore.Config `koanf:",squash"`
+	PasswordFile      string `koanf:"password_file" help:"file holding the password (one line), instead of password"`
+	// fromFile: Password was read from PasswordFile (by an earlier Validate).
+	fromFile bool
+}
+
+// Validate reads the password file, if any, then checks the driver's
+// section; errors name the key.
+func (r *redisSection) Validate() error {
+	if r.PasswordFile != "" {
+		if r.Password != "" && !r.fromFile {
+			return errors.New("redisstore: password_file: set either password or password_file, not both")
+		}
+		b, err := os.ReadFile(r.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("redisstore: password_file: %v", err)
+		}
+		r.Password, r.fromFile = strings.TrimRight(string(b), "\r\n"), true
+		if r.Password == "" {
+			return fmt.Errorf("redisstore: password_file: %s is empty", r.PasswordFile)
+		}
+	}
+	return r.Config.Validate()
 }
 
 const envPrefix = "ASPSTATE_"
+
+// commandOnly are the flags that are not configuration keys.
+var commandOnly = []string{"config", "print-config", "help", "version"}
+
+// renamed maps keys that no longer exist to their new names, for the error.
+var renamed = map[string]string{"version": "aspnet_version"}
 
 // options are the command-line switches that are not configuration keys.
 type options struct {
 	configFile  string
 	printConfig bool
 	help        bool
+	version     bool
 }
 
 // defaultConfig returns the configuration with every default applied.
@@ -100,6 +140,7 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 	fs.StringVar(&opt.configFile, "config", "", "YAML (.yaml/.yml) or TOML (.toml) configuration file")
 	fs.BoolVar(&opt.printConfig, "print-config", false, "validate and print the effective configuration (secrets masked), then exit")
 	fs.BoolVarP(&opt.help, "help", "h", false, "show this help")
+	fs.BoolVar(&opt.version, "version", false, "print the build's version and exit")
 	fs.SetOutput(new(strings.Builder)) // errors are returned, not printed twice
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, opt, fs, err
@@ -109,6 +150,9 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 	}
 	known := map[string]*pflag.Flag{}
 	fs.VisitAll(func(f *pflag.Flag) { known[f.Name] = f })
+	for _, name := range commandOnly {
+		delete(known, name) // switches, not keys a file or the environment may set
+	}
 
 	k := koanf.New(".")
 	// Platform defaults (Windows: data under %ProgramData%, the stock
@@ -145,6 +189,9 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 			key := envKey(name)
 			f, ok := known[key]
 			if !ok {
+				if to, ok := renamed[key]; ok && envErr == nil {
+					envErr = fmt.Errorf("environment variable %s: %s: renamed to %s", name, key, to)
+				}
 				if envErr == nil {
 					envErr = fmt.Errorf("environment variable %s: unknown configuration key %q", name, key)
 				}
@@ -168,7 +215,7 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 	if err != nil {
 		return nil, nil, opt, fs, err
 	}
-	for _, name := range []string{"config", "print-config", "help"} {
+	for _, name := range commandOnly {
 		k.Delete(name)
 	}
 	// Decode into a zero Config: every key is in k (posflag supplies the
@@ -204,6 +251,9 @@ func checkKnown(k *koanf.Koanf, known map[string]*pflag.Flag, where string) erro
 	sort.Strings(keys)
 	for _, key := range keys {
 		if _, ok := known[key]; !ok {
+			if to, ok := renamed[key]; ok {
+				return fmt.Errorf("%s: %s: renamed to %s", where, key, to)
+			}
 			return fmt.Errorf("%s: unknown configuration key %q", where, key)
 		}
 	}

@@ -62,7 +62,7 @@ func TestConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{"redis tls", []string{"--backend.type", "redis", "--backend.redis.tls.ca_file", "ca.pem"}, nil, "backend.redis.tls.enabled: "},
 		{"memory cap", []string{"--backend.memory.max_bytes", "-1"}, nil, "backend.memory.max_bytes: "},
 		{"unknown backend", []string{"--backend.type", "floppy"}, nil, "backend.type: "},
-		{"version", []string{"--version", "1.1.4322"}, nil, "version: "},
+		{"aspnet_version", []string{"--aspnet_version", "1.1.4322"}, nil, "aspnet_version: "},
 		{"network", []string{"--allowed_networks", "10.0.0.0/33"}, nil, "allowed_networks: "},
 		{"log level", []string{"--log.level", "chatty"}, nil, "log.level: "},
 		{"line limit", []string{"--limits.max_line_bytes", "10"}, nil, "limits.max_line_bytes: "},

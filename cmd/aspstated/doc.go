@@ -10,8 +10,11 @@
 // shows the result and --help lists every key, as does the README), opens
 // the backend named by backend.type from a plain map of openers
 // (memory, bbolt, badger, redis; no init() registration), and serves a
-// frontend.Server on the listener. debug.listen, when set, adds an operator
-// listener with /stats (the server's counters as JSON) and /debug/pprof/.
+// frontend.Server on the listener. admin.listen, when set, adds the
+// operators' HTTP listener (package admin: metrics, health, readiness,
+// peering endpoints, pprof when asked for; debug.listen is its deprecated
+// alias). SIGHUP reloads what can change safely (reload.go) and never stops
+// the server; --version prints the build's version (version.go).
 // The backend's largest value is the front end's body limit, so a store
 // never refuses what the parser accepted.
 //

@@ -91,17 +91,3 @@ func warnListen(log *slog.Logger, listen string, addr net.Addr, allowed []netip.
 	log.Warn("listening beyond loopback without allowed_networks: any host that can reach this port may use "+
 		"every session; set allowed_networks to the web servers' networks", "listen", listen, "addr", addr.String())
 }
-
-func prefixes(ps []netip.Prefix) string {
-	if len(ps) == 0 {
-		return "(none)"
-	}
-	s := ""
-	for i, p := range ps {
-		if i > 0 {
-			s += ","
-		}
-		s += p.String()
-	}
-	return s
-}

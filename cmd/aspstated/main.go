@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aspstate/aspstate/cmd/aspstated/admin"
 	"github.com/aspstate/aspstate/frontend"
 	"github.com/aspstate/aspstate/peering"
 )
@@ -35,8 +36,14 @@ type runEnv struct {
 	environ []string
 	stdout  io.Writer
 	stderr  io.Writer
-	// ready, if set, is called with the listening address once serving.
+	// ready, if set, is called with the listening address once serving
+	// (and the admin listener's, or nil, as adminAddr).
 	ready func(net.Addr)
+	// adminReady, if set, is called with admin.listen's address once it
+	// serves, before ready.
+	adminReady func(net.Addr)
+	// hup delivers reload requests; nil: SIGHUP.
+	hup <-chan os.Signal
 }
 
 // run starts the gateway and serves until ctx is cancelled; it returns the
@@ -46,6 +53,10 @@ func run(ctx context.Context, env runEnv) int {
 	cfg, k, opt, fs, err := loadConfig(env.args, env.environ)
 	if opt.help {
 		fmt.Fprintf(env.stdout, "Usage: aspstated [--config FILE] [--key value ...]\n\n%s", fs.FlagUsages())
+		return 0
+	}
+	if opt.version {
+		fmt.Fprintln(env.stdout, versionLine())
 		return 0
 	}
 	if err != nil {
@@ -65,7 +76,14 @@ func run(ctx context.Context, env runEnv) int {
 	}
 	logOut := newLogWriter(env.stderr) // never blocks or fails (logwriter.go)
 	defer logOut.Close(2 * time.Second)
-	log := newLogger(cfg, logOut)
+	level := new(slog.LevelVar)
+	log := newLogger(cfg, level, logOut)
+	if cfg.Debug.Listen != "" {
+		if cfg.Admin.Listen == "" {
+			cfg.Admin.Listen = cfg.Debug.Listen
+		}
+		log.Warn("debug.listen is deprecated: use admin.listen (it no longer serves /stats; use /metrics)", "admin.listen", cfg.Admin.Listen)
+	}
 	if cfg.Backend.Type == "redis" {
 		routeRedisLogs(log)
 	}
@@ -85,6 +103,7 @@ func run(ctx context.Context, env runEnv) int {
 		log.Error("cannot start the lock wait", "err", err)
 		return 1
 	}
+	fcfg.RequestTiming = cfg.Admin.Listen != "" // request durations only feed the metrics
 	var node *peering.Node
 	if cfg.Peering.Enabled() {
 		pc := cfg.Peering
@@ -110,20 +129,49 @@ func run(ctx context.Context, env runEnv) int {
 		log.Error("cannot listen", "listen", cfg.Listen, "err", err)
 		return 1
 	}
-	log.Info("aspstated listening", "addr", ln.Addr().String(), "backend", cfg.Backend.Type, "version", cfg.Server.Version)
+	var adm *admin.Server
+	if cfg.Admin.Listen != "" {
+		adm, err = admin.New(admin.Options{Config: cfg.Admin, Frontend: srv, Backend: be, BackendName: cfg.Backend.Type,
+			Node: node, Version: buildVersion(), Logger: log})
+		var addr net.Addr
+		if err == nil {
+			addr, err = adm.Listen(cfg.Admin.Listen)
+		}
+		if err != nil {
+			log.Error("cannot listen", "admin.listen", cfg.Admin.Listen, "err", err)
+			ln.Close()
+			return 1
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			adm.Shutdown(sctx)
+		}()
+		if env.adminReady != nil {
+			env.adminReady(addr)
+		}
+	}
+	log.Info("aspstated listening", "addr", ln.Addr().String(), "backend", cfg.Backend.Type,
+		"aspnet_version", cfg.Server.Version, "build", buildVersion())
 	warnListen(log, cfg.Listen, ln.Addr(), cfg.Server.AllowedNetworks)
 	if env.ready != nil {
 		env.ready(ln.Addr())
 	}
-	if cfg.Debug.Listen != "" {
-		stopDebug, err := serveDebug(ctx, cfg.Debug.Listen, srv, node, log)
-		if err != nil {
-			log.Error("cannot listen", "debug.listen", cfg.Debug.Listen, "err", err)
-			srv.Shutdown(context.Background())
-			return 1
-		}
-		defer stopDebug()
+	hup := env.hup
+	if hup == nil {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGHUP)
+		defer signal.Stop(ch)
+		hup = ch
 	}
+	reloadDone := make(chan struct{})
+	defer func() { <-reloadDone }()
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	defer stopReload()
+	go func() {
+		defer close(reloadDone)
+		watchReload(reloadCtx, hup, env, cfg, reloadTargets{level: level, srv: srv}, log)
+	}()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -133,6 +181,9 @@ func run(ctx context.Context, env runEnv) int {
 		shutdown(srv, cfg, log)
 		return 1
 	case <-ctx.Done():
+	}
+	if adm != nil {
+		adm.SetNotReady("shutting down")
 	}
 	code := 0
 	if node != nil {
@@ -161,9 +212,9 @@ func shutdown(srv *frontend.Server, cfg *Config, log *slog.Logger) bool {
 	return true
 }
 
-// newLogger builds the logger; cfg.Log has been validated.
-func newLogger(cfg *Config, w io.Writer) *slog.Logger {
-	var level slog.Level
+// newLogger builds the logger, at the level held by level (which SIGHUP
+// may change); cfg.Log has been validated.
+func newLogger(cfg *Config, level *slog.LevelVar, w io.Writer) *slog.Logger {
 	level.UnmarshalText([]byte(cfg.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.Log.Format == "json" {

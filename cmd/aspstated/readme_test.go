@@ -25,7 +25,7 @@ func TestReadmeConfigurationTables(t *testing.T) {
 	}
 	flags := map[string]*pflag.Flag{}
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Name != "config" && f.Name != "print-config" && f.Name != "help" {
+		if f.Name != "config" && f.Name != "print-config" && f.Name != "help" && f.Name != "version" {
 			flags[f.Name] = f
 		}
 	})

@@ -45,6 +45,14 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port", c.Listen)
 	}
+	if err := keyed(c.Admin.Validate(), "admin.", known); err != nil {
+		return err
+	}
+	if c.Debug.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Debug.Listen); err != nil {
+			return fmt.Errorf("debug.listen: %q is not host:port", c.Debug.Listen)
+		}
+	}
 	if err := keyed(c.Server.Validate(), "", known); err != nil {
 		return err
 	}
