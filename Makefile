@@ -73,11 +73,15 @@ WINDOWS_TEST_PKGS ?= ./backends/internal/durable ./backends/memstore ./backends/
 # Windows), TestWritevPartialWrites (more buffers than one WSASend takes fail
 # with WSAEMSGSIZE: an open Windows finding), TestReset (Wine reports the
 # reset to Read as EOF), TestNoAllocations (2 allocations per round under
-# Wine, not yet traced).
+# Wine, not yet traced). boltstore's TestTruncatedDataFileIsAnError is left out
+# too: on Windows bbolt grows the file to its memory map before reading, so
+# some truncations of free pages open cleanly there (an open finding; the
+# test runs on Linux).
 test-windows:
 	scripts/wine/setup.sh
 	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -timeout 15m \
-	  -overlay "$$(scripts/wine/overlay.sh)" -exec "$(CURDIR)/scripts/wine/run.sh" $(WINDOWS_TEST_PKGS)
+	  -overlay "$$(scripts/wine/overlay.sh)" -exec "$(CURDIR)/scripts/wine/run.sh" \
+	  -skip '^TestTruncatedDataFileIsAnError$$' $(WINDOWS_TEST_PKGS)
 	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -timeout 5m \
 	  -overlay "$$(scripts/wine/overlay.sh)" -exec "$(CURDIR)/scripts/wine/run.sh" \
 	  -run '^(TestPeerClosedDoesNotConsume|TestReadEOF|TestDeadlines|TestCloseWakesRead|TestConcurrentReadAndWrite)$$' ./internal/rawconn
