@@ -1,35 +1,19 @@
 package frontend_test
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/aspstate/aspstate/internal/testlog"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/frontend"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is a log destination the code under test writes from its own goroutines.
+type syncBuffer = testlog.Buffer
 
 // TestBackendFailureLogsNoKey: session IDs are credentials. When the backend
 // fails or refuses a request, no log line above debug level holds the key;

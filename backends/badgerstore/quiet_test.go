@@ -1,33 +1,17 @@
 package badgerstore
 
 import (
+	"github.com/aspstate/aspstate/internal/testlog"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aspstate/aspstate/backends"
 )
 
-// lockedBuffer is a log destination that goroutines of the store may write
-// to while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is a log destination the code under test writes from its own goroutines.
+type lockedBuffer = testlog.Buffer
 
 // The periodic sync of the "interval" policy logs nothing while it works. On
 // Windows it used to log "periodic sync failed ... Access denied" every

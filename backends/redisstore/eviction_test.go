@@ -2,9 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"github.com/aspstate/aspstate/internal/testlog"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,22 +12,8 @@ import (
 	"github.com/aspstate/aspstate/backends/redisstore/redistest"
 )
 
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedLog is a log destination the code under test writes from its own goroutines.
+type lockedLog = testlog.Buffer
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()

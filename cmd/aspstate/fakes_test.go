@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"github.com/aspstate/aspstate/internal/testlog"
 	"net"
 	"sync"
 	"testing"
@@ -11,23 +12,8 @@ import (
 	"github.com/aspstate/aspstate/frontend/wire"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writers of a test.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log destination the code under test writes from its own goroutines.
+type syncBuffer = testlog.Buffer
 
 // serveRequests reads requests from c with wire's parser and writes what
 // handle returns (nil: close the connection). raw, when not nil, receives

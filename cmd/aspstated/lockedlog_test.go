@@ -1,24 +1,8 @@
 package main
 
 import (
-	"strings"
-	"sync"
+	"github.com/aspstate/aspstate/internal/testlog"
 )
 
-// lockedLog collects log output written by the server's goroutines.
-type lockedLog struct {
-	mu sync.Mutex // guards b
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedLog is a log destination the code under test writes from its own goroutines.
+type lockedLog = testlog.Buffer

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"github.com/aspstate/aspstate/internal/testlog"
 	"io"
 	"net"
 	"net/http"
@@ -26,22 +26,8 @@ type served struct {
 	stop  func() int
 }
 
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log destination the code under test writes from its own goroutines.
+type syncBuffer = testlog.Buffer
 
 func serve(t *testing.T, args ...string) *served {
 	t.Helper()

@@ -1,37 +1,21 @@
 package link
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/aspstate/aspstate/internal/testlog"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aspstate/aspstate/peering/pki"
 )
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log destination the code under test writes from its own goroutines.
+type syncBuffer = testlog.Buffer
 
 // farm is a CA and certificate files in a temp dir.
 type farm struct {
