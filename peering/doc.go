@@ -130,4 +130,25 @@
 // Node methods are safe for concurrent use. n.mu serialises view changes and
 // is never held across I/O; the view gate is held across a local store call
 // and, during a hand-off, the pull before it.
+//
+// # Ownership of bytes
+//
+// Route's result, and its Body, belong to the caller. A key passed to Route
+// is not kept after it returns, so the frontend may lend it (BorrowedKeys).
+// Records in flight are copies (Peek), never the store's own bytes.
+//
+// # Errors
+//
+// ErrUnreachable (an owner or a holder could not be asked, or is not
+// serving), a store's errors as they are (the frontend maps ErrFull and
+// ErrTooLarge to 400, anything else to a closed connection), and the
+// configuration errors of Validate, naming the key. Never "not found" for a
+// failure.
+//
+// # What it does not do
+//
+// No gossip and no consensus library: the member list is static and the view
+// is a merge of versioned entries. No Redis backend (gateways on one Redis
+// already share every session). No more than 64 members: past a handful,
+// Redis is the better tool.
 package peering

@@ -32,7 +32,7 @@
 // A Reader checks the header and returns the records one by one, io.EOF
 // after the last. A stream cut inside a record gives io.ErrUnexpectedEOF.
 //
-// # Limits and hostile input
+// # Errors
 //
 // Lengths are checked against MaxKeyLen and MaxDataLen before anything is
 // allocated, so a damaged or hostile input gives an error wrapping
@@ -41,12 +41,17 @@
 // actually arrive, so a length that lies costs no more memory than the bytes
 // that came.
 //
-// # Who owns byte slices
+// # Ownership of bytes
 //
 // Append copies everything it is given. Decode returns a fresh key string,
 // and rec.Data aliases b (a sub-slice capped at its own length, so appending
 // to it does not write into b): copy it before reusing b. Reader.Next
 // returns records whose Data belongs to the caller.
+//
+// # Concurrency
+//
+// Append and Decode are pure functions. A Writer or a Reader belongs to one
+// goroutine.
 //
 // # What it does not do
 //

@@ -12,7 +12,7 @@
 // each acquires its session, reads n, PUTs n+1 with its cookie, and counts
 // the cycle when the PUT is answered 200.
 //
-// # Failures
+// # Errors
 //
 // Without Failover a transport error stops the worker and is reported. With
 // Failover the worker moves to the next gateway and finds out what happened
@@ -27,4 +27,14 @@
 //
 // RunCycles is safe to call from any goroutine and never calls testing.T.
 // The checkers are pure functions.
+//
+// # Ownership of bytes
+//
+// Results and histories belong to the caller; nothing is kept after
+// RunCycles returns.
+//
+// # What it does not do
+//
+// No other workload than the lock cycle (plain reads and removes are not
+// modelled), no timing assertions.
 package lockcheck

@@ -7,11 +7,16 @@
 // A Conn is used by one goroutine at a time. It never calls testing.T, so
 // worker goroutines may use it.
 //
-// # Returned bytes
+// # Ownership of bytes
 //
 // A response's Body is the caller's (a copy of the read buffer).
 //
-// # Not here
+// # Errors
+//
+// Do returns the transport's error (dial, write, read, a response that does
+// not parse) and closes the connection; statuses are answers, not errors.
+//
+// # What it does not do
 //
 // Pipelining, retries of requests (a transport error is the caller's to
 // judge: the request may or may not have run), and the server's own codec

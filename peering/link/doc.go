@@ -23,7 +23,7 @@
 // change, at most about once a second, so a rotation needs no restart;
 // established links keep the certificates they were made with.
 //
-// # Liveness and errors
+// # Errors
 //
 // The dialer pings every HeartbeatInterval and the acceptor answers; any
 // frame counts as life. Nothing received for DeadAfter closes the link. When
@@ -40,15 +40,18 @@
 // interleaved round-robin with other messages, so a 20 MiB transfer delays a
 // small request by one chunk, not by the whole transfer.
 //
-// # Concurrency and ownership
+// # Concurrency
 //
 // A Mesh is safe for concurrent use. Each request is handled on its own
 // goroutine, at most 256 at once per link; beyond that the caller gets
-// ErrNotSent (busy). The payload passed to a Handler and the reply returned
-// by Call belong to the receiver. The payload given to Call must not be
-// modified: it is read until written, which, after ErrLost, may be after Call
-// has returned. Close waits for
-// every goroutine, handlers included (they get a cancelled ctx).
+// ErrNotSent (busy). Close waits for every goroutine, handlers included
+// (they get a cancelled ctx).
+//
+// # Ownership of bytes
+//
+// The payload passed to a Handler and the reply returned by Call belong to
+// the receiver. The payload given to Call must not be modified: it is read
+// until written, which, after ErrLost, may be after Call has returned.
 //
 // # What it does not do
 //

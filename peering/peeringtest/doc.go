@@ -11,4 +11,18 @@
 //
 // A Cluster's methods are meant for the test goroutine; the nodes and servers
 // it runs are safe for concurrent use by clients.
+//
+// # Ownership of bytes
+//
+// The members' stores and nodes are the cluster's: Kill, Restart, Drain and
+// Close manage them; a test must not close them itself.
+//
+// # Errors
+//
+// Setup failures fail the test (t.Fatal); faults are switches, not errors.
+//
+// # What it does not do
+//
+// No network namespaces or packet-level faults: it acts on the connections
+// the links dial (above TCP); the integration tests run real binaries.
 package peeringtest

@@ -16,6 +16,20 @@
 // WriteFarm checks every target before writing any, so a refused run leaves
 // the directory as it was.
 //
+// # Concurrency
+//
+// No shared state: the functions may run on several goroutines at once, and
+// a CA may issue from several.
+//
+// # Ownership of bytes
+//
+// A KeyPair's certificate, key and PEM bytes belong to the caller.
+//
+// # Errors
+//
+// ErrExists when a file would be overwritten without force; otherwise the
+// errors of crypto/x509 and the file system, naming the file.
+//
 // # What it does not do
 //
 // No revocation lists, no renewal scheduling, no encrypted keys: rotate by

@@ -35,6 +35,20 @@
 // This is the same choice badger (dir_windows.go), RocksDB and PostgreSQL
 // make on Windows, where a directory sync is a no-op.
 //
+// # Concurrency
+//
+// The functions keep no state; they may be called on different files at
+// once, as the file system allows.
+//
+// # Ownership of bytes
+//
+// None taken or returned: paths and open files only.
+//
+// # Errors
+//
+// The operating system's errors, wrapped in *os.PathError or *os.LinkError as
+// the os package does, naming the file.
+//
 // # What it does not do
 //
 // No retries on EINTR (os.File.Sync already retries), no flushing of whole

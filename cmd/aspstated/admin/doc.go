@@ -37,4 +37,20 @@
 //
 // A Server's methods are safe for concurrent use. Serve runs until Shutdown;
 // Shutdown also waits for a store walk in progress.
+//
+// # Ownership of bytes
+//
+// Nothing of a request is kept; responses are written and forgotten.
+//
+// # Errors
+//
+// A failed readiness probe is a 503 with its reason (never a secret or a
+// session ID); Listen returns the listener's error naming admin.listen's
+// address; a scrape never fails because a store walk did.
+//
+// # What it does not do
+//
+// No authentication and no TLS: it is off by default, and belongs on
+// loopback or a private network. No session contents (the admin page and
+// API of a later issue will need a token).
 package admin
