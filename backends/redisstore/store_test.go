@@ -239,6 +239,20 @@ func TestRoundTrips(t *testing.T) {
 	s := open(t, srv, nil)
 	put(t, s, "k", backends.Record{Data: []byte("x"), Timeout: 20}) // loads both scripts
 	get(t, s, "k")
+	// The startup probe (PING, then INFO memory for the eviction policy)
+	// runs on its own goroutine; on a slow machine it would land inside the
+	// first measurement. Its last step records the policy.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s.policy.mu.Lock()
+		seen := len(s.policy.lastSeen) > 0
+		s.policy.mu.Unlock()
+		if seen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the startup probe did not read the eviction policy in 10s")
+		}
+	}
 	rc := srv.Client()
 	lock := func(cur *backends.Record) backends.Change {
 		r := *cur

@@ -130,6 +130,7 @@ type conn struct {
 	wg     sync.WaitGroup // reader, writer, pinger and handlers
 	sem    chan struct{}  // acceptor: running handlers
 	onRTT  func(time.Duration)
+	heard  atomic.Bool // a frame arrived since heartbeatLoop last looked
 
 	nextID  atomic.Uint64
 	pmu     sync.Mutex // guards pending
@@ -154,13 +155,11 @@ func newConn(m *Mesh, peer string, raw net.Conn, tc *tls.Conn, dialed bool) *con
 // start runs the link's goroutines; fr is the reader used for the hello.
 func (c *conn) start(fr *frameReader, bw *bufio.Writer) {
 	c.bw = bw
-	c.wg.Add(2)
+	c.heard.Store(true) // the hello just arrived
+	c.wg.Add(3)
 	go c.readLoop(fr)
 	go c.writeLoop()
-	if c.dialed {
-		c.wg.Add(1)
-		go c.pingLoop()
-	}
+	go c.heartbeatLoop()
 }
 
 // close ends the link once, failing pending calls: ErrNotSent for those not
@@ -272,14 +271,35 @@ func (c *conn) writeLoop() {
 	}
 }
 
-func (c *conn) pingLoop() {
+// heartbeatLoop pings the peer every HeartbeatInterval (dialer's side) and
+// closes the link once nothing has been received for DeadAfter (both sides).
+// Silence is counted in ticks, each worth at most one interval: when this
+// process itself was paused (CPU starvation, a container's CPU quota, a
+// stopped debugger), a late tick does not count the pause against the peer,
+// whose frames may be waiting unread in the socket. A read deadline would.
+func (c *conn) heartbeatLoop() {
 	defer c.wg.Done()
-	t := time.NewTicker(c.m.cfg.HeartbeatInterval)
+	every, dead := c.m.cfg.HeartbeatInterval, c.m.cfg.DeadAfter
+	t := time.NewTicker(every)
 	defer t.Stop()
+	last := time.Now()
+	var silent time.Duration
 	for {
 		select {
-		case <-t.C:
-			c.send(&outMsg{typ: tPing, id: uint64(time.Now().UnixNano())})
+		case now := <-t.C:
+			step := min(now.Sub(last), every)
+			last = now
+			if c.heard.Swap(false) {
+				silent = 0
+			} else if silent += step; silent >= dead {
+				c.close(fmt.Errorf("%w: nothing received for %v", errLinkDown, dead))
+				return
+			}
+			if c.dialed {
+				// Through the writer's queue, never send's fast path: a
+				// write that blocks on a stuck peer must not stop this loop.
+				c.out.push(&outMsg{typ: tPing, id: uint64(now.UnixNano())})
+			}
 		case <-c.closed:
 			return
 		}
@@ -288,9 +308,9 @@ func (c *conn) pingLoop() {
 
 func (c *conn) readLoop(fr *frameReader) {
 	defer c.wg.Done()
-	dead := c.m.cfg.DeadAfter
-	// Any frame counts as life; nothing for DeadAfter fails the read.
-	fr.beforeFrame = func() { c.raw.SetReadDeadline(time.Now().Add(dead)) }
+	// Any frame counts as life (heartbeatLoop): the hook runs as each frame
+	// has been read, before the next.
+	fr.beforeFrame = func() { c.heard.Store(true) }
 	for {
 		msg, err := fr.next()
 		if err != nil {
@@ -319,10 +339,7 @@ func (c *conn) readLoop(fr *frameReader) {
 }
 
 func (c *conn) readFailed(err error) {
-	var ne net.Error
 	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		err = fmt.Errorf("%w: nothing received for %v", errLinkDown, c.m.cfg.DeadAfter)
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		err = fmt.Errorf("%w: closed by peer", errLinkDown)
 	case errors.Is(err, errMalformed):
