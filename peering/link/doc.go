@@ -26,7 +26,9 @@
 // # Errors
 //
 // The dialer pings every HeartbeatInterval and the acceptor answers; any
-// frame counts as life. Nothing received for DeadAfter closes the link. When
+// frame counts as life. Nothing received for DeadAfter closes the link; the
+// silence is counted in heartbeat ticks, so a pause of this process itself
+// (CPU starvation, a container's CPU quota) is not blamed on the peer. When
 // a link closes (silence, EOF, reset, a malformed frame) every pending Call
 // fails at once: ErrLost if any of its request was written, ErrNotSent if
 // none was. Every error from Call wraps exactly one of ErrNotSent (the peer
