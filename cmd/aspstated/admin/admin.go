@@ -95,6 +95,7 @@ func New(o Options) (*Server, error) {
 		&storeCollector{s: s.store},
 		buildInfo(o.Version),
 	)
+	s.reg.MustRegister(backendCollectors(o.Backend)...)
 	if rc := redisCollectorFor(o.Backend); rc != nil {
 		s.reg.MustRegister(rc)
 	}
