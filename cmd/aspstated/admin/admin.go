@@ -172,8 +172,12 @@ func (s *Server) Ready(ctx context.Context) (bool, string) {
 	if r := s.notReady.Load(); r != nil {
 		return false, *r
 	}
-	if s.o.Node != nil && !s.o.Node.Status().Serving {
-		return false, "peering: not serving (joining the farm, leaving it, or refused by it; see /peers)"
+	if s.o.Node != nil {
+		// Not only Serving: without the lease (a majority out of reach) every
+		// operation fails, and a load balancer must stop sending traffic.
+		if st := s.o.Node.Status(); !st.Serving || st.NotServing != "" {
+			return false, "peering: not serving: " + st.NotServing + " (see /peers)"
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.ProbeTimeout)
 	defer cancel()
