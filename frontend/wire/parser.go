@@ -35,7 +35,7 @@ type Parser struct {
 	// The request as parsed so far; slices that alias buf are kept as offsets.
 	cur            Request
 	tOff, tEnd     int
-	clSeen, exSeen bool
+	clSeen         bool
 	lcSeen         bool // a "LockCookie" (not "Lock-Cookie") header was seen
 	toN, lcN, efN  int  // occurrences, to reject duplicated numeric headers
 
