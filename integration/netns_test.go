@@ -2,8 +2,9 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
-	"strings"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -156,12 +157,13 @@ func TestNetnsPauseLongerThanDeadAfter(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	contAt := max(stopAt+nsDeadAfter+2*time.Second, time.Since(base)+time.Second)
+	resumeAt := max(stopAt+nsDeadAfter+2*time.Second, time.Since(base)+time.Second)
+	load2 := nsLoad(f, base, news, resumeAt+6*time.Second-time.Since(base))
 	done2 := make(chan lockcheck.Result, 1)
-	go func() { done2 <- lockcheck.RunCycles(nsLoad(f, base, news, contAt+6*time.Second-time.Since(base))) }()
-	time.Sleep(contAt - time.Since(base))
+	go func() { done2 <- lockcheck.RunCycles(load2) }()
+	time.Sleep(resumeAt - time.Since(base))
 
-	contAt = time.Since(base)
+	contAt := time.Since(base)
 	f.gws[2].cmd.Process.Signal(syscall.SIGCONT)
 	var first string
 	rejoinAt := waitSince(t, base, 30*time.Second, "gw3 rejoins and serves", func() bool {
@@ -207,11 +209,15 @@ func TestNetnsPauseLongerThanDeadAfter(t *testing.T) {
 			}
 		}
 	}
-	if !strings.Contains(f.gws[2].Logs(), "aside") {
-		t.Logf("gw3's log does not mention setting records aside:\n%s", f.gws[2].Logs())
+	if aside, _ := os.ReadDir(filepath.Join(f.dir, "gw3-aside")); len(aside) == 0 {
+		t.Errorf("gw3 rejoined without setting its old records aside in peering.aside_dir")
 	}
-	t.Logf("SIGSTOP (dead_after %v, lease %v): declared down (seen by gw1) %v after the stop; resumed after %v; first status after the resume: %s; %d requests to gw3 failed after the resume and none was served from stale state; gw3 answered again %v and rejoined %v after the resume",
-		nsDeadAfter, nsLease, ms(declaredAt-stopAt), ms(contAt-stopAt), first, failedAfterResume, ms(served.ret-contAt), ms(rejoinAt-contAt))
+	moved := "?"
+	if st, err := f.status(2); err == nil {
+		moved = fmt.Sprint(st.MovedIn)
+	}
+	t.Logf("SIGSTOP (dead_after %v, lease %v): declared down (seen by gw1) %v after the stop; resumed after %v; first status after the resume: %s; %d requests to gw3 failed after the resume and none was served from stale state; gw3 answered again %v and rejoined %v after the resume; %s records moved back to it",
+		nsDeadAfter, nsLease, ms(declaredAt-stopAt), ms(contAt-stopAt), first, failedAfterResume, ms(served.ret-contAt), ms(rejoinAt-contAt), moved)
 }
 
 // An iptables cut isolating gw3 from gw1 and gw2 (its clients still reach
