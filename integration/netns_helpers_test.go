@@ -570,3 +570,55 @@ func waitSince(t *testing.T, base time.Time, d time.Duration, what string, cond 
 	}
 	return time.Since(base)
 }
+
+var logTimeRE = regexp.MustCompile(`^time=(\S+) `)
+
+// logged is the time since base of the first line g logged at or after from
+// that contains every one of subs; ok is false if there is none. Log times
+// are wall-clock milliseconds.
+func (g *gateway) logged(base time.Time, from time.Duration, subs ...string) (d time.Duration, ok bool) {
+	for _, line := range strings.Split(g.Logs(), "\n") {
+		m := logTimeRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		found := true
+		for _, s := range subs {
+			found = found && strings.Contains(line, s)
+		}
+		if !found {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			continue
+		}
+		if d := at.Sub(base); d >= from-time.Millisecond {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// loggedFig formats a logged time relative to since for the figures.
+func (g *gateway) loggedFig(base time.Time, since time.Duration, subs ...string) string {
+	d, ok := g.logged(base, since, subs...)
+	if !ok {
+		return "not logged"
+	}
+	return ms(d - since).String()
+}
+
+// declaredFig is when gw1 or gw2 first logged gw3's declaration, after since.
+func (f *nsFarm) declaredFig(base time.Time, since time.Duration) string {
+	best, found := time.Duration(0), false
+	for _, g := range f.gws[:2] {
+		if d, ok := g.logged(base, since, "member declared down", "member=gw3"); ok && (!found || d < best) {
+			best, found = d, true
+		}
+	}
+	if !found {
+		return "not logged"
+	}
+	return ms(best - since).String()
+}

@@ -30,11 +30,16 @@ const (
 	// rather than waiting out a deadline (peering.request_timeout is 2 s, a
 	// web server's own 10 s).
 	failFast = 250 * time.Millisecond
+	// notYet: a 404 (or a new session accepted) for the failed gateway's
+	// range this soon after it stopped is certainly false. A vote needs
+	// dead_after of silence; the lease margin covers the last ping it sent
+	// (every lease/5) having been heard a little before it stopped.
+	notYet = nsDeadAfter - nsLease
 )
 
 func nsLoad(f *nsFarm, base time.Time, targets []string, d time.Duration) lockcheck.Load {
 	return lockcheck.Load{Addrs: f.front, Targets: targets, Clients: 3 * len(targets), Duration: d,
-		MaxCycles: 40, Failover: true, Backoff: 5 * time.Millisecond, Think: 400 * time.Millisecond, Base: base}
+		MaxCycles: 40, Failover: true, Backoff: 20 * time.Millisecond, Think: 400 * time.Millisecond, Base: base}
 }
 
 // kill -9 of gw3 under load: its keys fail fast (the connection closed, never
@@ -78,7 +83,7 @@ func TestNetnsKill9(t *testing.T) {
 			}
 		case r.status == 200:
 			t.Errorf("gw3's old session answered after the kill: %v", r)
-		case r.status == 404 && r.ret < killAt+nsDeadAfter:
+		case r.status == 404 && r.ret < killAt+notYet:
 			t.Errorf("false 404 for gw3's session before it could be declared down: %v", r)
 		case r.status >= 0 && r.status != 404:
 			t.Errorf("gw3's session after the kill: %v", r)
@@ -97,7 +102,7 @@ func TestNetnsKill9(t *testing.T) {
 		t.Errorf("no request for gw3's session failed after the kill")
 	}
 	for _, r := range ins {
-		if r.status == 200 && r.ret < killAt+nsDeadAfter {
+		if r.status == 200 && r.ret < killAt+notYet {
 			t.Errorf("a new session in gw3's range was accepted before gw3 could be declared down: %v", r)
 		}
 	}
@@ -108,9 +113,10 @@ func TestNetnsKill9(t *testing.T) {
 	if r, err := dial(t, f.front[0]).try(stateclient.Get(fresh[accepted.n%len(fresh)])); err != nil || r.Status != 200 {
 		t.Errorf("the new session in gw3's range via gw1: %d %v", r.Status, err)
 	}
-	t.Logf("kill -9 (dead_after %v, lease %v): first failure for gw3's key %v after the kill; failing immediately (< %v) from %v; slowest failure %v (%d failures); declared down (seen by gw1) %v; new session in its range accepted %v after the kill (target dead_after+5s = %v)",
+	t.Logf("kill -9 (dead_after %v, lease %v): first failure for gw3's key %v after the kill; failing immediately (< %v) from %v; slowest failure %v (%d failures); votes logged by gw1 %s, gw2 %s, declaration logged %s, seen in gw1's /peers %v; new session in its range accepted %v after the kill (target dead_after+5s = %v)",
 		nsDeadAfter, nsLease, ms(firstFail.ret-killAt), failFast, ms(fastFrom-killAt), ms(maxFail), fails,
-		ms(declaredAt-killAt), ms(accepted.ret-killAt), nsDeadAfter+5*time.Second)
+		f.gws[0].loggedFig(base, killAt, "voting member down", "member=gw3"), f.gws[1].loggedFig(base, killAt, "voting member down", "member=gw3"),
+		f.declaredFig(base, killAt), ms(declaredAt-killAt), ms(accepted.ret-killAt), nsDeadAfter+5*time.Second)
 	if maxFail > 3*time.Second {
 		t.Errorf("a request for the killed gateway's key took %v to fail: more than request_timeout plus margin", maxFail)
 	}
@@ -189,7 +195,7 @@ func TestNetnsPauseLongerThanDeadAfter(t *testing.T) {
 		case r.ret < stopAt+nsLease:
 		case r.status == 200 || r.status == 423:
 			t.Errorf("gw3 served its old session from stale state after the pause: %v", r)
-		case r.status == 404 && r.ret < stopAt+nsDeadAfter:
+		case r.status == 404 && r.ret < stopAt+notYet:
 			t.Errorf("false 404 before gw3 could be declared down: %v", r)
 		case failed(r) && r.ret >= contAt:
 			failedAfterResume++
@@ -216,8 +222,8 @@ func TestNetnsPauseLongerThanDeadAfter(t *testing.T) {
 	if st, err := f.status(2); err == nil {
 		moved = fmt.Sprint(st.MovedIn)
 	}
-	t.Logf("SIGSTOP (dead_after %v, lease %v): declared down (seen by gw1) %v after the stop; resumed after %v; first status after the resume: %s; %d requests to gw3 failed after the resume and none was served from stale state; gw3 answered again %v and rejoined %v after the resume; %s records moved back to it",
-		nsDeadAfter, nsLease, ms(declaredAt-stopAt), ms(contAt-stopAt), first, failedAfterResume, ms(served.ret-contAt), ms(rejoinAt-contAt), moved)
+	t.Logf("SIGSTOP (dead_after %v, lease %v): declared down (logged) %s, seen in gw1's /peers %v after the stop; resumed after %v; first status after the resume: %s; %d requests to gw3 failed after the resume and none was served from stale state; gw3 answered again %v and rejoined %v after the resume; %s records moved back to it",
+		nsDeadAfter, nsLease, f.declaredFig(base, stopAt), ms(declaredAt-stopAt), ms(contAt-stopAt), first, failedAfterResume, ms(served.ret-contAt), ms(rejoinAt-contAt), moved)
 }
 
 // An iptables cut isolating gw3 from gw1 and gw2 (its clients still reach
@@ -287,6 +293,7 @@ func TestNetnsCutMinority(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("iptables cut of gw3 (dead_after %v, lease %v, cut %v; iptables-restore took %v): gw3 stopped serving its own session %v after the cut (reported no lease after %v); served again %v after the heal",
-		deadAfter, nsLease, cutFor, ms(cutDone-cutAt), ms(stopped.ret-cutAt), ms(noLease-cutAt), ms(again.ret-healAt))
+	t.Logf("iptables cut of gw3 (dead_after %v, lease %v, cut %v; iptables-restore took %v): gw3 stopped serving its own session %v after the cut (lease loss logged %s, /peers without lease %v); served again %v after the heal (lease regained logged %s)",
+		deadAfter, nsLease, cutFor, ms(cutDone-cutAt), ms(stopped.ret-cutAt), f.gws[2].loggedFig(base, cutAt, "lease lost"), ms(noLease-cutAt),
+		ms(again.ret-healAt), f.gws[2].loggedFig(base, healAt, "lease regained"))
 }
