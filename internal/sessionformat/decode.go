@@ -76,6 +76,9 @@ type Value struct {
 	// Text is the value for people: a quoted string, a number, a time, or
 	// for an Object the class name and size. It is one line and printable.
 	Text string `json:"text"`
+	// String is, for a String or Char, the value itself, unquoted (for
+	// programs; it may hold any character).
+	String *string `json:"string,omitempty"`
 	// Size is the payload's length in bytes, without the type byte; -1 when
 	// it is not known (an undelimited static object).
 	Size int `json:"size"`

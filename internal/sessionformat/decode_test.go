@@ -121,6 +121,10 @@ func TestEveryTypeID(t *testing.T) {
 			if v.Type != tt.typ || v.TypeName != tt.typ.String() || v.Text != tt.text || v.Size != len(tt.value)-1 {
 				t.Errorf("got %+v, want type %v text %s size %d", v, tt.typ, tt.text, len(tt.value)-1)
 			}
+			if (tt.typ == TypeString || tt.typ == TypeChar) != (v.String != nil) ||
+				(v.String != nil && strconv.Quote(*v.String) != v.Text && strconv.QuoteRune([]rune(*v.String)[0]) != v.Text) {
+				t.Errorf("String field %v for text %s", v.String, v.Text)
+			}
 			if s.Items[0].Value.Text != "1" || s.Items[2].Value.Type != TypeNull {
 				t.Errorf("neighbours: %+v", s.Items)
 			}

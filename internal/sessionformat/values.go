@@ -92,7 +92,7 @@ func decodeValue(t TypeID, p []byte) (Value, error) {
 		if r.left() != 0 {
 			return bad("the string's own length, " + strconv.Itoa(r.off))
 		}
-		v.Text = strconv.Quote(s)
+		v.Text, v.String = strconv.Quote(s), &s
 	case TypeInt32:
 		v.Text = strconv.FormatInt(int64(int32(le32(p))), 10)
 	case TypeBoolean:
@@ -108,7 +108,8 @@ func decodeValue(t TypeID, p []byte) (Value, error) {
 		if len(p) == 0 || len(p) > 3 || n != len(p) || (c == utf8.RuneError && n < 3) {
 			return bad("one UTF-8 encoded char")
 		}
-		v.Text = strconv.QuoteRune(c)
+		str := string(c)
+		v.Text, v.String = strconv.QuoteRune(c), &str
 	case TypeSingle:
 		v.Text = strconv.FormatFloat(float64(math.Float32frombits(le32(p))), 'g', -1, 32)
 	case TypeDouble:
