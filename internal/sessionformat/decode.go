@@ -213,15 +213,17 @@ func parseItems(r *reader) ([]Item, error) {
 		return nil, fmt.Errorf("%w: %d items need at least %d bytes, %d remain after byte %d",
 			ErrTruncated, count, int64(count)*5, r.left(), r.off)
 	}
-	items := make([]Item, count)
-	for i := range items {
+	// Grow the items as their names arrive rather than trust the count:
+	// a count that lies costs no more than the bytes that back it.
+	items := make([]Item, 0, min(int(count), 1024))
+	for i := 0; i < int(count); i++ {
+		var it Item
 		if i == int(nullKey) {
-			items[i].NullKey = true
-			continue
-		}
-		if items[i].Name, err = r.string(); err != nil {
+			it.NullKey = true
+		} else if it.Name, err = r.string(); err != nil {
 			return nil, fmt.Errorf("name of item %d: %w", i, err)
 		}
+		items = append(items, it)
 	}
 	if 4*len(items) > r.left() {
 		return nil, fmt.Errorf("%w: the %d end offsets at byte %d need %d bytes, %d remain",
@@ -271,7 +273,7 @@ func parseStaticObjects(r *reader, s *Session) error {
 		return fmt.Errorf("%w: %d static objects need at least %d bytes, %d remain after byte %d",
 			ErrTruncated, n, int64(n)*2, r.left(), r.off)
 	}
-	s.StaticObjects = make([]StaticObject, 0, n)
+	s.StaticObjects = make([]StaticObject, 0, min(int(n), 64))
 	for i := 0; i < int(n); i++ {
 		var o StaticObject
 		if o.Name, err = r.string(); err != nil {
