@@ -49,6 +49,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME) ./peering/link/
 	$(GO) test -run '^$$' -fuzz '^FuzzPeerMessages$$' -fuzztime $(FUZZTIME) ./peering/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./backends/recordcodec/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/sessionformat/
 
 # gofmt, go vet and staticcheck (installed from the Go module proxy).
 lint:

@@ -18,6 +18,22 @@
 // Timeout) and the body: as text when it is printable, otherwise as a hex dump.
 // With --raw the body goes to stdout unchanged and everything else to stderr.
 //
+//	aspstate decode [flags] SESSIONID
+//	aspstate decode --file F
+//
+// The contents of an ASP.NET session blob (package internal/sessionformat):
+// the timeout, then one line per item, "name (type): value", with values of
+// the primitive types and, for an object written by BinaryFormatter, its
+// class name and size; the static objects after them. A compressed blob is
+// inflated. --file reads the blob from a file (- for stdin); with a session
+// id (or --key, --target) it is read from --server (default
+// $ASPSTATE_SERVER, then 127.0.0.1:42424) with a plain Get: no lock is taken,
+// though the Get slides the expiry and clears an uninitialized item's mark as
+// any read-only page would. --json prints the decoded session as JSON. Exit
+// status 0 decoded; 1 usage error, unreadable file or not a session blob; 2
+// server unreachable; 3 not found (404); 4 locked (423), as docs/admin-api.md
+// defines them. The session id is never printed.
+//
 //	aspstate bench [flags]
 //
 // A load generator speaking the protocol: --connections goroutines, each with
@@ -75,12 +91,12 @@
 // # Errors
 //
 // Exit status 1 on a transport error, a 400 or (bench) any error counted,
-// 2 on a usage error. bench counts every transport error, 400 or unexpected
+// 2 on a usage error; decode uses the statuses of docs/admin-api.md (above). bench counts every transport error, 400 or unexpected
 // status and prints the first few.
 //
 // # What it does not do
 //
-// It does not decode session blobs into items, and the tap does not alter,
+// decode does not deserialize BinaryFormatter objects, and the tap does not alter,
 // delay or inject traffic. Bench does not pipeline: the ASP.NET client never
 // does.
 package main

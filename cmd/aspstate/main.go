@@ -52,6 +52,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runPeers(ctx, rest, s)
 	case "certs":
 		return runCerts(ctx, rest, s)
+	case "decode":
+		return runDecode(ctx, rest, s)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -70,6 +72,8 @@ Usage:
   aspstate put    [flags] SESSIONID     Set; body from --file or stdin
   aspstate delete [flags] SESSIONID     Remove (Session.Abandon)
   aspstate touch  [flags] SESSIONID     ResetTimeout (HEAD)
+  aspstate decode [flags] SESSIONID     a session's items, read with a Get (no lock)
+  aspstate decode --file F              the same for a blob in a file (- = stdin)
   aspstate bench  [flags]               protocol load generator
   aspstate ceiling --listen ADDR        fixed-response server: the yardstick for bench
   aspstate tap --listen ADDR --upstream ADDR   logging relay between a web server and a state server
