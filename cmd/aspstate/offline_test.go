@@ -22,7 +22,7 @@ func offlineSessions() map[string]exported {
 	lockDate := time.Date(2026, 5, 4, 3, 2, 1, 123456789, time.UTC)
 	want := map[string]exported{}
 	for i := range 300 {
-		rec := backends.Record{Data: []byte(fmt.Sprintf("blob %d %s", i, strings.Repeat("x", i))), Timeout: int32(1 + i%60),
+		rec := backends.Record{Data: []byte(fmt.Sprintf("blob %d %s", i, strings.Repeat("x", i))), Timeout: int32(20 + i%60),
 			LockCookie: int32(i * 7)}
 		switch i % 3 {
 		case 0:
@@ -33,7 +33,8 @@ func offlineSessions() map[string]exported {
 		if i%5 == 0 {
 			rec.LockDate = lockDate // a past lock, released
 		}
-		want[fmt.Sprintf("/LM/W3SVC/1/ROOT/app(h)/s%03d", i)] = exported{rec, time.Duration(1+i%60) * time.Minute}
+		// Less than the timeout: a lifetime reset to the timeout shows.
+		want[fmt.Sprintf("/LM/W3SVC/1/ROOT/app(h)/s%03d", i)] = exported{rec, time.Duration(1+i%19)*time.Minute + time.Duration(i)*time.Millisecond}
 	}
 	return want
 }
