@@ -82,8 +82,8 @@ func runOp(ctx context.Context, cmd string, args []string, s streams) int {
 		case "unlock":
 			fmt.Fprint(fs.Output(), "       aspstate unlock --force ID [--why TEXT]   frees a lock through the operators' API (aspstate unlock --force --help)\n")
 		case "delete":
-			fmt.Fprint(fs.Output(), "With --admin ADDR or ASPSTATE_ADMIN (and neither --server nor --cookie) delete goes through\n"+
-				"the operators' API instead (aspstate delete --admin ADDR --help).\n")
+			fmt.Fprint(fs.Output(), "With --admin ADDR or ASPSTATE_ADMIN, and none of --server, --cookie, --app, --key, --target,\n"+
+				"delete goes through the operators' API instead (aspstate delete --admin ADDR --help).\n")
 		}
 		fs.PrintDefaults()
 	}

@@ -302,16 +302,20 @@ const apiDeleteUsage = `Usage: aspstate delete --admin ADDR ID [--why TEXT] [--w
 Deletes a session through the operators' API, locked or not (the lock goes
 with it). The gateway logs who and why. Exit status 3 when there is no such
 session; 4 when its lock changed meanwhile.
-Without --admin (or ASPSTATE_ADMIN), or with --server or --cookie, delete is
-the protocol's Remove instead (aspstate delete --server ADDR --help).
+Without --admin (or ASPSTATE_ADMIN), or with a protocol flag (--server,
+--cookie, --app, --key, --target), delete is the protocol's Remove instead
+(aspstate delete --server ADDR --help).
 
 `
 
-// deleteViaAPI tells the operators' delete from the protocol's Remove:
-// --server or --cookie mean the protocol, --admin or ASPSTATE_ADMIN the API.
+// deleteViaAPI tells the operators' delete from the protocol's Remove: a
+// protocol flag (--server, --cookie, --app, --key, --target) means the
+// protocol, otherwise --admin or ASPSTATE_ADMIN the API.
 func deleteViaAPI(args []string) bool {
-	if hasFlag(args, "server") || hasFlag(args, "cookie") {
-		return false
+	for _, f := range []string{"server", "cookie", "app", "key", "target"} {
+		if hasFlag(args, f) {
+			return false
+		}
 	}
 	return hasFlag(args, "admin") || envOr("ASPSTATE_ADMIN", "") != ""
 }

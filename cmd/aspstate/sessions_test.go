@@ -318,3 +318,51 @@ func TestExportImportThroughTheAPI(t *testing.T) {
 		t.Fatalf("a failed export left %d files", len(entries))
 	}
 }
+
+func TestDeleteRouting(t *testing.T) {
+	t.Setenv("ASPSTATE_ADMIN", "")
+	for _, c := range []struct {
+		args []string
+		env  string
+		api  bool
+	}{
+		{[]string{"s1"}, "", false},
+		{[]string{"s1"}, "127.0.0.1:6060", true},
+		{[]string{"--admin", "x:1", "s1"}, "", true},
+		{[]string{"--admin=x:1", "s1"}, "", true},
+		{[]string{"--server", "x:1", "s1"}, "127.0.0.1:6060", false},
+		{[]string{"--cookie", "3", "s1"}, "127.0.0.1:6060", false},
+		{[]string{"--key", "/a/b"}, "127.0.0.1:6060", false},
+		{[]string{"--", "--admin"}, "", false},
+	} {
+		t.Setenv("ASPSTATE_ADMIN", c.env)
+		if got := deleteViaAPI(c.args); got != c.api {
+			t.Errorf("%q with ASPSTATE_ADMIN=%q: API %v, want %v", c.args, c.env, got, c.api)
+		}
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	var b syncBuffer
+	p := &progress{w: &b, label: "import", total: 4 << 20, start: time.Now(), stop: make(chan struct{})}
+	p.add(0, 1<<20)
+	p.finish()
+	if got := b.String(); !strings.HasPrefix(got, "\rimport: [#####...............]  25%  1.0 MiB of 4.0 MiB") || !strings.HasSuffix(got, "\n") {
+		t.Errorf("progress line %q", got)
+	}
+	b.Reset()
+	p = &progress{w: &b, label: "export", start: time.Now(), stop: make(chan struct{})}
+	p.add(3, 2048)
+	p.finish()
+	if got := b.String(); !strings.HasPrefix(got, "\rexport: 3 sessions, 2.0 KiB") {
+		t.Errorf("progress line %q", got)
+	}
+	// Not a terminal: nothing at all.
+	b.Reset()
+	q := newProgress(&b, "export", 0)
+	q.add(1, 1)
+	q.finish()
+	if b.String() != "" {
+		t.Errorf("progress on a non-terminal: %q", b.String())
+	}
+}
