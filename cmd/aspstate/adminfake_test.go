@@ -19,8 +19,10 @@ import (
 )
 
 // fakeAdmin implements docs/admin-api.md's session endpoints minimally on
-// a memory store, for the command tests while the gateway's side is being
-// written on its own branch. It checks the token as the contract says.
+// a memory store, checking the token as the contract says. It answers what
+// the real listener rarely does on demand (409 for the ID "conflict", 502
+// for "storedown") and records who and why; realadmin_test.go runs the
+// commands against the gateway's own listener (admin.New).
 type fakeAdmin struct {
 	t     *testing.T
 	store *memstore.Store

@@ -17,9 +17,9 @@ import (
 
 const testToken = "s3cret-token"
 
-// The session tools are tested against fakeAdmin, a minimal implementation
-// of docs/admin-api.md (the gateway's side is written on its own branch);
-// integration/sessiontools_test.go runs them against the real binary.
+// Most session-tool tests use fakeAdmin, a minimal implementation of
+// docs/admin-api.md; realadmin_test.go uses the gateway's own listener and
+// integration/sessiontools_test.go the real binaries.
 
 func seedFake(f *fakeAdmin) (lockDate time.Time) {
 	lockDate = time.Now().Add(-42 * time.Second).UTC()
