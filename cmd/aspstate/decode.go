@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,15 +15,6 @@ import (
 
 	"github.com/aspstate/aspstate/frontend/wire"
 	"github.com/aspstate/aspstate/internal/sessionformat"
-)
-
-// Exit statuses of decode, as docs/admin-api.md ("Exit codes of aspstate")
-// defines them for the operators' commands.
-const (
-	decodeExitBad         = 1 // usage, unreadable file, a blob that is not a session, 400
-	decodeExitUnreachable = 2
-	decodeExitNotFound    = 3
-	decodeExitLocked      = 4
 )
 
 const decodeUsage = `Usage:
@@ -66,7 +56,7 @@ func runDecode(ctx context.Context, args []string, s streams) int {
 			return exitOK
 		}
 		fmt.Fprintf(s.stderr, "aspstate decode: %v\nRun \"aspstate decode --help\" for usage.\n", err)
-		return decodeExitBad
+		return exitFail
 	}
 
 	var blob []byte
@@ -74,19 +64,19 @@ func runDecode(ctx context.Context, args []string, s streams) int {
 	if fs.Changed("file") {
 		if len(fs.Args()) > 0 || tf.key != "" || tf.target != "" {
 			fmt.Fprintln(s.stderr, "aspstate decode: give either --file or a session id (--key, --target), not both")
-			return decodeExitBad
+			return exitFail
 		}
 		b, err := readBody(*file, s.stdin)
 		if err != nil {
 			fmt.Fprintf(s.stderr, "aspstate decode: %v\n", err)
-			return decodeExitBad
+			return exitFail
 		}
 		blob = b
 	} else {
 		target, err := tf.resolve(fs.Args())
 		if err != nil {
 			fmt.Fprintf(s.stderr, "aspstate decode: %v (or --file F)\nRun \"aspstate decode --help\" for usage.\n", err)
-			return decodeExitBad
+			return exitFail
 		}
 		b, flags, code := fetchBlob(ctx, *server, target, *netTimeout, s)
 		if code != exitOK {
@@ -98,7 +88,7 @@ func runDecode(ctx context.Context, args []string, s streams) int {
 	sess, err := sessionformat.Decode(blob)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "aspstate decode: %d bytes that do not decode: %v\n", len(blob), err)
-		return decodeExitBad
+		return exitFail
 	}
 	if *asJSON {
 		enc := json.NewEncoder(s.stdout)
@@ -120,21 +110,21 @@ func fetchBlob(ctx context.Context, server, target string, timeout time.Duration
 	c, err := dialClient(ctx, server, timeout)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "aspstate decode: %v\n", err)
-		return nil, false, decodeExitUnreachable
+		return nil, false, exitUnreachable
 	}
 	defer c.Close()
 	req := wire.ClientRequest{Method: wire.MethodGet, Target: target, Host: server}
 	var resp wire.ClientResponse
 	if err := c.roundTrip(&req, &resp); err != nil {
 		fmt.Fprintf(s.stderr, "aspstate decode: %s: %v\n", server, err)
-		return nil, false, decodeExitUnreachable
+		return nil, false, exitUnreachable
 	}
 	switch resp.Status {
 	case 200:
 		return resp.Body, resp.ActionFlags.Valid && resp.ActionFlags.Value == 1, exitOK
 	case 404:
 		fmt.Fprintf(s.stderr, "aspstate decode: %s: no such session (404)\n", server)
-		return nil, false, decodeExitNotFound
+		return nil, false, exitNotFound
 	case 423:
 		var b strings.Builder
 		fmt.Fprintf(&b, "aspstate decode: %s: the session is locked (423)", server)
@@ -149,10 +139,10 @@ func fetchBlob(ctx context.Context, server, target string, timeout time.Duration
 		}
 		b.WriteString("; a Get cannot read a locked session\n")
 		io.WriteString(s.stderr, b.String())
-		return nil, false, decodeExitLocked
+		return nil, false, exitLocked
 	default:
 		fmt.Fprintf(s.stderr, "aspstate decode: %s: answered %d %s\n", server, resp.Status, appendPrintable(nil, resp.Reason))
-		return nil, false, decodeExitBad
+		return nil, false, exitFail
 	}
 }
 
@@ -211,11 +201,4 @@ func displayName(n string) string {
 		}
 	}
 	return n
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
