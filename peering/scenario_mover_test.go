@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,10 +48,13 @@ func walkAll(t *testing.T, c *peeringtest.Cluster, i int) (map[string]*walked, e
 
 // waitHandedOff waits until every member's hand-off is complete, so that a
 // walk is exact.
-func waitHandedOff(t *testing.T, c *peeringtest.Cluster) {
+func waitHandedOff(t *testing.T, c *peeringtest.Cluster, only ...int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for _, m := range c.Members {
+	for i, m := range c.Members {
+		if len(only) > 0 && !slices.Contains(only, i) {
+			continue
+		}
 		for st := m.Node.Status(); !st.HandoffOut || !st.HandoffIn; st = m.Node.Status() {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: hand-off not complete: %+v", m.ID, st)
@@ -326,4 +330,62 @@ func TestMoverWalkCutMidWalk(t *testing.T) {
 		t.Fatalf("saw all %d records across a cut", seen)
 	}
 	t.Logf("walk across a cut: %v after %d of %d records", err, seen, n)
+}
+
+// A member drains while a walk is under way: the walk passes what it sees and
+// says it may be inexact; once the hand-off is complete a walk is exact again.
+func TestMoverWalkDuringADrainIsUnsettled(t *testing.T) {
+	c := peeringtest.New(t, 3, peeringtest.Options{})
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	want := map[string]bool{}
+	for i := 0; len(want) < 3000; i++ {
+		k := fmt.Sprintf("drain-%d", i)
+		if _, err := c.Members[c.Owner(0, k)].Store.(backends.Mover).Install(ctx, k,
+			backends.Record{Data: []byte(k), Timeout: 60}, exp, false); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = true
+	}
+	waitHandedOff(t, c)
+	drained := false
+	_, err := walkAllThen(t, c, 0, func() {
+		if !drained {
+			drained = true
+			if left, err := c.Members[2].Node.Leave(ctx); err != nil || left != 0 {
+				t.Errorf("gw3's drain: %d left, %v", left, err)
+			}
+		}
+	})
+	if !errors.Is(err, peering.ErrWalkUnsettled) {
+		t.Fatalf("walk during a drain: %v, want ErrWalkUnsettled", err)
+	}
+	// gw3 is gone, its records are with gw1 and gw2: an exact walk again.
+	waitHandedOff(t, c, 0, 1)
+	for _, i := range []int{0, 1} {
+		got, err := walkAll(t, c, i)
+		if err != nil {
+			t.Fatalf("walk via %s after the drain: %v", c.Members[i].ID, err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("walk via %s after the drain: %d records, want %d", c.Members[i].ID, len(got), len(want))
+		}
+		for k, w := range got {
+			if !want[k] || w.seen != 1 || string(w.rec.Data) != k {
+				t.Errorf("walk via %s after the drain: %q seen %d times, data %q", c.Members[i].ID, k, w.seen, w.rec.Data)
+			}
+		}
+	}
+}
+
+// walkAllThen is walkAll that calls each() after each record.
+func walkAllThen(t *testing.T, c *peeringtest.Cluster, i int, each func()) (map[string]int, error) {
+	t.Helper()
+	got := map[string]int{}
+	err := c.Members[i].Node.Walk(context.Background(), func(key string, _ *backends.Record, _ time.Time) error {
+		got[key]++
+		each()
+		return nil
+	})
+	return got, err
 }
