@@ -147,7 +147,9 @@
 // drops a walk after its last page, on the caller's "stop" (fn failed or ctx
 // ended), after a request out of order, or after a minute without a request
 // (the caller died, or its fn stalled that long: its next request then fails
-// by name). Remaining lifetimes are computed when a page is sent. fn runs on
+// by name). A page with a blob near the link's 32 MiB frame limit (over the
+// default 20 MiB body limit) fails the walk by name. Remaining lifetimes are
+// computed when a page is sent. fn runs on
 // the caller's goroutine with no lock held. A member that cannot be reached,
 // fails, or whose link breaks mid-walk makes Walk return an error naming it;
 // a listing is never silently short. A member built before these kinds
