@@ -109,6 +109,7 @@ func New(o Options) (*Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	servePage(mux)
 	if o.Node != nil {
 		servePeers(mux, o.Node, o.Logger)
 	}
