@@ -128,6 +128,7 @@
     if (o.backend_ready) { h.textContent = "ready"; h.className = "small ok"; }
     else { h.textContent = "not ready" + (o.ready_reason ? ": " + o.ready_reason : ""); h.className = "small bad"; }
     $("walk-age").textContent = fmtAge(o.walk_age_seconds);
+    $("walk-error").textContent = o.walk_error ? "The last walk failed (" + o.walk_error + "): these are the last good counts." : "";
     $("updated").textContent = new Date().toLocaleTimeString();
 
     const reqs = o.requests || {};
