@@ -5,13 +5,15 @@ import (
 	"time"
 )
 
-// Mover is implemented by stores that own their records (memory, bbolt, badger).
-// Peering's hand-off and export/import use it.
+// Mover is implemented by every store (memory, bbolt, badger, Redis), and by
+// peering's Node for the whole farm. Peering's hand-off, export/import and
+// the operators' API (listing, inspecting, force-unlocking) use it.
 //
 // Deadlines are absolute times on the store's clock. A record is live while
 // its deadline has not passed; Install treats a deadline at or before now as
-// already past. The Redis store does not implement Mover: several gateways
-// share it, so there is nothing to hand off.
+// already past. The Redis store implements Mover for export, import and the
+// operators' API only: it is Shared, so peering refuses it (several gateways
+// share it, so there is nothing to hand off).
 type Mover interface {
 	// Walk calls fn for every live record with its absolute deadline. rec and
 	// rec.Data are valid only during fn. Records written or deleted during the
@@ -41,4 +43,12 @@ type Mover interface {
 	// ErrTooLarge, ErrFull, or a failure to write (nothing may be assumed
 	// stored).
 	Install(ctx context.Context, key string, rec Record, expires time.Time, replace bool) (stored bool, err error)
+}
+
+// Shared is implemented by a store that several gateways share (Redis): every
+// gateway already sees every record, so peering, which hands records between
+// gateways that each own a share, refuses it.
+type Shared interface {
+	// Shared reports whether the store is shared.
+	Shared() bool
 }

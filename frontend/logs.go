@@ -22,6 +22,10 @@ func keyHash(key []byte) string {
 	return hex.EncodeToString(sum[:4])
 }
 
+// KeyHash is the name logs give the session key key (see keyHash), for other
+// components' lines about a session, such as the operators' API's.
+func KeyHash(key string) string { return keyHash([]byte(key)) }
+
 // failureLogEvery is how often a repeated failure of one kind is logged.
 const failureLogEvery = 10 * time.Second
 

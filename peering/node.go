@@ -108,13 +108,14 @@ type viewState struct {
 const maxHistory = 8
 
 // New returns a node for the configured member over store, which must
-// implement backends.Mover. Start it with Start.
+// implement backends.Mover and not be backends.Shared (Redis). Start it with
+// Start.
 func New(cfg Config, store backends.Backend) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	mover, ok := store.(backends.Mover)
-	if !ok {
+	if sh, shared := store.(backends.Shared); !ok || shared && sh.Shared() {
 		return nil, errors.New("peering: the backend cannot hand records over (peering needs memory, bbolt or badger; Redis already shares state)")
 	}
 	c := cfg.withDefaults()

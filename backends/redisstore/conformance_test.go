@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func harnessWith(srv *redistest.Server, goRedisOnly bool) backendtest.Harness {
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
-			return s
+			return shifted{s}
 		},
 		Durable:      true,
 		MaxValueSize: 1 << 20,
@@ -45,7 +46,33 @@ func harnessWith(srv *redistest.Server, goRedisOnly bool) backendtest.Harness {
 // reached by Redis in the middle of a long run. Only differences between
 // times matter to the store, so the shift changes nothing else.
 func aheadOfRedis(now func() time.Time) func() time.Time {
-	return func() time.Time { return now().Add(365 * 24 * time.Hour) }
+	return func() time.Time { return now().Add(ahead) }
+}
+
+// ahead is how far aheadOfRedis runs the store's clock.
+const ahead = 365 * 24 * time.Hour
+
+// shifted is a Store whose Mover deadlines are on the suite's clock: the
+// store's own run a year ahead of it (aheadOfRedis), and the Mover cases
+// compare deadlines with the suite's clock.
+type shifted struct{ *Store }
+
+func (s shifted) Walk(ctx context.Context, fn func(string, *backends.Record, time.Time) error) error {
+	return s.Store.Walk(ctx, func(key string, rec *backends.Record, expires time.Time) error {
+		return fn(key, rec, expires.Add(-ahead))
+	})
+}
+
+func (s shifted) Peek(ctx context.Context, key string) (backends.Record, time.Time, error) {
+	rec, expires, err := s.Store.Peek(ctx, key)
+	if err != nil {
+		return rec, expires, err
+	}
+	return rec, expires.Add(-ahead), nil
+}
+
+func (s shifted) Install(ctx context.Context, key string, rec backends.Record, expires time.Time, replace bool) (bool, error) {
+	return s.Store.Install(ctx, key, rec, expires.Add(ahead), replace)
 }
 
 func TestConformance(t *testing.T) {

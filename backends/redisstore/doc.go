@@ -22,6 +22,14 @@
 // record's random write id is unchanged. On conflict it backs off and runs
 // the transition again, up to 16 times (then ErrConflict). A write cache
 // lets a Set that follows this gateway's own GetExclusive skip its read.
+// The Store implements backends.Mover (mover.go) for export, import and the
+// operators' API: Walk pages through the store's keys with SCAN (never KEYS),
+// on every master of a Cluster, and reads each page's records with their
+// deadlines in one pipeline, without sliding them; Peek reads one the same
+// way; Install stores a record with its deadline as the key's expire time
+// (PXAT on the gateway's clock), only over no live record unless asked. It
+// is also backends.Shared, so peering refuses it.
+//
 // Concurrent Applies share round trips: calls queue and go out as one
 // pipeline (Config.Pipelines in flight, default 1); on a standalone Redis
 // over the store's own connections (pipeconn.go, internal/rawconn), on
@@ -68,6 +76,6 @@
 //
 // No read cache (every gateway must see the others' writes at once), no
 // persistence settings (durability is Redis's AOF or RDB), no WAIT for
-// replicas, no sweeping or SCAN (Redis expires keys itself), no sentinel
+// replicas, no sweeping (Redis expires keys itself; SCAN only for Walk), no sentinel
 // credentials distinct from the data nodes'.
 package redisstore

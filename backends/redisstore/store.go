@@ -41,15 +41,17 @@ const (
 // several Stores (in one or several processes) may share one Redis and key
 // prefix: the compare-and-set keeps their transitions atomic.
 type Store struct {
-	cfg    Config
-	client redis.UniversalClient
-	batch  batcher         // standalone and Sentinel
-	nodes  clusterBatchers // Cluster: a batcher per master node
-	cache  writeCache
-	cas    *redis.Script
-	fix    *redis.Script
-	readS  *redis.Script // reads that a MULTI block cannot do (see read)
-	log    *slog.Logger
+	cfg     Config
+	client  redis.UniversalClient
+	batch   batcher         // standalone and Sentinel
+	nodes   clusterBatchers // Cluster: a batcher per master node
+	cache   writeCache
+	cas     *redis.Script
+	fix     *redis.Script
+	readS   *redis.Script // reads that a MULTI block cannot do (see read)
+	peekS   *redis.Script // Peek and Walk (mover.go)
+	install *redis.Script // Install (mover.go)
+	log     *slog.Logger
 
 	// timeout is the timeout (minutes) of the record last read or written:
 	// a read slides the deadline by it before it sees the record, and most
@@ -129,6 +131,8 @@ func Open(cfg Config) (*Store, error) {
 		cas:     redis.NewScript(casScript),
 		fix:     redis.NewScript(fixScript),
 		readS:   redis.NewScript(readScript),
+		peekS:   redis.NewScript(peekScript),
+		install: redis.NewScript(installScript),
 		log:     cfg.Logger.With("component", "redisstore"),
 		stop:    stop,
 		recheck: make(chan struct{}, 1),

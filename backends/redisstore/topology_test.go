@@ -33,7 +33,7 @@ func TestCluster(t *testing.T) {
 			if _, ok := s.Client().(*redis.ClusterClient); !ok {
 				t.Fatalf("Open with %d addrs made a %T, want a cluster client", len(addrs), s.Client())
 			}
-			return s
+			return shifted{s}
 		},
 		Durable:      true,
 		MaxValueSize: 1 << 20,

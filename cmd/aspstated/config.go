@@ -275,3 +275,21 @@ func printConfig(k *koanf.Koanf, w io.Writer) error {
 	_, err = w.Write(b)
 	return err
 }
+
+// effectiveConfig is the configuration in effect as flattened keys, secrets
+// masked as "***" (the operators' overview shows it).
+func effectiveConfig(k *koanf.Koanf) map[string]any {
+	c := k.Copy()
+	for _, f := range fields(defaultConfig()) {
+		if f.secret && c.String(f.key) != "" {
+			c.Set(f.key, "***")
+		}
+	}
+	out := c.All()
+	for key, v := range out {
+		if s, ok := v.(fmt.Stringer); ok { // durations as "30s", not nanoseconds
+			out[key] = s.String()
+		}
+	}
+	return out
+}

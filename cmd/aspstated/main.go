@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/cmd/aspstated/admin"
 	"github.com/aspstate/aspstate/frontend"
 	"github.com/aspstate/aspstate/peering"
@@ -132,7 +133,8 @@ func run(ctx context.Context, env runEnv) int {
 	var adm *admin.Server
 	if cfg.Admin.Listen != "" {
 		adm, err = admin.New(admin.Options{Config: cfg.Admin, Frontend: srv, Backend: be, BackendName: cfg.Backend.Type,
-			Node: node, Version: buildVersion(), Logger: log})
+			Node: node, Sessions: sessionsOf(node, be), EffectiveConfig: effectiveConfig(k),
+			Version: buildVersion(), Logger: log})
 		var addr net.Addr
 		if err == nil {
 			addr, err = adm.Listen(cfg.Admin.Listen)
@@ -170,7 +172,7 @@ func run(ctx context.Context, env runEnv) int {
 	defer stopReload()
 	go func() {
 		defer close(reloadDone)
-		watchReload(reloadCtx, hup, env, cfg, reloadTargets{level: level, srv: srv}, log)
+		watchReload(reloadCtx, hup, env, cfg, reloadTargets{level: level, srv: srv, adm: adm}, log)
 	}()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -200,6 +202,21 @@ func run(ctx context.Context, env runEnv) int {
 	<-served
 	log.Info("stopped")
 	return code
+}
+
+// sessionsOf is what the operators' session API walks: with peering the
+// whole farm, through the node, once it can (a node that is not a
+// backends.Mover leaves the API answering 503 rather than showing this
+// gateway's share as if it were the farm); without, the store.
+func sessionsOf(node *peering.Node, be backends.Backend) backends.Mover {
+	if node != nil {
+		if m, ok := any(node).(backends.Mover); ok {
+			return m
+		}
+		return nil
+	}
+	m, _ := be.(backends.Mover)
+	return m
 }
 
 func shutdown(srv *frontend.Server, cfg *Config, log *slog.Logger) bool {

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/aspstate/aspstate/cmd/aspstated/admin"
 	"github.com/aspstate/aspstate/frontend"
 )
 
@@ -19,6 +20,8 @@ import (
 //
 //	log.level          at once
 //	allowed_networks   for connections accepted from now on
+//	admin.token_file   read again (even when its name did not change, so
+//	                   that a new token in the same file takes effect)
 //
 // Every other key that changed is logged by name (never by value: some are
 // secrets) as needing a restart. Peering certificates need no signal: the
@@ -28,6 +31,7 @@ import (
 type reloadTargets struct {
 	level *slog.LevelVar
 	srv   *frontend.Server
+	adm   *admin.Server // nil without admin.listen
 }
 
 // watchReload reloads on every value from hup until ctx ends.
@@ -61,11 +65,20 @@ func watchReload(ctx context.Context, hup <-chan os.Signal, env runEnv, started 
 			curNets = next.Server.AllowedNetworks
 			applied = append(applied, "allowed_networks")
 		}
+		if t.adm != nil {
+			// Validate has read the file already; a failure here is a
+			// file changed in between.
+			if err := t.adm.SetTokenFile(next.Admin.TokenFile); err != nil {
+				log.Error("reload (SIGHUP): the admin token was not read again; the previous one stays", "err", err)
+			} else {
+				applied = append(applied, "admin.token_file")
+			}
+		}
 		restart := []string{}
 		nf := fields(next)
 		for i, f := range fields(started) {
 			switch f.key {
-			case "log.level", "allowed_networks":
+			case "log.level", "allowed_networks", "admin.token_file":
 				continue
 			}
 			if !reflect.DeepEqual(f.v.Interface(), nf[i].v.Interface()) {

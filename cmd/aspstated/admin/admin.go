@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,8 +25,11 @@ import (
 
 // Config is the admin section of the gateway's configuration.
 type Config struct {
-	Listen string `koanf:"listen" help:"HTTP listener for operators: /metrics, /healthz, /readyz, /peers (empty: off; keep it on loopback or a management network)"`
-	Pprof  bool   `koanf:"pprof" default:"false" help:"also serve the Go profiler under /debug/pprof/ on admin.listen"`
+	Listen string `koanf:"listen" help:"HTTP listener for operators: /metrics, /healthz, /readyz, /peers, /api/ (empty: off; keep it on loopback or a management network)"`
+	// TokenFile holds the operators' token (its first line): the session
+	// API's reads of session IDs and contents, and every action, need it.
+	TokenFile string `koanf:"token_file" help:"file whose first line is the token the session API and every action on admin.listen require (Authorization: Bearer); SIGHUP reads it again"`
+	Pprof     bool   `koanf:"pprof" default:"false" help:"also serve the Go profiler under /debug/pprof/ on admin.listen"`
 	// StoreStatsInterval bounds how often a scrape may start a walk of the
 	// store for the gauges that need one.
 	StoreStatsInterval time.Duration `koanf:"store_stats_interval" default:"30s" help:"at most one walk of the store per interval for the locks and bytes gauges"`
@@ -36,6 +40,11 @@ func (c *Config) Validate() error {
 	if c.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 			return fmt.Errorf("admin: listen: %q is not host:port", c.Listen)
+		}
+	}
+	if c.TokenFile != "" {
+		if _, err := readToken(c.TokenFile); err != nil {
+			return fmt.Errorf("admin: token_file: %v", err)
 		}
 	}
 	if c.StoreStatsInterval < time.Second {
@@ -51,8 +60,15 @@ type Options struct {
 	Backend     backends.Backend // required: the local store
 	BackendName string           // backend.type, the backend label
 	Node        *peering.Node    // nil without peering
-	Version     string           // the build's version, for aspstate_build_info
-	Logger      *slog.Logger
+	// Sessions is what the session API walks, reads and installs into: the
+	// whole farm (peering's Node) with peering, else the store. Nil: the
+	// session API answers 503.
+	Sessions backends.Mover
+	// EffectiveConfig is the configuration in effect, flattened keys,
+	// secrets already masked, for the overview.
+	EffectiveConfig map[string]any
+	Version         string // the build's version, for aspstate_build_info
+	Logger          *slog.Logger
 	// ProbeTimeout bounds the readiness probe of the backend (default 2s).
 	ProbeTimeout time.Duration
 }
@@ -62,9 +78,14 @@ type Server struct {
 	o     Options
 	log   *slog.Logger
 	reg   *prometheus.Registry
-	store *storeStats
+	store *storeStats // the metrics' walks, of the local store
+	farm  *storeStats // the overview's walks, of Sessions (may be store)
 	mux   *http.ServeMux
-	hs    *http.Server
+
+	token    atomic.Pointer[[sha256.Size]byte] // SHA-256 of the token; nil: admin.token_file not set
+	loopback atomic.Bool                       // the listener's host is a loopback address
+	rates    rateState                         // the overview's request rates
+	hs       *http.Server
 
 	notReady atomic.Pointer[string] // set by SetNotReady: a reason that overrides the probes
 
@@ -87,7 +108,20 @@ func New(o Options) (*Server, error) {
 		o.StoreStatsInterval = 30 * time.Second
 	}
 	s := &Server{o: o, log: o.Logger, reg: prometheus.NewRegistry()}
-	s.store = newStoreStats(o.Backend, o.StoreStatsInterval, o.Logger)
+	if err := s.SetTokenFile(o.TokenFile); err != nil {
+		return nil, err
+	}
+	s.loopback.Store(isLoopback(o.Listen))
+	// One walk serves the metrics and the overview when both look at the
+	// same store; with peering (or Redis, which the metrics do not walk)
+	// the overview has walks of its own.
+	mw := metricsWalker(o.Backend)
+	same := o.Sessions != nil && mw != nil && any(o.Sessions) == any(o.Backend)
+	s.store = newStoreStats(o.Backend, mw, same, o.StoreStatsInterval, o.Logger)
+	s.farm = s.store
+	if o.Sessions != nil && !same {
+		s.farm = newStoreStats(o.Backend, o.Sessions, true, o.StoreStatsInterval, o.Logger)
+	}
 	s.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -111,8 +145,9 @@ func New(o Options) (*Server, error) {
 	mux.HandleFunc("GET /readyz", s.readyz)
 	servePage(mux)
 	if o.Node != nil {
-		servePeers(mux, o.Node, o.Logger)
+		s.servePeers(mux)
 	}
+	s.serveAPI(mux)
 	if o.Pprof {
 		// Not pprof.Cmdline: the command line can carry a password.
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -138,15 +173,21 @@ func (s *Server) Listen(addr string) (net.Addr, error) {
 	s.mu.Lock()
 	s.ln = ln
 	s.mu.Unlock()
+	s.loopback.Store(isLoopback(addr))
 	go s.hs.Serve(ln)
-	what := "/metrics, /healthz, /readyz"
+	what := "/metrics, /healthz, /readyz, /api/"
 	if s.o.Node != nil {
 		what += ", /peers"
 	}
 	if s.o.Pprof {
 		what += ", /debug/pprof/"
 	}
-	s.log.Info("admin listener", "addr", ln.Addr().String(), "serves", what)
+	s.log.Info("admin listener", "addr", ln.Addr().String(), "serves", what,
+		"loopback", s.loopback.Load(), "token", s.token.Load() != nil)
+	if !s.loopback.Load() && s.token.Load() == nil {
+		s.log.Warn("admin.listen is not a loopback address and admin.token_file is not set: the overview and /peers answer 401, the session API 403; set admin.token_file",
+			"admin.listen", addr)
+	}
 	return ln.Addr(), nil
 }
 
@@ -164,6 +205,7 @@ func (s *Server) SetNotReady(reason string) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.hs.Shutdown(ctx)
 	s.store.close()
+	s.farm.close()
 	return err
 }
 
@@ -200,23 +242,25 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // servePeers adds the peering endpoints that `aspstate peers` uses: GET
-// /peers (the view, links and counters; no session data) and POST
-// /peers/down?member=ID (an operator declares a member dead).
-func servePeers(mux *http.ServeMux, node *peering.Node, log *slog.Logger) {
+// /peers (the view, links and counters; no session data; the overview's
+// access rule) and POST /peers/down?member=ID (an operator declares a member
+// dead; the token's rule).
+func (s *Server) servePeers(mux *http.ServeMux) {
+	node := s.o.Node
 	writeStatus := func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(node.Status())
 	}
-	mux.HandleFunc("GET /peers", func(w http.ResponseWriter, r *http.Request) { writeStatus(w) })
-	mux.HandleFunc("POST /peers/down", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /peers", s.guard(overviewAccess, func(w http.ResponseWriter, r *http.Request) { writeStatus(w) }))
+	mux.HandleFunc("POST /peers/down", s.guard(tokenAccess, func(w http.ResponseWriter, r *http.Request) {
 		id := r.URL.Query().Get("member")
 		if err := node.DeclareDown(id); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		log.Warn("operator declared a member down", "member", id, "remote", r.RemoteAddr)
+		s.log.Warn("operator declared a member down", "member", id, "remote", r.RemoteAddr)
 		writeStatus(w)
-	})
+	}))
 }
 
 // slogPrinter sends promhttp's errors to the log.

@@ -10,12 +10,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/frontend"
 )
 
 // What the stores can tell cheaply: memstore keeps a count and a byte total,
 // bbolt and badger a count of their deadline index. Locks, and bytes on the
 // durable stores, need a walk (backends.Mover, paged, so requests go on
-// meanwhile). Redis offers neither: count its keys with Redis's own tools.
+// meanwhile). Redis offers neither, and is shared: the metrics do not walk it
+// (every gateway's scrapes would walk the same keys); only the overview does,
+// when an operator asks for it.
 type (
 	lener   interface{ Len() int }
 	byter   interface{ Bytes() int64 }
@@ -32,50 +35,116 @@ type walkResult struct {
 	sessions    int64
 	bytes       int64
 	locks       int64
-	oldestLock  time.Time // zero: no lock held
+	oldestLock  time.Time  // zero: no lock held
+	oldest      []lockInfo // the oldest maxOldestLocks locks, oldest first (keepLocks only)
 	err         error
 	initialized bool
+}
+
+// lockInfo is a lock held, named by its key's hash (never the session ID).
+type lockInfo struct {
+	keyHash  string
+	lockDate time.Time
+}
+
+// maxOldestLocks is how many locks the overview lists.
+const maxOldestLocks = 50
+
+// addOldest inserts l into the sorted list of the oldest locks, keeping at
+// most maxOldestLocks.
+func addOldest(list []lockInfo, key string, lockDate time.Time) []lockInfo {
+	if len(list) == maxOldestLocks && !lockDate.Before(list[len(list)-1].lockDate) {
+		return list
+	}
+	i := len(list)
+	for i > 0 && lockDate.Before(list[i-1].lockDate) {
+		i--
+	}
+	l := lockInfo{keyHash: frontend.KeyHash(key), lockDate: lockDate}
+	if len(list) < maxOldestLocks {
+		list = append(list, lockInfo{})
+	}
+	copy(list[i+1:], list[i:])
+	list[i] = l
+	return list
 }
 
 // storeStats caches the walk-derived gauges. A scrape that finds the last
 // walk older than the interval starts one in the background and serves the
 // last result; at most one walk runs at a time.
 type storeStats struct {
-	be       backends.Backend
-	walk     walker // nil: the store cannot be walked
-	interval time.Duration
-	log      *slog.Logger
-	now      func() time.Time
+	be        backends.Backend
+	walk      walker // nil: the store cannot be walked
+	keepLocks bool   // note the oldest locks (the overview's)
+	interval  time.Duration
+	log       *slog.Logger
+	now       func() time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the walk in progress
 
-	mu      sync.Mutex // guards last, running, started
+	mu      sync.Mutex // guards last, running, started, done
 	last    walkResult
 	running bool
 	started time.Time
+	done    chan struct{} // closed when the running walk ends
 }
 
-func newStoreStats(be backends.Backend, interval time.Duration, log *slog.Logger) *storeStats {
+// newStoreStats caches walks of w (nil: no walks) for be's gauges.
+func newStoreStats(be backends.Backend, w walker, keepLocks bool, interval time.Duration, log *slog.Logger) *storeStats {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &storeStats{be: be, interval: interval, log: log, now: time.Now, ctx: ctx, cancel: cancel}
-	if w, ok := be.(walker); ok {
-		s.walk = w
+	return &storeStats{be: be, walk: w, keepLocks: keepLocks, interval: interval, log: log, now: time.Now, ctx: ctx, cancel: cancel}
+}
+
+// metricsWalker is the walker for the metrics' gauges: the store itself,
+// unless it cannot be walked or is shared.
+func metricsWalker(be backends.Backend) walker {
+	if sh, ok := be.(backends.Shared); ok && sh.Shared() {
+		return nil
 	}
-	return s
+	w, _ := be.(walker)
+	return w
 }
 
 // snapshot returns the last walk and starts a new one if it is stale.
 func (s *storeStats) snapshot() walkResult {
+	r, _ := s.snapshotDone()
+	return r
+}
+
+// snapshotDone is snapshot, and a channel closed when the walk running now
+// (if any) ends.
+func (s *storeStats) snapshotDone() (walkResult, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.walk != nil && !s.running && s.ctx.Err() == nil && s.now().Sub(s.started) >= s.interval {
 		s.running, s.started = true, s.now()
+		s.done = make(chan struct{})
 		s.wg.Add(1)
-		go s.run()
+		go s.run(s.done)
 	}
-	return s.last
+	if !s.running {
+		return s.last, nil
+	}
+	return s.last, s.done
+}
+
+// firstSnapshot is snapshot, but waits up to wait (or ctx) for the first
+// walk when none has ended yet.
+func (s *storeStats) firstSnapshot(ctx context.Context, wait time.Duration) walkResult {
+	r, done := s.snapshotDone()
+	if r.initialized || done == nil {
+		return r
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return s.snapshot()
 }
 
 // wait blocks until no walk is running (tests).
@@ -86,8 +155,9 @@ func (s *storeStats) close() {
 	s.wg.Wait()
 }
 
-func (s *storeStats) run() {
+func (s *storeStats) run(done chan struct{}) {
 	defer s.wg.Done()
+	defer close(done)
 	start := s.now()
 	r := walkResult{initialized: true}
 	r.err = s.walk.Walk(s.ctx, func(key string, rec *backends.Record, _ time.Time) error {
@@ -97,6 +167,9 @@ func (s *storeStats) run() {
 			r.locks++
 			if r.oldestLock.IsZero() || rec.LockDate.Before(r.oldestLock) {
 				r.oldestLock = rec.LockDate
+			}
+			if s.keepLocks {
+				r.oldest = addOldest(r.oldest, key, rec.LockDate)
 			}
 		}
 		return nil
