@@ -10,7 +10,7 @@ import (
 // The page's files are served with their types and a strict
 // Content-Security-Policy, and only at their own paths.
 func TestPageIsServedWithAStrictPolicy(t *testing.T) {
-	g := start(t, newMem(t), "memory", nil)
+	g := start(t, newMem(t), "memory", func(o *Options) { o.Listen = "127.0.0.1:0" })
 	for path, ctype := range map[string]string{
 		"/":            "text/html; charset=utf-8",
 		"/app.js":      "text/javascript; charset=utf-8",
@@ -42,6 +42,36 @@ func TestPageIsServedWithAStrictPolicy(t *testing.T) {
 	for _, path := range []string{"/index.html", "/page/app.js", "/nothing"} {
 		if code, _ := g.get(path); code != 404 {
 			t.Errorf("GET %s: %d, want 404", path, code)
+		}
+	}
+}
+
+// The page follows the overview's rule: free on a loopback listener;
+// elsewhere the token (401 without it), or 403 when none is configured.
+func TestPageAccess(t *testing.T) {
+	tok := tokenFile(t, testToken)
+	for _, c := range []struct {
+		listen, file, auth string
+		want               int
+	}{
+		{"127.0.0.1:0", tok, "", 200},
+		{"127.0.0.1:0", "", "", 200},
+		{"127.0.0.1:0", tok, "Bearer wrong", 401},
+		{"0.0.0.0:0", tok, "", 401},
+		{"0.0.0.0:0", tok, "Bearer " + testToken, 200},
+		{"0.0.0.0:0", "", "", 403},
+	} {
+		g := start(t, newMem(t), "memory", func(o *Options) { o.Listen, o.TokenFile = c.listen, c.file })
+		for _, path := range []string{"/", "/app.js", "/app.css", "/favicon.svg"} {
+			req := httptest.NewRequest("GET", path, nil)
+			if c.auth != "" {
+				req.Header.Set("Authorization", c.auth)
+			}
+			rec := httptest.NewRecorder()
+			g.adm.Handler().ServeHTTP(rec, req)
+			if rec.Code != c.want {
+				t.Errorf("%+v: GET %s: %d, want %d", c, path, rec.Code, c.want)
+			}
 		}
 	}
 }
