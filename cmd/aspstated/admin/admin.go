@@ -144,6 +144,7 @@ func New(o Options) (*Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	s.servePage(mux)
 	if o.Node != nil {
 		s.servePeers(mux)
 	}

@@ -36,9 +36,19 @@ type gateway struct {
 
 func start(t *testing.T, be backends.Backend, name string, mod func(*Options)) *gateway {
 	t.Helper()
+	return startFE(t, be, name, nil, mod)
+}
+
+// startFE is start with fmod adjusting the front end's configuration.
+func startFE(t *testing.T, be backends.Backend, name string, fmod func(*frontend.Config), mod func(*Options)) *gateway {
+	t.Helper()
 	logs := new(bytes.Buffer)
 	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := frontend.New(frontend.Config{Backend: be, Logger: log, RequestTiming: true})
+	fcfg := frontend.Config{Backend: be, Logger: log, RequestTiming: true}
+	if fmod != nil {
+		fmod(&fcfg)
+	}
+	srv, err := frontend.New(fcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,12 +108,22 @@ func sample(body, name string) float64 {
 // session runs requests on one connection and returns the statuses.
 func (g *gateway) session(reqs ...*wire.ClientRequest) []int {
 	g.t.Helper()
+	var out []int
+	for _, r := range g.responses(reqs...) {
+		out = append(out, r.Status)
+	}
+	return out
+}
+
+// responses runs requests on one connection and returns the responses.
+func (g *gateway) responses(reqs ...*wire.ClientRequest) []wire.ClientResponse {
+	g.t.Helper()
 	c, err := net.Dial("tcp", g.addr)
 	if err != nil {
 		g.t.Fatal(err)
 	}
 	defer c.Close()
-	var out []int
+	var out []wire.ClientResponse
 	var buf []byte
 	tmp := make([]byte, 4096)
 	for _, r := range reqs {
@@ -116,8 +136,9 @@ func (g *gateway) session(reqs ...*wire.ClientRequest) []int {
 			var resp wire.ClientResponse
 			n, err := wire.ParseResponse(buf, &resp)
 			if err == nil {
+				resp.Body = bytes.Clone(resp.Body)
 				buf = buf[n:]
-				out = append(out, resp.Status)
+				out = append(out, resp)
 				break
 			}
 			m, rerr := c.Read(tmp)

@@ -2,8 +2,11 @@ package admin
 
 import (
 	"io"
+	"log/slog"
 	"sync"
 )
+
+func slog0() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 type lockedWriter struct {
 	mu sync.Mutex // guards w
