@@ -18,11 +18,11 @@ var pageFiles embed.FS
 const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-// servePage adds the page's routes to mux, under the overview's access
-// rule (docs/admin-api.md): free on a loopback listener, elsewhere the
-// token, which a browser does not send when it opens a page, so there the
-// page answers 401 (reach it through a tunnel to loopback or a proxy that
-// adds the header).
+// servePage adds the page's routes to mux. The files are static and hold no
+// data, so they are served on every listener without the token: off
+// loopback the page then asks for the token, which its script sends with
+// every API call (a browser sends no Authorization header when it opens a
+// page, so guarding the page itself would lock operators out).
 func (s *Server) servePage(mux *http.ServeMux) {
 	for pattern, f := range map[string]struct{ name, ctype string }{
 		"GET /{$}":         {"page/index.html", "text/html; charset=utf-8"},
@@ -34,7 +34,7 @@ func (s *Server) servePage(mux *http.ServeMux) {
 		if err != nil {
 			panic("admin: page file missing from the build: " + f.name)
 		}
-		mux.HandleFunc(pattern, s.guard(overviewAccess, func(w http.ResponseWriter, r *http.Request) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			h := w.Header()
 			h.Set("Content-Type", f.ctype)
 			h.Set("Content-Security-Policy", pageCSP)
@@ -43,6 +43,6 @@ func (s *Server) servePage(mux *http.ServeMux) {
 			h.Set("X-Frame-Options", "DENY")
 			h.Set("Cache-Control", "no-cache")
 			w.Write(body)
-		}))
+		})
 	}
 }
