@@ -28,6 +28,7 @@ type peerFarm struct {
 	peerAt  []string
 	admin   []string // admin.listen of each gateway: /peers
 	backend string
+	extra   []string // more flags for every gateway
 	gws     []*gateway
 	extra   []string // more arguments for every gateway
 }
@@ -100,6 +101,7 @@ func (f *peerFarm) args(i int) []string {
 	case "badger":
 		args = append(args, "--backend.badger.path", filepath.Join(f.dir, id+"-badger"))
 	}
+	args = append(args, f.extra...)
 	if f.gws[i] != nil && f.gws[i].Addr != "" {
 		args = append(args, "--listen", f.gws[i].Addr) // the same port again after a restart
 	}
@@ -172,8 +174,9 @@ func TestPeeringBinariesServeEverySessionEverywhere(t *testing.T) {
 	}
 }
 
-// SIGTERM drains a gateway: its sessions, locks and cookies move to the
-// others and it exits 0; started again, it rejoins and serves them all.
+// SIGTERM drains a gateway (a memory store, or a durable one with
+// peering.drain_on_stop): its sessions, locks and cookies move to the others
+// and it exits 0; started again, it rejoins and serves them all.
 func TestPeeringBinariesDrainAndRejoin(t *testing.T) {
 	for _, backend := range []string{"memory", "bbolt"} {
 		t.Run(backend, func(t *testing.T) { testDrainAndRejoin(t, backend) })
@@ -181,7 +184,7 @@ func TestPeeringBinariesDrainAndRejoin(t *testing.T) {
 }
 
 func testDrainAndRejoin(t *testing.T, backend string) {
-	f := startPeerFarm(t, backend)
+	f := startPeerFarm(t, backend, "--peering.drain_on_stop=true")
 	sessions := f.seed(60)
 	if code := f.gws[1].stop(syscall.SIGTERM); code != 0 {
 		t.Fatalf("drain exit code %d\n%s", code, f.gws[1].Logs())
@@ -207,6 +210,62 @@ func testDrainAndRejoin(t *testing.T, backend string) {
 		if r := dial(t, f.gws[s.owner].Addr).do(stateclient.Put(s.target, s.cookie, s.body)); r.Status != 200 {
 			t.Fatalf("put with the cookie from before the moves: %d", r.Status)
 		}
+	}
+}
+
+// SIGTERM of a gateway with a durable store announces a restart: it exits 0
+// without moving anything, the others show it restarting and hold a request
+// for its session until it is back, which then answers it from its store.
+func TestPeeringBinariesRestartAnnounced(t *testing.T) {
+	f := startPeerFarm(t, "bbolt", "--peering.restart_grace=9s", "--peering.dead_after=20s")
+	sessions := f.seed(30)
+	if code := f.gws[2].stop(syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit code %d\n%s", code, f.gws[2].Logs())
+	}
+	logs := f.gws[2].Logs()
+	if !strings.Contains(logs, "restart announced") || strings.Contains(logs, "draining") {
+		t.Fatalf("no restart announcement (or a drain) in the log:\n%s", logs)
+	}
+	if st := peersStatus(t, "GET", "http://"+f.admin[0]+"/peers"); st.Members[2].State != "restarting" || st.MovedIn != 0 {
+		t.Fatalf("gw3 after its SIGTERM, seen by gw1: %+v (moved in %d)", st.Members[2], st.MovedIn)
+	}
+	var s peerSession
+	for _, s = range sessions {
+		if s.owner == 2 {
+			break
+		}
+	}
+	if s.owner != 2 {
+		t.Fatal("no session of gw3")
+	}
+	type answer struct {
+		r   wire.ClientResponse
+		err error
+	}
+	held := make(chan answer, 1)
+	go func() {
+		c, err := stateclient.Dial(f.gws[0].Addr)
+		if err != nil {
+			held <- answer{err: err}
+			return
+		}
+		defer c.Close()
+		r, err := c.Do(stateclient.Get(s.target))
+		held <- answer{r, err}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	f.start(2)
+	a := <-held
+	if a.err != nil || a.r.Status != 423 || a.r.LockCookie.Value != s.cookie {
+		t.Fatalf("the request held during the restart: %d cookie %v %v, want 423 cookie %d\n%s",
+			a.r.Status, a.r.LockCookie, a.err, s.cookie, f.gws[0].Logs())
+	}
+	if !strings.Contains(f.gws[2].Logs(), "back from a restart") {
+		t.Fatalf("the restarted gateway did not say it is back:\n%s", f.gws[2].Logs())
+	}
+	st := peersStatus(t, "GET", "http://"+f.admin[0]+"/peers")
+	if st.Members[2].State != "active" || st.MovedIn != 0 || st.MovedOut != 0 || st.HeldForRestart == 0 {
+		t.Fatalf("gw1 after gw3 is back: %+v", st)
 	}
 }
 

@@ -21,6 +21,7 @@ const (
 	DefaultDrainTimeout   = 30 * time.Second
 	DefaultDeadAfter      = 30 * time.Second
 	DefaultLease          = 10 * time.Second
+	DefaultRestartGrace   = 5 * time.Second
 )
 
 // TLSFiles names the PEM files of a member's mutual TLS identity.
@@ -53,6 +54,14 @@ type Config struct {
 	// AsideDir receives, as an export file, the records of a gateway that
 	// was declared down, before it rejoins with an empty store.
 	AsideDir string `koanf:"aside_dir" help:"where a gateway declared down writes its old records (an export file) before rejoining empty; empty: a memory store drops them, a durable one refuses to rejoin"`
+	// RestartGrace: a durable gateway stopped for a restart announces it; the
+	// others hold requests for its sessions for up to this long instead of
+	// failing them, and nothing moves. Must be shorter than DeadAfter.
+	// Default: DefaultRestartGrace, or half of DeadAfter when that is shorter.
+	RestartGrace time.Duration `koanf:"restart_grace" help:"a durable gateway stopping for a restart tells the others, which hold requests for its sessions this long (not failing them, moving nothing) until it is back; shorter than dead_after"`
+	// DrainOnStop makes Stop drain (Leave) even over a durable store, instead
+	// of announcing a restart: for taking a gateway out of the farm.
+	DrainOnStop bool `koanf:"drain_on_stop" help:"on SIGTERM hand every session to the other members even with a durable store, instead of announcing a restart (to take a gateway out of the farm; SIGHUP applies it)"`
 
 	// Dial, when set, opens peer connections (tests inject faults here).
 	Dial func(ctx context.Context, addr string) (net.Conn, error) `koanf:"-"`
@@ -163,13 +172,16 @@ func (c *Config) Validate() error {
 	if c.DrainTimeout < 0 {
 		return errors.New("peering.drain_timeout: must not be negative")
 	}
-	if c.DeadAfter < 0 || c.Lease < 0 {
-		return errors.New("peering.dead_after, peering.lease: must not be negative")
+	if c.DeadAfter < 0 || c.Lease < 0 || c.RestartGrace < 0 {
+		return errors.New("peering.dead_after, peering.lease, peering.restart_grace: must not be negative")
 	}
 	d := *c
 	d.SetDefaults()
 	if d.Lease >= d.DeadAfter {
 		return fmt.Errorf("peering.lease: %v must be shorter than peering.dead_after (%v), or a paused gateway could serve after the others took its range", d.Lease, d.DeadAfter)
+	}
+	if d.RestartGrace >= d.DeadAfter {
+		return fmt.Errorf("peering.restart_grace: %v must be shorter than peering.dead_after (%v): a restart that takes longer is a death", d.RestartGrace, d.DeadAfter)
 	}
 	return nil
 }
@@ -190,6 +202,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Lease == 0 {
 		c.Lease = DefaultLease
+	}
+	if c.RestartGrace == 0 {
+		c.RestartGrace = min(DefaultRestartGrace, c.DeadAfter/2) // a short dead_after (tests) keeps it valid
 	}
 }
 

@@ -32,6 +32,7 @@ func TestValidateNamesTheKey(t *testing.T) {
 		"peering.tls.ca_file":   func(c *Config) { c.TLS.CAFile = "" },
 		"peering.tls.cert_file": func(c *Config) { c.TLS.CertFile = "" },
 		"peering.tls.key_file":  func(c *Config) { c.TLS.KeyFile = "" },
+		"peering.restart_grace": func(c *Config) { c.RestartGrace = DefaultDeadAfter },
 	}
 	for key, mutate := range cases {
 		c := ok
@@ -40,5 +41,22 @@ func TestValidateNamesTheKey(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), key+":") {
 			t.Errorf("%s: err %v", key, err)
 		}
+	}
+}
+
+// restart_grace defaults to 5s, or half of a shorter dead_after, so that a
+// short dead_after alone stays valid.
+func TestRestartGraceDefault(t *testing.T) {
+	c := Config{Self: "gw1", Members: []string{"gw1=a:1"}, TLS: TLSFiles{CAFile: "ca", CertFile: "c", KeyFile: "k"},
+		DeadAfter: 3e9, Lease: 1e9}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if d := c.withDefaults(); d.RestartGrace != 1500e6 {
+		t.Fatalf("restart_grace with dead_after 3s: %v", d.RestartGrace)
+	}
+	c.DeadAfter = 0
+	if d := c.withDefaults(); d.RestartGrace != DefaultRestartGrace {
+		t.Fatalf("default restart_grace: %v", d.RestartGrace)
 	}
 }

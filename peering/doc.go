@@ -54,12 +54,14 @@
 //     have happened, never a resend of an operation that may have run (only
 //     "not owner" answers and errors before sending are retried). The link
 //     layer detects a dead peer within 1.5 s; peering.request_timeout bounds
-//     the rest.
+//     the rest. An owner stopped for a restart it announced is waited for
+//     first, for up to peering.restart_grace (Planned restarts, below).
 //
 // # Drain and join
 //
-// On SIGTERM a gateway marks itself leaving (it then owns nothing and
-// forwards everything), pushes its records to their new owners in parallel
+// On SIGTERM a gateway over a memory store (or with peering.drain_on_stop;
+// a durable one announces a restart instead, below) marks itself leaving (it
+// then owns nothing and forwards everything), pushes its records to their new owners in parallel
 // batches, and marks itself gone once its store is empty, within
 // peering.drain_timeout. If it cannot finish, it stays "leaving": the records
 // stay on a durable store and the log says how many; their sessions fail
@@ -123,7 +125,57 @@
 // Known limits: a vote is never withdrawn at an incarnation, so a member
 // that was voted down by a minority (a one-sided link failure that healed)
 // keeps those votes until it gets a new incarnation; `aspstate peers` shows
-// them. A planned restart announcement (peering.restart_grace) is not built.
+// them.
+//
+// # Planned restarts
+//
+// A durable gateway (bbolt, badger) stopped by SIGTERM announces a restart
+// instead of draining (AnnounceRestart), unless peering.drain_on_stop is
+// set. systemd sends SIGTERM for both `systemctl restart` and `systemctl
+// stop`, and no flag or signal of the process can tell them apart there;
+// restarts (upgrades, configuration, reboots) are the common case, a drain on
+// each would copy every session out and back, and a stop announced as a
+// restart costs only restart_grace of held requests before the normal
+// failure path (the records stay on disk, as after a crash). Taking a
+// gateway out for good is the rare, deliberate act: set drain_on_stop (SIGHUP
+// applies it), then stop. A memory store always drains: it cannot restart
+// without losing its records.
+//
+//   - Announcement. The view carries, beside the entries, a restart counter
+//     per member (View.Restarts): odd while the member is stopped for a
+//     restart it announced, even once it is back. Only the member sets it
+//     and it only grows (the merge takes the maximum), so it spreads like a
+//     vote. The stopping gateway makes its counter odd, sends its view to
+//     every member, refuses forwarded operations from then on (answering
+//     "not serving" with that view, so their senders hold them too), ends
+//     forwarded lock waits (the 423 stands) and waits for the forwarded
+//     operations already running to answer before its links close.
+//   - Hold. A gateway about to forward an operation to a member whose
+//     counter is odd holds it (no view is entered, nothing runs) until the
+//     counter is even, or until restart_grace has passed since it learned of
+//     the restart; then it fails as for an unreachable owner (closed
+//     connection, never 404). A forward that certainly did not run there
+//     (link not yet redialled, no lease yet) is tried again within the grace,
+//     or within a request timeout of the member's return.
+//   - Return. A gateway that starts and finds its counter odd in the farm's
+//     view (at start, or later from any peer) makes it even and tells every
+//     member; the answers to its start-up questions already count towards its
+//     lease, so the released requests find it serving.
+//
+// Why a counter and not a view state: a new state would need a new version
+// of the member's entry, and a new version makes the votes cast against the
+// old one moot. A member voted down by some members that announced a restart
+// and came back at a higher version could then collect a lease from a voter
+// that has not yet heard of a concurrent declaration, and serve beside the
+// new owners. The counter changes neither the entry, nor the version, nor the
+// epoch: the restarting member keeps its range (no record moves, no hand-off
+// is owed), votes against it keep counting, it is voted down after
+// dead_after of silence as before (restart_grace must be shorter, so its
+// absence within the grace never makes a vote), and when it comes back it
+// needs a lease exactly as a crashed gateway does. Holding a request only
+// delays it: no invariant above depends on when a forward is sent. The cost:
+// like a vote, each counter change is a view change, after which every
+// gateway walks its store once, finding nothing to move.
 //
 // # The farm as one store (the operators' Mover)
 //

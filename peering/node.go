@@ -53,6 +53,7 @@ type Node struct {
 	serving atomic.Bool // set once the view is synced at start; cleared by Close or a declaration of this member's death
 	started atomic.Bool // Start has finished its own checks
 	fo      failover    // votes, leases, rejoin (failover.go)
+	rs      restarts    // planned restarts (restart.go)
 
 	// keyLocks serialises, per key, a local operation (with the pull before
 	// it) and a pull's move of that key out: a record is never moved while an
@@ -85,6 +86,7 @@ type Stats struct {
 	MovedOut        atomic.Uint64 // records handed to their new owner
 	MovedIn         atomic.Uint64 // records taken in from a previous owner
 	Pulls           atomic.Uint64 // records asked for ahead of the hand-off
+	Held            atomic.Uint64 // requests held while their owner restarted
 }
 
 // viewState is a published view with what the node derived from it.
@@ -103,6 +105,11 @@ type viewState struct {
 	// pending[i] is set while member i may still hold records this node owns
 	// under v (until i reports its hand-off for v complete).
 	pending []atomic.Bool
+	// changed is closed when a newer view is published.
+	changed chan struct{}
+	// restartAt[i]: when this node learned of member i's latest announced
+	// restart; backAt[i]: when it learned that i was back (restart.go).
+	restartAt, backAt []time.Time
 }
 
 // maxHistory bounds the views remembered for pulls; beyond it every pending
@@ -134,6 +141,7 @@ func New(cfg Config, store backends.Backend) (*Node, error) {
 		}
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.rs.waits, n.rs.stopWaits = context.WithCancel(context.Background())
 	n.initFailover()
 	initial := &View{Entries: make([]Entry, len(members))}
 	vs := n.newViewState(initial, nil)
@@ -152,7 +160,9 @@ func (n *Node) Members() []Member { return n.members }
 func (n *Node) Self() string { return n.members[n.self].ID }
 
 func (n *Node) newViewState(v *View, prev *viewState) *viewState {
-	vs := &viewState{v: v, epoch: v.Epoch(), drained: make(chan struct{}), pending: make([]atomic.Bool, len(v.Entries))}
+	vs := &viewState{v: v, epoch: v.Epoch(), drained: make(chan struct{}), pending: make([]atomic.Bool, len(v.Entries)),
+		changed: make(chan struct{})}
+	vs.restartAt, vs.backAt = restartTimes(v, prev)
 	if prev != nil {
 		if prev.complete() {
 			vs.history = []*View{prev.v}
@@ -233,6 +243,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.serving.Store(true)
 	n.started.Store(true)
+	n.comeBack()
 	n.wg.Add(2)
 	go n.handoffWorker()
 	go n.rejoinWorker()
@@ -272,9 +283,14 @@ func (n *Node) syncView(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			sent := time.Now()
 			_, _, err := n.call(ctx, i, kindView, appendView(nil, n.view.Load().v))
 			if err != nil {
 				n.log.Info("member not reachable at start", "member", m.ID, "err", err)
+			} else if n.view.Load().v.Entries[n.self].State == Active {
+				// A gateway back from a restart holds a lease before the
+				// others release the requests they held for it.
+				n.renewLease(i, sent)
 			}
 		}()
 	}
@@ -345,8 +361,16 @@ func (n *Node) adoptLocked(o *View) *viewState {
 	if !changed {
 		return cur
 	}
+	back := n.backLocked(merged)
+	if back {
+		merged = merged.WithRestart(n.self, true)
+	}
 	vs := n.newViewState(merged, cur)
 	n.view.Store(vs)
+	close(cur.changed)
+	if back {
+		n.tellBack(vs)
+	}
 	if merged.Entries[n.self].State == Down && cur.v.Entries[n.self].State != Down {
 		n.selfDown()
 	}
@@ -417,7 +441,17 @@ func (n *Node) Route(ctx context.Context, key string, req *locking.Request, fn b
 		if owner < 0 {
 			return nil, fmt.Errorf("%w: no member is active", ErrUnreachable)
 		}
+		if held, err := n.awaitRestart(ctx, owner); err != nil {
+			return nil, err
+		} else if held {
+			attempt-- // the view changed meanwhile: look again
+			continue
+		}
 		res, err := n.forward(ctx, vs, owner, key, req)
+		if err != nil && n.retryRestarted(ctx, owner, err) {
+			attempt--
+			continue
+		}
 		if errors.Is(err, errNotOwner) && attempt == 0 {
 			n.stats.NotOwner.Add(1)
 			continue
@@ -480,7 +514,7 @@ func (n *Node) failure(from int, kind byte, body []byte) error {
 		return fmt.Errorf("peering: %s: %w", id, backends.ErrTooLarge)
 	case failNotServing:
 		// Nothing ran: the sender may try once more with the view it merged.
-		return fmt.Errorf("%w: %s is not serving (%s): %w", ErrUnreachable, id, msg, errNotOwner)
+		return fmt.Errorf("%w: %s is not serving (%s): %w: %w", ErrUnreachable, id, msg, errNotOwner, errNotServing)
 	}
 	return fmt.Errorf("peering: %s's store failed: %s", id, msg)
 }
@@ -596,6 +630,13 @@ func (n *Node) serveOp(ctx context.Context, b []byte) (byte, []byte) {
 	if err != nil {
 		return kindFailed, encodeFailed(n.view.Load().v, failOther, "malformed operation")
 	}
+	n.rs.inflight.Add(1)
+	defer n.rs.inflight.Add(-1)
+	if v := n.view.Load().v; n.rs.announced.Load() && v.Restarting(n.self) {
+		// Stopping for a restart: the sender holds the request until this
+		// gateway is back (the view in the answer says so).
+		return kindFailed, encodeFailed(v, failNotServing, "restarting")
+	}
 	if err := n.canServe(); err != nil {
 		return kindFailed, encodeFailed(n.view.Load().v, failNotServing, err.Error())
 	}
@@ -620,6 +661,7 @@ func (n *Node) serveOp(ctx context.Context, b []byte) (byte, []byte) {
 func (n *Node) Close() error {
 	n.serving.Store(false)
 	n.cancel()
+	n.rs.stopWaits()
 	var err error
 	if n.mesh != nil {
 		err = n.mesh.Close()

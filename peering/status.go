@@ -32,12 +32,18 @@ type Status struct {
 	MovedOut        uint64 `json:"moved_out"`
 	MovedIn         uint64 `json:"moved_in"`
 	Pulls           uint64 `json:"pulls"`
+	// HeldForRestart counts requests held while their owner restarted.
+	HeldForRestart uint64 `json:"held_for_restart"`
+	// RestartGrace is peering.restart_grace.
+	RestartGrace string `json:"restart_grace"`
 }
 
 // MemberStatus is one member as this gateway sees it.
 type MemberStatus struct {
-	ID      string `json:"id"`
-	Addr    string `json:"addr"`
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+	// State is the view's state, or "restarting" for an active member stopped
+	// for a restart it announced (its range kept, requests for it held).
 	State   string `json:"state"`
 	Version uint32 `json:"version"`
 	Self    bool   `json:"self,omitempty"`
@@ -63,6 +69,7 @@ func (n *Node) Status() Status {
 		Forwards: n.stats.Forwards.Load(), ForwardFailures: n.stats.ForwardFailures.Load(),
 		Served: n.stats.Served.Load(), NotOwner: n.stats.NotOwner.Load(),
 		MovedOut: n.stats.MovedOut.Load(), MovedIn: n.stats.MovedIn.Load(), Pulls: n.stats.Pulls.Load(),
+		HeldForRestart: n.stats.Held.Load(), RestartGrace: n.cfg.RestartGrace.String(),
 	}
 	now := time.Now()
 	st.Automatic, st.LeaseMajority = n.fo.auto, n.fo.majority
@@ -86,6 +93,9 @@ func (n *Node) Status() Status {
 	for i, m := range n.members {
 		e := vs.v.Entries[i]
 		ms := MemberStatus{ID: m.ID, Addr: m.Addr, State: e.State.String(), Version: e.Version, Self: i == n.self}
+		if e.State == Active && vs.v.Restarting(i) {
+			ms.State = "restarting"
+		}
 		for j, o := range n.members {
 			if vs.v.VotedDown(j, i) {
 				ms.VotesDown = append(ms.VotesDown, o.ID)

@@ -60,6 +60,38 @@ type View struct {
 	// withdrawn: a new incarnation of x (a higher version) makes it moot.
 	// nil means no votes. Votes do not change the epoch: they own nothing.
 	Votes []uint32
+	// Restarts[x] counts member x's planned restarts: odd while x is stopped
+	// for a restart it announced (peering.restart_grace), even once it is
+	// back. Only x sets it, and it only grows (the merge takes the maximum).
+	// It changes neither x's entry nor the epoch: a restarting member keeps
+	// its range and its version, so votes against it keep counting.
+	// nil means none.
+	Restarts []uint32
+}
+
+// restart returns member i's restart counter (0: never announced one).
+func (v *View) restart(i int) uint32 {
+	if v.Restarts == nil {
+		return 0
+	}
+	return v.Restarts[i]
+}
+
+// Restarting reports whether member i announced a planned restart and has
+// not said it is back.
+func (v *View) Restarting(i int) bool { return v.restart(i)%2 == 1 }
+
+// WithRestart returns a copy of v in which member i's restart counter says
+// it is restarting (back false) or back (back true). It returns v itself
+// when the counter already says so.
+func (v *View) WithRestart(i int, back bool) *View {
+	if v.Restarting(i) != back {
+		return v
+	}
+	out := &View{Entries: v.Entries, Votes: v.Votes, Restarts: make([]uint32, len(v.Entries))}
+	copy(out.Restarts, v.Restarts)
+	out.Restarts[i]++
+	return out
 }
 
 // vote returns member s's vote cell about member x (0: none).
@@ -92,7 +124,7 @@ func (v *View) VotesAgainst(x int) int {
 // current version.
 func (v *View) WithVote(s, x int) *View {
 	n := len(v.Entries)
-	out := &View{Entries: v.Entries, Votes: make([]uint32, n*n)}
+	out := &View{Entries: v.Entries, Votes: make([]uint32, n*n), Restarts: v.Restarts}
 	copy(out.Votes, v.Votes)
 	out.Votes[s*n+x] = max(out.Votes[s*n+x], v.Entries[x].Version+1)
 	return out
@@ -133,7 +165,7 @@ func (v *View) Merge(o *View) (*View, bool) {
 			continue
 		}
 		if out == nil {
-			out = &View{Entries: append([]Entry(nil), v.Entries...), Votes: v.Votes}
+			out = &View{Entries: append([]Entry(nil), v.Entries...), Votes: v.Votes, Restarts: v.Restarts}
 		}
 		out.Entries[i] = oe
 	}
@@ -150,9 +182,26 @@ func (v *View) Merge(o *View) (*View, bool) {
 	}
 	if votes != nil {
 		if out == nil {
-			out = &View{Entries: v.Entries}
+			out = &View{Entries: v.Entries, Restarts: v.Restarts}
 		}
 		out.Votes = votes
+	}
+	var restarts []uint32
+	for i, or := range o.Restarts {
+		if or <= v.restart(i) {
+			continue
+		}
+		if restarts == nil {
+			restarts = make([]uint32, len(v.Entries))
+			copy(restarts, v.Restarts)
+		}
+		restarts[i] = or
+	}
+	if restarts != nil {
+		if out == nil {
+			out = &View{Entries: v.Entries, Votes: v.Votes}
+		}
+		out.Restarts = restarts
 	}
 	if out == nil {
 		return v, false
@@ -165,7 +214,7 @@ func newer(a, b Entry) bool {
 
 // With returns a copy of v with member i set to state s at a higher version.
 func (v *View) With(i int, s State) *View {
-	out := &View{Entries: append([]Entry(nil), v.Entries...), Votes: v.Votes}
+	out := &View{Entries: append([]Entry(nil), v.Entries...), Votes: v.Votes, Restarts: v.Restarts}
 	out.Entries[i] = Entry{Version: v.Entries[i].Version + 1, State: s}
 	return out
 }
@@ -189,12 +238,16 @@ func (v *View) Format(members []Member) string {
 			b.WriteByte(' ')
 		}
 		fmt.Fprintf(&b, "%s=%s@%d", members[i].ID, e.State, e.Version)
+		if v.Restarting(i) {
+			b.WriteString("(restarting)")
+		}
 	}
 	return b.String()
 }
 
 // appendView encodes a view: a count, the number of non-zero vote cells and
-// each (voter, member, value), then version and state per entry.
+// each (voter, member, value), version and state per entry, then the number
+// of non-zero restart counters and each (member, value).
 func appendView(dst []byte, v *View) []byte {
 	dst = append(dst, byte(len(v.Entries)))
 	nv := 0
@@ -213,6 +266,19 @@ func appendView(dst []byte, v *View) []byte {
 	for _, e := range v.Entries {
 		dst = binary.BigEndian.AppendUint32(dst, e.Version)
 		dst = append(dst, byte(e.State))
+	}
+	nr := 0
+	for _, c := range v.Restarts {
+		if c != 0 {
+			nr++
+		}
+	}
+	dst = append(dst, byte(nr))
+	for i, c := range v.Restarts {
+		if c != 0 {
+			dst = append(dst, byte(i))
+			dst = binary.BigEndian.AppendUint32(dst, c)
+		}
 	}
 	return dst
 }
@@ -248,6 +314,24 @@ func readView(b []byte, n int) (*View, []byte, error) {
 		}
 		v.Entries[i] = Entry{Version: binary.BigEndian.Uint32(p), State: st}
 		p = p[5:]
+	}
+	if len(p) < 1 {
+		return nil, nil, errBadView
+	}
+	nr := int(p[0])
+	p = p[1:]
+	if nr > n || len(p) < 5*nr {
+		return nil, nil, errBadView
+	}
+	if nr > 0 {
+		v.Restarts = make([]uint32, n)
+		for range nr {
+			if int(p[0]) >= n {
+				return nil, nil, errBadView
+			}
+			v.Restarts[p[0]] = binary.BigEndian.Uint32(p[1:])
+			p = p[5:]
+		}
 	}
 	return v, p, nil
 }

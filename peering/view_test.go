@@ -79,9 +79,89 @@ func TestViewCodecRoundTrips(t *testing.T) {
 	if _, _, err := readView(b, 6); err == nil {
 		t.Fatal("a view of another member count must be refused")
 	}
-	b[len(b)-1] = 9
+	b[len(b)-2] = 9 // the last entry's state, before the restart count (0)
 	if _, _, err := readView(b, 7); err == nil {
 		t.Fatal("an unknown state must be refused")
+	}
+}
+
+func randomRestarts(r *rand.Rand, v *View) *View {
+	out := &View{Entries: v.Entries, Votes: v.Votes}
+	if r.IntN(3) > 0 {
+		out.Restarts = make([]uint32, len(v.Entries))
+		for i := range out.Restarts {
+			out.Restarts[i] = uint32(r.IntN(5))
+		}
+	}
+	return out
+}
+
+func sameRestarts(a, b *View) bool {
+	for i := range a.Entries {
+		if a.restart(i) != b.restart(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// Restart counters merge by maximum, whatever the order, and change neither
+// the entries nor the epoch: a restarting member keeps its range.
+func TestRestartsMergeAndKeepTheRange(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 2000 {
+		a, b, c := randomRestarts(r, randomView(r, 4)), randomRestarts(r, randomView(r, 4)), randomRestarts(r, randomView(r, 4))
+		ab, _ := a.Merge(b)
+		ba, _ := b.Merge(a)
+		abc, _ := ab.Merge(c)
+		bc, _ := b.Merge(c)
+		a_bc, _ := a.Merge(bc)
+		if !sameRestarts(ab, ba) || !sameRestarts(abc, a_bc) || !equalViews(ab, ba) {
+			t.Fatal("restart counters do not merge as a join")
+		}
+		if aa, changed := a.Merge(a); changed || !sameRestarts(aa, a) {
+			t.Fatal("not idempotent")
+		}
+		for i := range a.Entries {
+			if ab.restart(i) != max(a.restart(i), b.restart(i)) {
+				t.Fatalf("member %d: %d, want the maximum of %d and %d", i, ab.restart(i), a.restart(i), b.restart(i))
+			}
+		}
+	}
+	v := &View{Entries: make([]Entry, 3)}
+	going := v.WithRestart(1, false)
+	if !going.Restarting(1) || going.Restarting(0) || going.Epoch() != v.Epoch() || !equalViews(going, v) {
+		t.Fatalf("announcing a restart: %+v", going)
+	}
+	if going.WithRestart(1, false) != going {
+		t.Fatal("announcing twice must change nothing")
+	}
+	back := going.WithRestart(1, true)
+	if back.Restarting(1) || back.restart(1) != 2 {
+		t.Fatalf("back: %+v", back)
+	}
+	if m, _ := going.Merge(back); m.Restarting(1) {
+		t.Fatal("back must win over the announcement")
+	}
+	if m, _ := back.Merge(going); m.Restarting(1) {
+		t.Fatal("a late announcement must not undo the return")
+	}
+	ms := members(3)
+	for k := range 1000 {
+		kh := keyHash(fmt.Sprint(k))
+		if ownerOf(kh, memberHashes(ms), going) != ownerOf(kh, memberHashes(ms), v) {
+			t.Fatal("a restarting member must keep its range")
+		}
+	}
+	// Votes and restarts travel together.
+	vv := going.WithVote(0, 2)
+	b2 := appendView(nil, vv)
+	got, rest, err := readView(append(b2, 7), 3)
+	if err != nil || len(rest) != 1 || !got.Restarting(1) || !got.VotedDown(0, 2) || got.Epoch() != vv.Epoch() {
+		t.Fatalf("round trip with restarts: %+v %v %v", got, rest, err)
+	}
+	if _, _, err := readView(b2[:len(b2)-1], 3); err == nil {
+		t.Fatal("a truncated restart list must be refused")
 	}
 }
 

@@ -58,7 +58,11 @@ func (n *Node) runOp(ctx context.Context, key string, req *locking.Request) (loc
 	if err != nil || !n.cfg.Waits.Waits(req.Op, status) {
 		return res, view, err
 	}
-	err = n.cfg.Waits.Await(ctx, key, req.Op, try, nil)
+	// A planned restart ends the wait early: the last answer (423) stands.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(n.rs.waits, cancel)()
+	err = n.cfg.Waits.Await(wctx, key, req.Op, try, nil)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		err = nil // the last answer stands
 	}

@@ -85,6 +85,12 @@ func printPeers(w io.Writer, st *peering.Status) {
 	} else {
 		fmt.Fprintln(w, "automatic failover off (fewer than 3 members): declare a dead member with `aspstate peers down ID`")
 	}
+	for _, m := range st.Members {
+		if m.State == "restarting" {
+			fmt.Fprintf(w, "%s is restarting: requests for its sessions are held for up to %s (restart_grace), nothing moves\n",
+				m.ID, st.RestartGrace)
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tADDRESS\tSTATE\tVERSION\tLINK\tRTT\tHEARD\tVOTED DOWN BY\tVOTES DOWN\tLAST ERROR")
 	for _, m := range st.Members {
@@ -99,8 +105,8 @@ func printPeers(w io.Writer, st *peering.Status) {
 			m.HeardAgo, strings.Join(m.VotesDown, ","), strings.Join(m.Suspects, ","), m.LastError)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "forwards %d (failed %d)  served for peers %d  not-owner retries %d  moved out %d  moved in %d  pulls %d\n",
-		st.Forwards, st.ForwardFailures, st.Served, st.NotOwner, st.MovedOut, st.MovedIn, st.Pulls)
+	fmt.Fprintf(w, "forwards %d (failed %d)  served for peers %d  not-owner retries %d  moved out %d  moved in %d  pulls %d  held for restarts %d\n",
+		st.Forwards, st.ForwardFailures, st.Served, st.NotOwner, st.MovedOut, st.MovedIn, st.Pulls, st.HeldForRestart)
 }
 
 func doneWord(b bool) string {

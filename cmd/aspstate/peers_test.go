@@ -17,10 +17,10 @@ func TestPeersCommand(t *testing.T) {
 	var downed string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := peering.Status{Self: "gw1", Epoch: "3/abcd", Serving: true, HandoffIn: true, HandoffOut: true,
-			Forwards: 12, MovedOut: 5,
+			Forwards: 12, MovedOut: 5, HeldForRestart: 7, RestartGrace: "5s",
 			Members: []peering.MemberStatus{{ID: "gw1", Addr: "10.0.0.1:42425", State: "active", Self: true},
 				{ID: "gw2", Addr: "10.0.0.2:42425", State: "active", LinkUp: true, RTT: "180µs"},
-				{ID: "gw3", Addr: "10.0.0.3:42425", State: "active", LastError: "connection refused"}}}
+				{ID: "gw3", Addr: "10.0.0.3:42425", State: "restarting", LastError: "connection refused"}}}
 		switch {
 		case r.Method == "GET" && r.URL.Path == "/peers":
 		case r.Method == "POST" && r.URL.Path == "/peers/down" && r.URL.Query().Get("member") == "gw3":
@@ -40,7 +40,8 @@ func TestPeersCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, want := range []string{"self gw1  epoch 3/abcd  serving", "gw2", "up", "180µs", "gw3", "connection refused", "forwards 12", "moved out 5"} {
+	for _, want := range []string{"self gw1  epoch 3/abcd  serving", "gw2", "up", "180µs", "gw3", "connection refused", "forwards 12", "moved out 5",
+		"gw3 is restarting: requests for its sessions are held for up to 5s", "held for restarts 7"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

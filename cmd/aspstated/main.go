@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -170,9 +171,11 @@ func run(ctx context.Context, env runEnv) int {
 	defer func() { <-reloadDone }()
 	reloadCtx, stopReload := context.WithCancel(ctx)
 	defer stopReload()
+	drainOnStop := new(atomic.Bool) // peering.drain_on_stop, which SIGHUP may change
+	drainOnStop.Store(cfg.Peering.DrainOnStop)
 	go func() {
 		defer close(reloadDone)
-		watchReload(reloadCtx, hup, env, cfg, reloadTargets{level: level, srv: srv, adm: adm}, log)
+		watchReload(reloadCtx, hup, env, cfg, reloadTargets{level: level, srv: srv, adm: adm, drainOnStop: drainOnStop}, log)
 	}()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -188,7 +191,14 @@ func run(ctx context.Context, env runEnv) int {
 		adm.SetNotReady("shutting down")
 	}
 	code := 0
-	if node != nil {
+	switch {
+	case node != nil && node.Durable() && !drainOnStop.Load():
+		// A durable store keeps its sessions across a restart: the others
+		// hold requests for them until this gateway is back (peering.restart_grace),
+		// and nothing moves. SIGTERM cannot tell `systemctl restart` from
+		// `stop`; taking a gateway out of the farm is peering.drain_on_stop.
+		node.AnnounceRestart(context.Background())
+	case node != nil:
 		// Hand every record to its new owner while still answering (by
 		// forwarding) what web servers send meanwhile, then stop.
 		if left, err := node.Leave(context.Background()); err != nil || left > 0 {

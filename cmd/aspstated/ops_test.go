@@ -134,9 +134,12 @@ func TestSIGHUPReloadsAndKeepsServing(t *testing.T) {
 	s.hup <- nil
 	waitFor(t, "the refused reload", func() bool { return strings.Contains(s.logs.String(), "configuration not applied") })
 
-	os.WriteFile(cfgFile, []byte("log:\n  level: debug\nallowed_networks: [127.0.0.0/8]\n"), 0o644)
+	os.WriteFile(cfgFile, []byte("log:\n  level: debug\nallowed_networks: [127.0.0.0/8]\npeering:\n  drain_on_stop: true\n"), 0o644)
 	s.hup <- nil
 	waitFor(t, "the second reload", func() bool { return strings.Count(s.logs.String(), "configuration applied") == 2 })
+	if !strings.Contains(s.logs.String(), `applied="[allowed_networks peering.drain_on_stop]"`) {
+		t.Errorf("peering.drain_on_stop was not applied by SIGHUP:\n%s", s.logs.String())
+	}
 	if code := s.do(getReq("kept-session-id")); code != 200 {
 		t.Fatalf("the session did not survive the reloads: %d", code)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"sync/atomic"
 
 	"github.com/aspstate/aspstate/cmd/aspstated/admin"
 	"github.com/aspstate/aspstate/frontend"
@@ -18,10 +19,11 @@ import (
 // running on the configuration it has and logs why. Otherwise it applies
 // what can change without dropping a connection or a session:
 //
-//	log.level          at once
-//	allowed_networks   for connections accepted from now on
-//	admin.token_file   read again (even when its name did not change, so
-//	                   that a new token in the same file takes effect)
+//	log.level              at once
+//	allowed_networks       for connections accepted from now on
+//	admin.token_file       read again (even when its name did not change, so
+//	                       that a new token in the same file takes effect)
+//	peering.drain_on_stop  for the next SIGTERM (drain, or announce a restart)
 //
 // Every other key that changed is logged by name (never by value: some are
 // secrets) as needing a restart. Peering certificates need no signal: the
@@ -29,9 +31,10 @@ import (
 
 // reloadTargets are the components whose settings SIGHUP can change.
 type reloadTargets struct {
-	level *slog.LevelVar
-	srv   *frontend.Server
-	adm   *admin.Server // nil without admin.listen
+	level       *slog.LevelVar
+	srv         *frontend.Server
+	adm         *admin.Server // nil without admin.listen
+	drainOnStop *atomic.Bool  // nil: not applied
 }
 
 // watchReload reloads on every value from hup until ctx ends.
@@ -40,6 +43,7 @@ func watchReload(ctx context.Context, hup <-chan os.Signal, env runEnv, started 
 	// which run keeps reading, is not written.
 	curLevel := started.Log.Level
 	curNets := started.Server.AllowedNetworks
+	curDrain := started.Peering.DrainOnStop
 	for {
 		select {
 		case <-ctx.Done():
@@ -74,11 +78,16 @@ func watchReload(ctx context.Context, hup <-chan os.Signal, env runEnv, started 
 				applied = append(applied, "admin.token_file")
 			}
 		}
+		if next.Peering.DrainOnStop != curDrain && t.drainOnStop != nil {
+			t.drainOnStop.Store(next.Peering.DrainOnStop)
+			curDrain = next.Peering.DrainOnStop
+			applied = append(applied, "peering.drain_on_stop")
+		}
 		restart := []string{}
 		nf := fields(next)
 		for i, f := range fields(started) {
 			switch f.key {
-			case "log.level", "allowed_networks", "admin.token_file":
+			case "log.level", "allowed_networks", "admin.token_file", "peering.drain_on_stop":
 				continue
 			}
 			if !reflect.DeepEqual(f.v.Interface(), nf[i].v.Interface()) {
@@ -86,7 +95,7 @@ func watchReload(ctx context.Context, hup <-chan os.Signal, env runEnv, started 
 			}
 		}
 		log.Info("reload (SIGHUP): configuration applied", "applied", applied, "changed_needing_restart", restart,
-			"allowed_networks", prefixes(curNets), "log.level", curLevel)
+			"allowed_networks", prefixes(curNets), "log.level", curLevel, "peering.drain_on_stop", curDrain)
 		if newLevel { // after the line above, so that it shows even when the level rises
 			t.level.UnmarshalText([]byte(curLevel))
 		}

@@ -34,6 +34,8 @@ type Options struct {
 	DrainTimeout   time.Duration
 	// DeadAfter and Lease: peering.dead_after and peering.lease (0: defaults).
 	DeadAfter, Lease time.Duration
+	// RestartGrace: peering.restart_grace (0: the default).
+	RestartGrace time.Duration
 	// LockWait turns the lock wait on (locking.wait) on every member.
 	LockWait time.Duration
 	// Log receives every member's log (nil: discarded unless -v... discarded).
@@ -173,7 +175,7 @@ func (m *Member) open(fresh bool) error {
 		TLS: peering.TLSFiles{CAFile: filepath.Join(c.dir, "ca.pem"),
 			CertFile: filepath.Join(c.dir, m.ID+".pem"), KeyFile: filepath.Join(c.dir, m.ID+"-key.pem")},
 		RequestTimeout: c.opts.RequestTimeout, DrainTimeout: c.opts.DrainTimeout,
-		DeadAfter: c.opts.DeadAfter, Lease: c.opts.Lease,
+		DeadAfter: c.opts.DeadAfter, Lease: c.opts.Lease, RestartGrace: c.opts.RestartGrace,
 		Now: c.opts.Now, Logger: c.logger(m.ID), Waits: m.Waits,
 	}, m.Store)
 	if err != nil {
@@ -278,7 +280,28 @@ func (c *Cluster) Kill(i int) {
 	m.peerLn = nil
 }
 
-// Restart starts a killed or drained member again. fresh gives it an empty
+// Stop runs member i's planned stop for a restart, as aspstated does on
+// SIGTERM over a durable store: it announces the restart (the others hold
+// requests for its keys), closes its frontend and its node. Its store stays
+// open for Restart.
+func (c *Cluster) Stop(i int) {
+	m := c.Members[i]
+	if m.stopped {
+		return
+	}
+	m.Node.AnnounceRestart(context.Background())
+	if m.Front != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m.Front.Shutdown(ctx)
+		cancel()
+		m.serveWG.Wait()
+	}
+	m.Node.Close()
+	m.stopped = true
+	m.peerLn = nil
+}
+
+// Restart starts a killed, stopped or drained member again. fresh gives it an empty
 // store (a memory store always comes back empty).
 func (c *Cluster) Restart(i int, fresh bool) {
 	c.t.Helper()
