@@ -30,7 +30,6 @@ type peerFarm struct {
 	backend string
 	extra   []string // more flags for every gateway
 	gws     []*gateway
-	extra   []string // more arguments for every gateway
 }
 
 // freePort returns a loopback address nobody listens on right now.
@@ -105,7 +104,7 @@ func (f *peerFarm) args(i int) []string {
 	if f.gws[i] != nil && f.gws[i].Addr != "" {
 		args = append(args, "--listen", f.gws[i].Addr) // the same port again after a restart
 	}
-	return append(args, f.extra...)
+	return args
 }
 
 func (f *peerFarm) start(i int) { f.gws[i] = startGateway(f.t, f.args(i)...) }

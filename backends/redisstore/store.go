@@ -63,6 +63,7 @@ type Store struct {
 	closed atomic.Bool
 
 	counts   pipelineCounts // for PipelineStats
+	turns    keyTurns       // Applies of one key that lost a CAS take turns
 	policy   policyState    // Redis's eviction policy (eviction.go)
 	recheck  chan struct{}  // asks policyLoop to read the policy again
 	releases releaseNotices // lock-release pub/sub, off unless NotifyReleases (releases.go)
@@ -244,6 +245,12 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 	deadline := s.opDeadline(ctx)
 	rkey := s.cfg.KeyPrefix + "s:" + key
 	cached, useCache := s.cache.take(rkey)
+	var release func() // set once this Apply holds key's turn (keyturns.go)
+	defer func() {
+		if release != nil {
+			release()
+		}
+	}()
 	for attempt := 1; ; attempt++ {
 		// cur is the live record or nil; wid is the write id the CAS must
 		// find, "" when there is no key at all; version its write count.
@@ -292,6 +299,15 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 			continue
 		}
 		s.counts.conflicts.Add(1)
+		if release == nil {
+			// The writer that won may be another Apply of this process:
+			// queue behind the others that lost on this key, so that they
+			// take turns instead of conflicting again, and retry at once.
+			if release, err = s.turns.take(ctx, deadline, key); err != nil {
+				return fmt.Errorf("redisstore: after %d conflicting writes: %w", attempt, err)
+			}
+			continue
+		}
 		if err := s.waitToRetry(ctx, deadline, attempt); err != nil {
 			return err
 		}
