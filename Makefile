@@ -16,8 +16,10 @@ run:
 	$(GO) run ./cmd/aspstated
 
 # Install what the tests need that Go does not fetch itself: redis-server
-# (the Redis backend and farm tests start a real one on a free loopback port).
+# (the Redis backend and farm tests start a real one on a free loopback port)
+# and Chromium (the admin page's browser test drives a headless one).
 test-deps:
+	@scripts/install-chromium.sh
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server (needed by the Redis tests)"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
@@ -49,6 +51,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzFrame$$' -fuzztime $(FUZZTIME) ./peering/link/
 	$(GO) test -run '^$$' -fuzz '^FuzzPeerMessages$$' -fuzztime $(FUZZTIME) ./peering/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./backends/recordcodec/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/sessionformat/
 
 # gofmt, go vet and staticcheck (installed from the Go module proxy).
 lint:

@@ -13,6 +13,14 @@
 // gateways on one Redis, and Redis outages. Request shapes and blobs are
 // those of docs/protocol.md.
 //
+// The peering failover tests (netns_test.go) run each of three gateways in
+// a network namespace the test creates (ip netns, veth pairs on a bridge in
+// a switch namespace, a /24 of 198.18.0.0/15; nothing is routed off the
+// machine) and kill -9, SIGSTOP or cut one off with iptables under the
+// ASP.NET cycle load, checked with internal/lockcheck. They need root, ip
+// and iptables; namespaces are removed at cleanup, and those of a killed
+// run by the next run.
+//
 // # Concurrency
 //
 // Each test starts its own processes on their own ports and directories;
@@ -25,7 +33,9 @@
 // # Errors
 //
 // A process that fails to start or answer fails the test with its log; a
-// missing redis-server fails (not skips) the tests that need one.
+// missing redis-server fails (not skips) the tests that need one. The
+// network namespace tests skip when not root or without the ip command, and
+// the cut test fails without iptables.
 //
 // # What it does not do
 //

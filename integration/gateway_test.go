@@ -59,6 +59,15 @@ var listeningRE = regexp.MustCompile(`aspstated listening.*addr=(\S+)`)
 func startGateway(t *testing.T, args ...string) *gateway {
 	t.Helper()
 	g := launch(t, args...)
+	g.waitListening()
+	return g
+}
+
+// waitListening waits until the process logs its listening address and sets
+// Addr from it.
+func (g *gateway) waitListening() {
+	t := g.t
+	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for {
 		select {
@@ -70,7 +79,7 @@ func startGateway(t *testing.T, args ...string) *gateway {
 		}
 		if m := listeningRE.FindStringSubmatch(g.Logs()); m != nil {
 			g.Addr = m[1]
-			return g
+			return
 		}
 	}
 }
@@ -85,8 +94,15 @@ func launch(t *testing.T, args ...string) *gateway {
 	if !hasListen {
 		args = append([]string{"--listen", "127.0.0.1:0"}, args...)
 	}
-	g := &gateway{t: t, done: make(chan struct{})}
-	g.cmd = exec.Command(binPath, args...)
+	return launchCmd(t, exec.Command(binPath, args...))
+}
+
+// launchCmd starts cmd, which runs aspstated (directly or through a wrapper
+// that execs it, such as ip netns exec), with the test's clean environment;
+// the process is killed at cleanup.
+func launchCmd(t *testing.T, cmd *exec.Cmd) *gateway {
+	t.Helper()
+	g := &gateway{t: t, cmd: cmd, done: make(chan struct{})}
 	g.cmd.Env = cleanEnv()
 	pr, pw := io.Pipe()
 	g.cmd.Stdout, g.cmd.Stderr = pw, pw

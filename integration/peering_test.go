@@ -30,6 +30,7 @@ type peerFarm struct {
 	admin   []string // admin.listen of each gateway: /peers
 	backend string
 	gws     []*gateway
+	extra   []string // more arguments for every gateway
 }
 
 // freePort returns a loopback address nobody listens on right now.
@@ -42,8 +43,8 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func startPeerFarm(t *testing.T, backend string) *peerFarm {
-	f := &peerFarm{t: t, dir: t.TempDir(), ids: []string{"gw1", "gw2", "gw3"}, backend: backend}
+func startPeerFarm(t *testing.T, backend string, extra ...string) *peerFarm {
+	f := &peerFarm{t: t, dir: t.TempDir(), ids: []string{"gw1", "gw2", "gw3"}, backend: backend, extra: extra}
 	if err := pki.WriteFarm(f.dir, f.ids, nil, false); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func (f *peerFarm) args(i int) []string {
 	if f.gws[i] != nil && f.gws[i].Addr != "" {
 		args = append(args, "--listen", f.gws[i].Addr) // the same port again after a restart
 	}
-	return args
+	return append(args, f.extra...)
 }
 
 func (f *peerFarm) start(i int) { f.gws[i] = startGateway(f.t, f.args(i)...) }

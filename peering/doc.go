@@ -125,6 +125,52 @@
 // keeps those votes until it gets a new incarnation; `aspstate peers` shows
 // them. A planned restart announcement (peering.restart_grace) is not built.
 //
+// # The farm as one store (the operators' Mover)
+//
+// A Node is a backends.Mover for the whole farm, so the operators' API lists,
+// inspects, exports and imports sessions the same with peering as without.
+// Peek and Install run at the key's owner by the rules of an operation
+// (local under the view gate and the key's lock, after a pull if a hand-off
+// into this gateway is incomplete; else sent to the owner, with one more try
+// after "not owner"). Lifetimes cross the link as remaining durations in the
+// record codec and become deadlines on the receiver's clock; absolute times
+// never travel, except a lock's date, which is the owner's as always.
+//
+// Walk walks this gateway's store, keeping the keys it owns, then asks each
+// other active member for its records page by page (kindWalk). The stores
+// walk hash shards, not an order, so a member cannot resume from a cursor
+// key: it keeps an iterator per walk, a goroutine running its store's Walk
+// that keeps the keys the member owns and stays one page ahead of the
+// caller. Pages are the stores' (backends.WalkPage: 256 records, or past
+// 1 MiB of blobs after the record that crossed it), so a member holds at most
+// three pages per walk, at most 8 walks at once (one more is refused), and
+// drops a walk after its last page, on the caller's "stop" (fn failed or ctx
+// ended), after a request out of order, or after a minute without a request
+// (the caller died, or its fn stalled that long: its next request then fails
+// by name). A page with a blob near the link's 32 MiB frame limit (over the
+// default 20 MiB body limit) fails the walk by name. Remaining lifetimes are
+// computed when a page is sent. fn runs on
+// the caller's goroutine with no lock held. A member that cannot be reached,
+// fails, or whose link breaks mid-walk makes Walk return an error naming it;
+// a listing is never silently short. A member built before these kinds
+// answers "unknown request kind", reported as "does not support walking;
+// upgrade it".
+//
+// What a walk sees. With no view change and every hand-off complete, each
+// record present for the whole walk exactly once (records written or
+// removed meanwhile may or may not be seen, as with one store): a record is
+// kept only by its owner, and each member reports only what it owns. While records are in transit (a view
+// changed during the walk, a member is leaving, or a member's hand-off is
+// incomplete) a record moved from a member not yet walked to one already
+// walked is missed, and one moved the other way is seen twice. Walk then
+// passes what it saw and returns ErrWalkUnsettled at the end: an export
+// should retry later, a listing may accept it. Each member reports with its
+// pages whether its own hand-off is complete, and the caller compares its
+// view's epoch at the start and at the end (votes change no ownership and no
+// epoch). Records of a member declared down are lost to the farm and not
+// walked; a member still leaving holds records no walk sees until it has
+// handed them over.
+//
 // # Concurrency
 //
 // Node methods are safe for concurrent use. n.mu serialises view changes and
@@ -140,7 +186,7 @@
 // # Errors
 //
 // ErrUnreachable (an owner or a holder could not be asked, or is not
-// serving), a store's errors as they are (the frontend maps ErrFull and
+// serving), ErrWalkUnsettled (a walk during a hand-off), a store's errors as they are (the frontend maps ErrFull and
 // ErrTooLarge to 400, anything else to a closed connection), and the
 // configuration errors of Validate, naming the key. Never "not found" for a
 // failure.

@@ -27,6 +27,19 @@ const (
 	kindPulled   byte = 20
 )
 
+// Kinds of the farm-wide Mover (mover.go, walk.go; their messages in
+// moverwire.go). A member built before them answers kindFailed "unknown
+// request kind".
+const (
+	kindWalk    byte = 10 // the next page of the receiver's records -> walkPage or failed
+	kindPeek    byte = 11 // a copy of one record the receiver owns -> peeked, notOwner or failed
+	kindInstall byte = 12 // store a record the receiver owns -> installed, notOwner or failed
+
+	kindWalkPage  byte = 24
+	kindPeeked    byte = 25
+	kindInstalled byte = 26
+)
+
 var errMalformed = errors.New("peering: malformed peer message")
 
 // Failure classes carried by kindFailed, so that the sender answers the web

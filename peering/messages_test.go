@@ -76,6 +76,63 @@ func TestMoveRoundTrips(t *testing.T) {
 	}
 }
 
+func TestMoverMessagesRoundTrip(t *testing.T) {
+	v := &View{Entries: []Entry{{1, Active}}}
+	rec := backends.Record{Data: []byte("blob"), Timeout: 20, Locked: true, LockCookie: 9,
+		LockDate: time.Date(2026, 3, 4, 5, 6, 7, 8, time.UTC)}
+
+	id, seq, flags, err := decodeWalkReq(appendWalkReq(nil, 0xdeadbeef01, 7, walkStop))
+	if err != nil || id != 0xdeadbeef01 || seq != 7 || flags != walkStop {
+		t.Fatalf("walk request: %x %d %d %v", id, seq, flags, err)
+	}
+	if _, _, _, err := decodeWalkReq(appendWalkReq(nil, 1, 0, 0x80)); err == nil {
+		t.Fatal("unknown walk flags must be refused")
+	}
+
+	recs := []movedRecord{{key: "a", rec: rec, remaining: time.Minute}, {key: "b", rec: backends.Record{Data: []byte{}, Timeout: 1}, remaining: time.Second}}
+	_, rest, _ := readView(encodeWalkPage(v, pageLast|pageSettled, recs), 1)
+	pf, got, err := decodeWalkPage(rest)
+	if err != nil || pf != pageLast|pageSettled || len(got) != 2 || got[0].key != "a" || got[0].remaining != time.Minute ||
+		!bytes.Equal(got[0].rec.Data, rec.Data) || !got[0].rec.LockDate.Equal(rec.LockDate) || got[1].key != "b" {
+		t.Fatalf("walk page: %d %+v %v", pf, got, err)
+	}
+	if _, _, err := decodeWalkPage(rest[:len(rest)-1]); err == nil {
+		t.Fatal("a truncated page must be refused")
+	}
+	_, rest, _ = readView(encodeWalkPage(v, 0, nil), 1)
+	if pf, got, err := decodeWalkPage(rest); err != nil || pf != 0 || len(got) != 0 {
+		t.Fatalf("empty page: %d %v %v", pf, got, err)
+	}
+
+	_, rest, _ = readView(encodePeeked(v, "k", &rec, 90*time.Second), 1)
+	found, key, r, rem, err := decodePeeked(rest)
+	if err != nil || !found || key != "k" || rem != 90*time.Second || r.LockCookie != 9 || !bytes.Equal(r.Data, rec.Data) {
+		t.Fatalf("peeked: %v %q %+v %v %v", found, key, r, rem, err)
+	}
+	_, rest, _ = readView(encodePeeked(v, "k", nil, 0), 1)
+	if found, _, _, _, err := decodePeeked(rest); err != nil || found {
+		t.Fatalf("absent: %v %v", found, err)
+	}
+
+	for _, replace := range []bool{false, true} {
+		_, rest, _ = readView(encodeInstall(v, "k", &rec, time.Hour, replace), 1)
+		key, r, rem, rp, err := decodeInstall(rest)
+		if err != nil || key != "k" || rem != time.Hour || rp != replace || !r.Locked || !bytes.Equal(r.Data, rec.Data) {
+			t.Fatalf("install: %q %+v %v %v %v", key, r, rem, rp, err)
+		}
+		if _, _, _, _, err := decodeInstall(append(rest, 0)); err == nil {
+			t.Fatal("trailing bytes after an install must be refused")
+		}
+	}
+	// A lifetime that is not positive, or beyond any session's, is refused.
+	for _, rem := range []time.Duration{0, -time.Second, maxRemaining + 1} {
+		_, rest, _ = readView(encodeInstall(v, "k", &rec, rem, false), 1)
+		if _, _, _, _, err := decodeInstall(rest); err == nil {
+			t.Fatalf("remaining %v must be refused", rem)
+		}
+	}
+}
+
 // FuzzPeerMessages: no input makes a decoder panic or accept trailing junk as
 // a body it should not have.
 func FuzzPeerMessages(f *testing.F) {
@@ -84,6 +141,11 @@ func FuzzPeerMessages(f *testing.F) {
 	f.Add(encodeOp(v, "k", &req))
 	f.Add(encodeResult(v, &locking.Result{Status: 200, HasBody: true, Body: []byte("b")}))
 	f.Add(encodeMove(v, []movedRecord{{key: "k", rec: backends.Record{Data: []byte("d"), Timeout: 1}, remaining: time.Second}}))
+	rec := backends.Record{Data: []byte("d"), Timeout: 1, Locked: true, LockCookie: 3}
+	f.Add(append(appendView(nil, v), appendWalkReq(nil, 42, 1, 0)...))
+	f.Add(encodeWalkPage(v, pageLast, []movedRecord{{key: "k", rec: rec, remaining: time.Second}}))
+	f.Add(encodePeeked(v, "k", &rec, time.Minute))
+	f.Add(encodeInstall(v, "k", &rec, time.Minute, true))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, rest, err := readView(b, 2)
 		if err != nil {
@@ -97,5 +159,21 @@ func FuzzPeerMessages(f *testing.F) {
 		decodeResult(rest)
 		decodeMove(rest)
 		readKey(rest)
+		if id, seq, flags, err := decodeWalkReq(rest); err == nil {
+			if !bytes.Equal(appendWalkReq(nil, id, seq, flags), rest) {
+				t.Fatalf("walk request does not re-encode to its input")
+			}
+		}
+		if flags, recs, err := decodeWalkPage(rest); err == nil {
+			if got := encodeWalkPage(v, flags, recs); len(got)-len(appendView(nil, v)) > len(rest) {
+				t.Fatalf("walk page re-encodes longer than its input")
+			}
+		}
+		if found, key, rec, rem, err := decodePeeked(rest); err == nil && found && !validRemaining(rem) {
+			t.Fatalf("peeked %q %+v with remaining %v", key, rec, rem)
+		}
+		if _, _, rem, _, err := decodeInstall(rest); err == nil && !validRemaining(rem) {
+			t.Fatalf("install with remaining %v", rem)
+		}
 	})
 }

@@ -67,6 +67,8 @@ type Node struct {
 	kick       chan struct{}               // wakes the hand-off worker
 	selfDone   atomic.Pointer[viewState]   // the view whose hand-off this node completed
 
+	walks walkRegistry // walks served for other members (walk.go)
+
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // hand-off worker and broadcasts
@@ -571,6 +573,12 @@ func (n *Node) handle(ctx context.Context, from string, kind byte, payload []byt
 		return n.servePull(ctx, src, rest)
 	case kindView:
 		return kindView, appendView(nil, n.view.Load().v)
+	case kindWalk:
+		return n.serveWalk(ctx, src, rest)
+	case kindPeek:
+		return n.servePeek(ctx, rest)
+	case kindInstall:
+		return n.serveInstall(ctx, rest)
 	case kindComplete:
 		cur := n.view.Load()
 		if cur.epoch == v.Epoch() {

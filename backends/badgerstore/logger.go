@@ -15,8 +15,26 @@ func (a slogAdapter) log(level slog.Level, format string, args ...any) {
 	if !a.l.Enabled(context.Background(), level) {
 		return
 	}
-	a.l.Log(context.Background(), level, strings.TrimSpace(fmt.Sprintf(format, args...)), "component", "badger")
+	a.l.Log(context.Background(), level, strings.TrimSpace(fmt.Sprintf(format, redactBytes(args)...)), "component", "badger")
 }
+
+// redactBytes replaces byte-slice arguments: badger passes keys (and values)
+// that way, as in "Unable to read: Key: %v" on a damaged value log, and our
+// keys hold session IDs, which are credentials. Nothing else badger logs is
+// a []byte.
+func redactBytes(args []any) []any {
+	for i, a := range args {
+		if b, ok := a.([]byte); ok {
+			args[i] = redacted(len(b))
+		}
+	}
+	return args
+}
+
+// redacted prints as a byte count whatever the verb.
+type redacted int
+
+func (r redacted) Format(f fmt.State, _ rune) { fmt.Fprintf(f, "<%d bytes redacted>", int(r)) }
 
 func (a slogAdapter) Errorf(f string, args ...any)   { a.log(slog.LevelError, f, args...) }
 func (a slogAdapter) Warningf(f string, args ...any) { a.log(slog.LevelWarn, f, args...) }

@@ -24,6 +24,9 @@ type Store struct {
 	dl    *deadlines
 	// expired counts records the sweeper removed because they expired.
 	expired atomic.Int64
+	// syncs and syncNano count the periodic sync rounds (DurabilityStats).
+	syncs    atomic.Uint64
+	syncNano atomic.Int64
 	// epoch is the store clock's reading at Open; in-memory times are
 	// nanoseconds since it, which cannot overflow for ±292 years.
 	epoch time.Time

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
 
@@ -34,7 +35,13 @@ import (
 // syncRound is the "interval" policy's periodic sync, every SyncInterval;
 // Close's own final sync covers the last interval.
 func (s *Store) syncRound() {
-	if err := s.syncFiles(); err != nil {
+	start := time.Now()
+	err := s.syncFiles()
+	if err == nil {
+		s.syncs.Add(1)
+		s.syncNano.Add(int64(time.Since(start)))
+	}
+	if err != nil {
 		s.cfg.Logger.Error("badgerstore: periodic sync failed; recent writes are not yet safe from a power loss", "path", s.path, "err", err)
 	}
 }

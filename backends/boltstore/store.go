@@ -41,6 +41,8 @@ type Store struct {
 	// syncLog: fdatasync log appends and directory changes (sync "always").
 	syncLog bool
 
+	stats storeCounts // stats.go
+
 	// Owned by the writer goroutine (then by Close):
 	seg      *segment     // the live log segment
 	segKeys  []string     // keys logged in seg

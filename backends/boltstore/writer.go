@@ -93,7 +93,7 @@ func (s *Store) logBatch(batch []*writeOp) {
 			buf = appendStore(buf, op.key, op.deadline, op.timeout, op.val)
 		}
 	}
-	err := s.seg.append(buf, s.syncLog, s.cfg.faults)
+	err := s.appendLog(buf)
 	s.keepBuf(buf)
 	if err == nil {
 		s.segBytes.Add(int64(len(buf)))
@@ -132,7 +132,7 @@ func (s *Store) logSweep(keys []string) error {
 	if len(gone) == 0 {
 		return nil
 	}
-	err := s.seg.append(buf, s.syncLog, s.cfg.faults)
+	err := s.appendLog(buf)
 	s.keepBuf(buf)
 	if err != nil {
 		for _, e := range gone {
@@ -141,6 +141,7 @@ func (s *Store) logSweep(keys []string) error {
 		return fmt.Errorf("sweep %d expired records: %w", len(gone), err)
 	}
 	s.segBytes.Add(int64(len(buf)))
+	s.stats.expired.Add(int64(len(gone)))
 	for _, e := range gone {
 		s.segKeys = append(s.segKeys, e.key)
 	}

@@ -68,6 +68,7 @@ type batcher struct {
 	pipes       *pipeConns           // standalone Redis: pipelines go here, not through go-redis
 	cluster     *redis.ClusterClient // set when client is one Cluster node (see execOnNode)
 	maxFlushers int
+	counts      *pipelineCounts // the store's, shared by a Cluster's batchers
 
 	mu       sync.Mutex // guards queue, spare, flushers, closed
 	queue    []*call
@@ -191,6 +192,8 @@ func (b *batcher) send(batch []*call) {
 	if len(live) == 0 {
 		return
 	}
+	b.counts.pipelines.Add(1)
+	b.counts.ops.Add(uint64(len(live)))
 	b.exec(deadline, live)
 	// Scripts are cached per server and lost when it restarts (or a Cluster
 	// node is added): send those again with the source, which loads them.
@@ -207,6 +210,7 @@ func (b *batcher) send(batch []*call) {
 		}
 	}
 	if len(retry) > 0 {
+		b.counts.resends.Add(uint64(len(retry)))
 		b.exec(deadline, retry)
 	}
 	for _, c := range live {
@@ -385,6 +389,7 @@ func (b *batcher) close() {
 type clusterBatchers struct {
 	cluster   *redis.ClusterClient // nil when the store is not on a Cluster
 	pipelines int                  // Config.Pipelines: per node
+	counts    *pipelineCounts      // the store's
 
 	mu     sync.Mutex // guards byNode, closed
 	byNode map[*redis.Client]*batcher
@@ -412,7 +417,7 @@ func (n *clusterBatchers) get(node *redis.Client) *batcher {
 	defer n.mu.Unlock()
 	b := n.byNode[node]
 	if b == nil {
-		b = &batcher{client: node, cluster: n.cluster, maxFlushers: n.pipelines, closed: n.closed}
+		b = &batcher{client: node, cluster: n.cluster, maxFlushers: n.pipelines, closed: n.closed, counts: n.counts}
 		if n.byNode == nil {
 			n.byNode = make(map[*redis.Client]*batcher)
 		}

@@ -62,6 +62,7 @@ type Store struct {
 	full   atomic.Bool  // Redis refused a write for lack of memory, logged once
 	closed atomic.Bool
 
+	counts   pipelineCounts // for PipelineStats
 	policy   policyState    // Redis's eviction policy (eviction.go)
 	recheck  chan struct{}  // asks policyLoop to read the policy again
 	releases releaseNotices // lock-release pub/sub, off unless NotifyReleases (releases.go)
@@ -140,8 +141,10 @@ func Open(cfg Config) (*Store, error) {
 	s.timeout.Store(locking.DefaultTimeout)
 	s.nodes.cluster, _ = client.(*redis.ClusterClient)
 	s.nodes.pipelines = cfg.Pipelines // per node
+	s.nodes.counts = &s.counts
+	s.batch.counts = &s.counts
 	if s.nodes.cluster == nil && !cfg.goRedisOnly {
-		s.batch = batcher{client: client, maxFlushers: cfg.Pipelines}
+		s.batch = batcher{client: client, maxFlushers: cfg.Pipelines, counts: &s.counts}
 		if cfg.MasterName == "" {
 			s.batch.pipes = newPipeConns(&cfg, tlsCfg)
 		}
@@ -288,6 +291,7 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 			attempt--
 			continue
 		}
+		s.counts.conflicts.Add(1)
 		if err := s.waitToRetry(ctx, deadline, attempt); err != nil {
 			return err
 		}

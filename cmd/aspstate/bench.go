@@ -553,7 +553,7 @@ func runBench(ctx context.Context, args []string, s streams) int {
 	asJSON := fs.Bool("json", false, "print the result as one JSON line")
 	ceiling := fs.Bool("ceiling", false, "start an in-process ceiling server on 127.0.0.1:0 and bench it instead of --server (it shares this process's CPU)")
 	fs.Usage = func() {
-		fmt.Fprintln(s.stderr, "Usage: aspstate bench [flags]\n\nA protocol load generator. Exit status 1 when any request failed.")
+		fmt.Fprintln(fs.Output(), "Usage: aspstate bench [flags]\n\nA protocol load generator. Exit status 1 when any request failed.")
 		fs.PrintDefaults()
 	}
 	if code, done := parseFlags(fs, args, s); done {

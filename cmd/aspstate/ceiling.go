@@ -102,13 +102,20 @@ func (s *ceilingServer) serve(nc net.Conn) {
 
 func runCeiling(ctx context.Context, args []string, s streams) int {
 	fs := pflag.NewFlagSet("aspstate ceiling", pflag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:42424", "address to listen on")
+	// No default: a ceiling started on the production port while the real
+	// server is down would answer web servers with a fixed, empty-looking
+	// session.
+	listen := fs.String("listen", "", "address to listen on (required; e.g. 127.0.0.1:0 or 127.0.0.1:42500)")
 	fs.Usage = func() {
-		fmt.Fprintln(s.stderr, "Usage: aspstate ceiling [--listen ADDR]\n\nAnswers every request with a fixed 1 KiB 200: run bench against it to see what a Go server can do on this machine.")
+		fmt.Fprintln(fs.Output(), "Usage: aspstate ceiling --listen ADDR\n\nAnswers every request with a fixed 1 KiB 200: run bench against it to see what a Go server can do on this machine.\nThere is no default address, so that it never takes a state server's port by accident.")
 		fs.PrintDefaults()
 	}
 	if code, done := parseFlags(fs, args, s); done {
 		return code
+	}
+	if *listen == "" || fs.NArg() > 0 {
+		fmt.Fprintln(s.stderr, "aspstate ceiling: --listen ADDR is required (there is no default, so that the ceiling never takes a state server's port)")
+		return exitUsage
 	}
 	srv, err := listenCeiling(*listen)
 	if err != nil {

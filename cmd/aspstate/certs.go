@@ -14,13 +14,13 @@ import (
 // runCerts creates a farm CA and one certificate per peering member, for
 // shops without a PKI of their own.
 func runCerts(_ context.Context, args []string, s streams) int {
-	fs := pflag.NewFlagSet("certs", pflag.ContinueOnError)
+	fs := pflag.NewFlagSet("aspstate certs", pflag.ContinueOnError)
 	dir := fs.String("dir", "", "directory for ca.pem, ca-key.pem and ID.pem / ID-key.pem (created if missing)")
 	members := fs.StringSlice("members", nil, "member IDs, comma separated (each becomes its certificate's DNS name)")
 	hosts := fs.StringSlice("hosts", nil, "extra names or IPs per member: ID=HOST, repeatable or comma separated")
 	force := fs.Bool("force", false, "overwrite existing files")
 	fs.Usage = func() {
-		fmt.Fprint(s.stderr, "Usage: aspstate certs --dir DIR --members gw1,gw2,gw3 [--hosts gw1=10.0.0.1,...] [--force]\n\n")
+		fmt.Fprint(fs.Output(), "Usage: aspstate certs --dir DIR --members gw1,gw2,gw3 [--hosts gw1=10.0.0.1,...] [--force]\n\n")
 		fs.PrintDefaults()
 	}
 	if code, done := parseFlags(fs, args, s); done {

@@ -7,7 +7,7 @@
 //	aspstate get|lock|unlock|put|delete|touch [flags] SESSIONID
 //
 // One request, as a .NET 4.x web server sends it, against --server
-// (default 127.0.0.1:42424): get is a plain Get, lock a GetExclusive, unlock a
+// (default ASPSTATE_SERVER, then 127.0.0.1:42424): get is a plain Get, lock a GetExclusive, unlock a
 // ReleaseExclusive (--cookie required), put a Set (body from --file or stdin;
 // --timeout minutes, default 20, -1 omits the header; --cookie and
 // --extra-flags are sent only when given), delete a Remove (--cookie optional)
@@ -17,6 +17,51 @@
 // headers that matter (ActionFlags, LockCookie, LockAge, LockDate as a time,
 // Timeout) and the body: as text when it is printable, otherwise as a hex dump.
 // With --raw the body goes to stdout unchanged and everything else to stderr.
+//
+//	aspstate decode [flags] SESSIONID
+//	aspstate decode --file F
+//
+// The contents of an ASP.NET session blob (package internal/sessionformat):
+// the timeout, then one line per item, "name (type): value", with values of
+// the primitive types and, for an object written by BinaryFormatter, its
+// class name and size; the static objects after them. A compressed blob is
+// inflated. --file reads the blob from a file (- for stdin); with a session
+// id (or --key, --target) it is read from --server (default
+// $ASPSTATE_SERVER, then 127.0.0.1:42424) with a plain Get: no lock is taken,
+// though the Get slides the expiry and clears an uninitialized item's mark as
+// any read-only page would. --json prints the decoded session as JSON. Exit
+// status 0 decoded; 1 usage error, unreadable file or not a session blob; 2
+// server unreachable; 3 not found (404); 4 locked (423), as docs/admin-api.md
+// defines them. The session id is never printed.
+//
+// Session tools, through a gateway's operators' API (docs/admin-api.md) at
+// --admin (default ASPSTATE_ADMIN), with the token from --token-file (its
+// first line) or ASPSTATE_ADMIN_TOKEN:
+//
+//	aspstate sessions [--locked] [--older-than D] [--prefix P] [--limit N] [--json]
+//	aspstate inspect ID [--json]
+//	aspstate unlock --force ID [--why TEXT] [--who USER@HOST]
+//	aspstate delete ID [--why TEXT] [--who USER@HOST]
+//	aspstate export [--out F] [--admin ADDR | --bbolt FILE | --badger DIR]
+//	aspstate import [--in F] [--replace] [--admin ADDR | --bbolt FILE | --badger DIR]
+//
+// sessions lists (a table, or the API's JSON), paging through the API 1000
+// at a time; inspect shows one record without its blob; unlock --force frees
+// a lock whatever its cookie and delete removes a session, locked or not,
+// both logged by the gateway with who (default user@host) and why. unlock
+// without --force is the protocol's release (--cookie); delete goes through
+// the API when --admin or ASPSTATE_ADMIN is set and neither --server nor
+// --cookie is given, otherwise it is the protocol's Remove. export writes a
+// backends/recordcodec stream of every session with its full record and
+// remaining lifetime (to stdout, or to F under a temporary name renamed once
+// complete); import loads one (from stdin or F), keeping lock state, cookies,
+// lock dates, the uninitialized flag and the remaining lifetime, and skips
+// sessions that exist unless --replace. With --bbolt or --badger both open
+// the store in this process (backends.Mover: Walk, Install) instead of asking
+// a gateway; a store that a running server holds is refused with the store's
+// "locked by another process" (bbolt waits one second for its file lock,
+// badger's directory lock fails at once). Export and import draw a \r
+// progress line on stderr only when stderr is a terminal.
 //
 //	aspstate bench [flags]
 //
@@ -43,6 +88,7 @@
 //
 // A minimal server that answers every request with the same 200 and a 1 KiB
 // body (the blob bench stores with the default --payload 1024), built once.
+// --listen has no default, so that it never takes a state server's port.
 // Benchmarking it shows what a Go server can do on this machine.
 //
 //	aspstate tap --listen ADDR --upstream ADDR
@@ -74,13 +120,16 @@
 //
 // # Errors
 //
-// Exit status 1 on a transport error, a 400 or (bench) any error counted,
-// 2 on a usage error. bench counts every transport error, 400 or unexpected
+// Exit statuses (docs/admin-api.md), for every command: 0 success; 1 usage
+// or other failure (a 400, bench errors); 2 could not reach the server or the
+// API, or it could not reach its store or peer (502/503); 3 not found (404);
+// 4 locked (423) or the lock changed (409); 5 refused (401/403). Help (help,
+// -h, --help) goes to stdout with status 0, errors to stderr. bench counts every transport error, 400 or unexpected
 // status and prints the first few.
 //
 // # What it does not do
 //
-// It does not decode session blobs into items, and the tap does not alter,
+// decode does not deserialize BinaryFormatter objects, and the tap does not alter,
 // delay or inject traffic. Bench does not pipeline: the ASP.NET client never
 // does.
 package main

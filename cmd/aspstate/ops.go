@@ -54,10 +54,11 @@ func (t *targetFlags) resolve(args []string) (string, error) {
 }
 
 // runOp runs get, put, lock, unlock, delete and touch: one request, its
-// response printed. Exit status 1 on a transport error or a 400.
+// response printed. Exit status 2 on a transport error, 3 on a 404, 4 on a
+// 423, 1 on a 400 or any other status.
 func runOp(ctx context.Context, cmd string, args []string, s streams) int {
 	fs := pflag.NewFlagSet("aspstate "+cmd, pflag.ContinueOnError)
-	server := fs.String("server", defaultServer, "state server host:port")
+	server := fs.String("server", envOr("ASPSTATE_SERVER", defaultServer), "state server host:port (default from ASPSTATE_SERVER)")
 	var tf targetFlags
 	tf.register(fs)
 	netTimeout := fs.Duration("network-timeout", 10*time.Second, "timeout for connecting and for the round trip (stateNetworkTimeout)")
@@ -71,12 +72,19 @@ func runOp(ctx context.Context, cmd string, args []string, s streams) int {
 		extra = fs.Int32("extra-flags", 0, "ExtraFlags header, 1 = uninitialized item (omitted unless given)")
 		file = fs.StringP("file", "f", "-", "file holding the body (- = stdin)")
 	case "unlock":
-		cookie = fs.Int32("cookie", 0, "LockCookie header (required)")
+		cookie = fs.Int32("cookie", 0, "LockCookie header (required; or --force ID to free a lock through the operators' API)")
 	case "delete":
 		cookie = fs.Int32("cookie", 0, "LockCookie header (omitted unless given)")
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(s.stderr, "Usage: aspstate %s [flags] SESSIONID|--key KEY|--target TARGET\n", cmd)
+		fmt.Fprintf(fs.Output(), "Usage: aspstate %s [flags] SESSIONID|--key KEY|--target TARGET\n", cmd)
+		switch cmd {
+		case "unlock":
+			fmt.Fprint(fs.Output(), "       aspstate unlock --force ID [--why TEXT]   frees a lock through the operators' API (aspstate unlock --force --help)\n")
+		case "delete":
+			fmt.Fprint(fs.Output(), "With --admin ADDR or ASPSTATE_ADMIN, and none of --server, --cookie, --app, --key, --target,\n"+
+				"delete goes through the operators' API instead (aspstate delete --admin ADDR --help).\n")
+		}
 		fs.PrintDefaults()
 	}
 	if code, done := parseFlags(fs, args, s); done {
@@ -93,7 +101,7 @@ func runOp(ctx context.Context, cmd string, args []string, s streams) int {
 		req.Exclusive = wire.ExclusiveAcquire
 	case "unlock":
 		if !fs.Changed("cookie") {
-			fmt.Fprintln(s.stderr, "aspstate unlock: --cookie is required")
+			fmt.Fprintln(s.stderr, "aspstate unlock: --cookie is required (or --force ID to free the lock through the operators' API)")
 			return exitUsage
 		}
 		req.Exclusive = wire.ExclusiveRelease
@@ -127,13 +135,13 @@ func runOp(ctx context.Context, cmd string, args []string, s streams) int {
 	c, err := dialClient(ctx, *server, *netTimeout)
 	if err != nil {
 		fmt.Fprintf(s.stderr, "aspstate %s: %v\n", cmd, err)
-		return exitFail
+		return exitUnreachable
 	}
 	defer c.Close()
 	var resp wire.ClientResponse
 	if err := c.roundTrip(&req, &resp); err != nil {
 		fmt.Fprintf(s.stderr, "aspstate %s: %s: %v\n", cmd, *server, err)
-		return exitFail
+		return exitUnreachable
 	}
 	headOut := s.stdout
 	if *raw {
@@ -145,10 +153,31 @@ func runOp(ctx context.Context, cmd string, args []string, s streams) int {
 	} else {
 		printBody(s.stdout, resp.Body)
 	}
-	if resp.Status == 400 {
+	return statusExit(resp.Status)
+}
+
+// statusExit maps a protocol status to the exit status: 200 succeeds, 404
+// (no such session) and 423 (locked) have their own statuses so that a
+// script can tell them from success.
+func statusExit(status int) int {
+	switch status {
+	case 200:
+		return exitOK
+	case 404:
+		return exitNotFound
+	case 423:
+		return exitLocked
+	default:
 		return exitFail
 	}
-	return exitOK
+}
+
+// envOr is the environment variable's value, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func readBody(file string, stdin io.Reader) ([]byte, error) {

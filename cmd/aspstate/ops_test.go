@@ -54,7 +54,7 @@ func TestGetPrintsLockedWithoutHTTPPrefix(t *testing.T) {
 	addr, reqs := scripted(t, "423 Locked\r\nX-AspNet-Version: 2.0.50727\r\nLockDate: "+strconv.FormatInt(ticks, 10)+
 		"\r\nLockAge: 5\r\nLockCookie: 7\r\nCache-Control: private\r\nContent-Length: 0\r\n\r\n")
 	r := runTool(t, "", "get", "--server", addr, "--app", "/LM/W3SVC/1/ROOT/Shop", "kf51kjsndazux1l0vjlec5jw")
-	if r.code != 0 {
+	if r.code != exitLocked {
 		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 	}
 	for _, want := range []string{"423 Locked\n", "LockCookie: 7\n", "LockAge: 5 s\n", "LockDate: 2024-03-05 14:07:09.000", "X-AspNet-Version: 2.0.50727\n"} {
@@ -173,13 +173,21 @@ func TestExitStatus(t *testing.T) {
 		t.Errorf("400: exit %d, stdout %q", r.code, r.stdout)
 	}
 	addr404, _ := scripted(t, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
-	if r := runTool(t, "", "get", "--server", addr404, "s1"); r.code != exitOK {
+	if r := runTool(t, "", "get", "--server", addr404, "s1"); r.code != exitNotFound || !strings.Contains(r.stdout, "404 Not Found") {
 		t.Errorf("404: exit %d", r.code)
+	}
+	addr423, _ := scripted(t, "HTTP/1.1 423 Locked\r\nLockCookie: 3\r\nLockAge: 1\r\nLockDate: 0\r\nContent-Length: 0\r\n\r\n")
+	if r := runTool(t, "", "lock", "--server", addr423, "s1"); r.code != exitLocked {
+		t.Errorf("423: exit %d", r.code)
+	}
+	addr500, _ := scripted(t, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+	if r := runTool(t, "", "touch", "--server", addr500, "s1"); r.code != exitFail {
+		t.Errorf("500: exit %d", r.code)
 	}
 
 	// A server that closes without answering: a transport error.
 	s := startServer(t, func(c net.Conn) { c.Close() })
-	if r := runTool(t, "", "touch", "--server", s.addr(), "s1"); r.code != exitFail || r.stderr == "" {
+	if r := runTool(t, "", "touch", "--server", s.addr(), "s1"); r.code != exitUnreachable || r.stderr == "" {
 		t.Errorf("closed: exit %d, stderr %q", r.code, r.stderr)
 	}
 	// Nothing listening.
@@ -189,13 +197,13 @@ func TestExitStatus(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	if r := runTool(t, "", "get", "--server", dead, "s1"); r.code != exitFail {
+	if r := runTool(t, "", "get", "--server", dead, "s1"); r.code != exitUnreachable {
 		t.Errorf("refused: exit %d", r.code)
 	}
 	// A server that never answers: the network timeout applies.
 	silent := startServer(t, func(c net.Conn) { buf := make([]byte, 100); c.Read(buf); time.Sleep(2 * time.Second); c.Close() })
 	start := time.Now()
-	if r := runTool(t, "", "get", "--network-timeout", "200ms", "--server", silent.addr(), "s1"); r.code != exitFail {
+	if r := runTool(t, "", "get", "--network-timeout", "200ms", "--server", silent.addr(), "s1"); r.code != exitUnreachable {
 		t.Errorf("silent: exit %d", r.code)
 	}
 	if d := time.Since(start); d > 1500*time.Millisecond {
@@ -213,12 +221,39 @@ func TestUsageErrors(t *testing.T) {
 		{"unlock", "s1"},
 		{"bench", "--scenario", "nope"},
 		{"bench", "--scenario", "cycle", "--connections", "10", "--sessions", "5"},
+		{"ceiling"},
+		{"unlock", "--force"},
+		{"unlock", "--force", "--admin", "127.0.0.1:1", "a", "b"},
+		{"unlock", "--force=false", "--admin", "127.0.0.1:1", "a"},
+		{"unlock", "--force", "s1"}, // no --admin
+		{"delete", "--admin", "127.0.0.1:1"},
+		{"inspect", "--admin", "127.0.0.1:1"},
+		{"sessions", "--admin", "127.0.0.1:1", "extra"},
+		{"sessions", "--admin", "127.0.0.1:1", "--limit", "-1"},
+		{"sessions", "--admin", "127.0.0.1:1", "--older-than", "soon"},
+		{"sessions"},
+		{"export", "--bbolt", "x", "--badger", "y"},
+		{"export", "--bbolt", "x", "--admin", "127.0.0.1:1"},
+		{"import", "--badger", "y", "--admin", "127.0.0.1:1"},
+		{"export", "--admin", "ftp://x"},
+		{"import", "stray"},
 	} {
 		if r := runTool(t, "", args...); r.code != exitUsage {
 			t.Errorf("%q: exit %d, want %d", args, r.code, exitUsage)
 		}
 	}
-	if r := runTool(t, "", "get", "--help"); r.code != exitOK || !strings.Contains(r.stderr, "--network-timeout") {
-		t.Errorf("--help: exit %d, %q", r.code, r.stderr)
+	for _, args := range [][]string{
+		{"get", "--help"}, {"help", "get"}, {"get", "-h"}, {"unlock", "--force", "-h"}, {"sessions", "-h"},
+		{"export", "--help"}, {"import", "-h"}, {"ceiling", "-h"}, {"bench", "-h"}, {"peers", "-h"}, {"certs", "-h"},
+	} {
+		if r := runTool(t, "", args...); r.code != exitOK || !strings.Contains(r.stdout, "Usage:") || r.stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := runTool(t, "", "help"); r.code != exitOK || !strings.Contains(r.stdout, "aspstate sessions") || !strings.Contains(r.stdout, "Exit status") {
+		t.Errorf("help: exit %d, stdout %q", r.code, r.stdout)
+	}
+	if r := runTool(t, "", "get", "--no-such-flag", "s1"); r.code != exitUsage || !strings.Contains(r.stderr, "no-such-flag") || r.stdout != "" {
+		t.Errorf("unknown flag: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }

@@ -7,10 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/pflag"
 
@@ -21,32 +19,32 @@ const peersUsage = `Usage:
   aspstate peers [--admin ADDR]            show the farm's view, links and hand-off
   aspstate peers down ID [--admin ADDR]    declare member ID dead: its range takes new sessions
 
---admin (or ASPSTATE_ADMIN) is a gateway's operators' listener (admin.listen).
+--admin (or ASPSTATE_ADMIN) is a gateway's operators' listener (admin.listen);
+the token (needed for peers down, and off loopback) comes from --token-file F
+or ASPSTATE_ADMIN_TOKEN.
 `
 
 // runPeers asks a gateway's operators' listener for its peering status, or
 // tells it that a member is down.
 func runPeers(ctx context.Context, args []string, s streams) int {
-	fs := pflag.NewFlagSet("peers", pflag.ContinueOnError)
-	admin := fs.String("admin", os.Getenv("ASPSTATE_ADMIN"), "the gateway's operators' listener, host:port")
+	fs := pflag.NewFlagSet("aspstate peers", pflag.ContinueOnError)
+	var af adminFlags
+	af.register(fs)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
-	fs.Usage = func() { fmt.Fprint(s.stderr, peersUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), peersUsage); fs.PrintDefaults() }
 	if code, done := parseFlags(fs, args, s); done {
 		return code
 	}
-	if *admin == "" {
-		fmt.Fprint(s.stderr, "aspstate peers: --admin ADDR (or ASPSTATE_ADMIN) is required\n\n"+peersUsage)
+	c, err := af.client()
+	if err != nil {
+		fmt.Fprint(s.stderr, "aspstate peers: "+err.Error()+"\n\n"+peersUsage)
 		return exitUsage
 	}
-	base := "http://" + *admin
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	switch rest := fs.Args(); {
 	case len(rest) == 0:
 		var st peering.Status
-		if err := httpJSON(ctx, http.MethodGet, base+"/peers", &st); err != nil {
-			fmt.Fprintf(s.stderr, "aspstate peers: %v\n", err)
-			return exitFail
+		if err := c.call(ctx, http.MethodGet, "/peers", nil, &st); err != nil {
+			return fail(s, "aspstate peers", err)
 		}
 		if *asJSON {
 			enc := json.NewEncoder(s.stdout)
@@ -58,9 +56,8 @@ func runPeers(ctx context.Context, args []string, s streams) int {
 		return exitOK
 	case len(rest) == 2 && rest[0] == "down":
 		var st peering.Status
-		if err := httpJSON(ctx, http.MethodPost, base+"/peers/down?member="+url.QueryEscape(rest[1]), &st); err != nil {
-			fmt.Fprintf(s.stderr, "aspstate peers down: %v\n", err)
-			return exitFail
+		if err := c.call(ctx, http.MethodPost, "/peers/down", url.Values{"member": {rest[1]}}, &st); err != nil {
+			return fail(s, "aspstate peers down", err)
 		}
 		fmt.Fprintf(s.stdout, "%s declared down; new view:\n", rest[1])
 		printPeers(s.stdout, &st)
@@ -69,26 +66,6 @@ func runPeers(ctx context.Context, args []string, s streams) int {
 		fmt.Fprint(s.stderr, peersUsage)
 		return exitUsage
 	}
-}
-
-func httpJSON(ctx context.Context, method, u string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-	}
-	return json.Unmarshal(body, out)
 }
 
 func printPeers(w io.Writer, st *peering.Status) {

@@ -401,7 +401,7 @@ func runTap(ctx context.Context, args []string, s streams) int {
 	upstream := fs.String("upstream", defaultServer, "state server to relay to")
 	dialTimeout := fs.Duration("network-timeout", 10*time.Second, "timeout for connecting to the upstream")
 	fs.Usage = func() {
-		fmt.Fprintln(s.stderr, "Usage: aspstate tap --listen ADDR --upstream ADDR\n\nRelays every connection unchanged and prints each request (>) and response (<).")
+		fmt.Fprintln(fs.Output(), "Usage: aspstate tap --listen ADDR --upstream ADDR\n\nRelays every connection unchanged and prints each request (>) and response (<).")
 		fs.PrintDefaults()
 	}
 	if code, done := parseFlags(fs, args, s); done {

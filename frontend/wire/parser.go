@@ -33,11 +33,11 @@ type Parser struct {
 	need     int // headLen + Content-Length, once headDone
 
 	// The request as parsed so far; slices that alias buf are kept as offsets.
-	cur            Request
-	tOff, tEnd     int
-	clSeen, exSeen bool
-	lcSeen         bool // a "LockCookie" (not "Lock-Cookie") header was seen
-	toN, lcN, efN  int  // occurrences, to reject duplicated numeric headers
+	cur           Request
+	tOff, tEnd    int
+	clSeen        bool
+	lcSeen        bool // a "LockCookie" (not "Lock-Cookie") header was seen
+	toN, lcN, efN int  // occurrences, to reject duplicated numeric headers
 
 	// Fingerprint of the pending bytes: the first and last few bytes seen.
 	fpHead, fpTail [16]byte

@@ -33,6 +33,10 @@ type Load struct {
 	// (0: 1 ms). A longer one keeps the history of one busy session small
 	// enough for porcupine.
 	Backoff time.Duration
+	// Think is a client's pause after each acknowledged cycle (0: none), as
+	// a web server's page takes between requests: it spreads a bounded
+	// number of cycles over a run long enough to span a fault.
+	Think time.Duration
 	// Base is the zero of the operations' times (zero: the start of the run).
 	Base time.Time
 }
@@ -225,6 +229,9 @@ func (w *worker) run(deadline time.Time) {
 		h, ok = w.put(h)
 		if ok {
 			cycles++
+			if w.l.Think > 0 && h == nil {
+				time.Sleep(w.l.Think)
+			}
 		}
 	}
 }

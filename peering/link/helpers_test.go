@@ -104,7 +104,9 @@ func (f *farm) start(t testing.TB, ln net.Listener, members map[string]string, s
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.certs.mu.Lock() // pollCerts already reads it
 	m.certs.every = 0 // reread on every handshake: rotation tests need no sleep
+	m.certs.mu.Unlock()
 	n := &node{Mesh: m, id: self, ln: ln, log: log, done: make(chan error, 1)}
 	go func() { n.done <- m.Serve(ln) }()
 	t.Cleanup(func() {

@@ -129,6 +129,7 @@ func New(o Options) (*Server, error) {
 		&storeCollector{s: s.store},
 		buildInfo(o.Version),
 	)
+	s.reg.MustRegister(backendCollectors(o.Backend)...)
 	if rc := redisCollectorFor(o.Backend); rc != nil {
 		s.reg.MustRegister(rc)
 	}
@@ -143,6 +144,7 @@ func New(o Options) (*Server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	s.servePage(mux)
 	if o.Node != nil {
 		s.servePeers(mux)
 	}
@@ -213,8 +215,12 @@ func (s *Server) Ready(ctx context.Context) (bool, string) {
 	if r := s.notReady.Load(); r != nil {
 		return false, *r
 	}
-	if s.o.Node != nil && !s.o.Node.Status().Serving {
-		return false, "peering: not serving (joining the farm, leaving it, or refused by it; see /peers)"
+	if s.o.Node != nil {
+		// Not only Serving: without the lease (a majority out of reach) every
+		// operation fails, and a load balancer must stop sending traffic.
+		if st := s.o.Node.Status(); !st.Serving || st.NotServing != "" {
+			return false, "peering: not serving: " + st.NotServing + " (see /peers)"
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.ProbeTimeout)
 	defer cancel()

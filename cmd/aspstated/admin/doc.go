@@ -6,6 +6,8 @@
 //
 // # Endpoints
 //
+//	GET  /                  the admin page (page.go, page/): HTML, /app.js, /app.css,
+//	                        /favicon.svg, embedded; the overview's access rule
 //	GET  /metrics           Prometheus text format (see metrics.go for the names)
 //	GET  /healthz           200 "ok" while the process runs
 //	GET  /readyz            200 "ready", or 503 with the reason: the backend cannot
