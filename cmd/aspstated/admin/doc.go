@@ -7,7 +7,7 @@
 // # Endpoints
 //
 //	GET  /                  the admin page (page.go, page/): HTML, /app.js, /app.css,
-//	                        /favicon.svg, embedded; the overview's access rule
+//	                        /favicon.svg, embedded, static (no data): on every listener
 //	GET  /metrics           Prometheus text format (see metrics.go for the names)
 //	GET  /healthz           200 "ok" while the process runs
 //	GET  /readyz            200 "ready", or 503 with the reason: the backend cannot
@@ -27,7 +27,7 @@
 //	POST /api/import        Install each record of such a stream (token)
 //	/debug/pprof/...        only with admin.pprof; never /debug/pprof/cmdline
 //
-// The page at / is not served here yet. The session API works on
+// The session API works on
 // Options.Sessions: the farm (peering's Node) with peering, else the store;
 // every backend implements backends.Mover, Redis included (SCAN pages).
 //
@@ -96,5 +96,5 @@
 // # What it does not do
 //
 // No TLS and no users: one shared token. It is off by default, and belongs
-// on loopback or a private network. No admin page yet (/ is a 404).
+// on loopback or a private network.
 package admin
