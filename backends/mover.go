@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// Mover is implemented by every store (memory, bbolt, badger, Redis), and by
-// peering's Node for the whole farm. Peering's hand-off, export/import and
-// the operators' API (listing, inspecting, force-unlocking) use it.
+// Mover is implemented by every store (memory, bbolt, badger, Redis); a
+// farm-wide one (peering's Node) walks every gateway's share. Peering's
+// hand-off, export/import and the operators' API (listing, inspecting,
+// force-unlocking) use it.
 //
 // Deadlines are absolute times on the store's clock. A record is live while
 // its deadline has not passed; Install treats a deadline at or before now as

@@ -19,6 +19,9 @@ func TestKeyHash(t *testing.T) {
 	if keyHash(k) != h || keyHash([]byte("/other")) == h {
 		t.Errorf("keyHash is not a function of the key alone")
 	}
+	if KeyHash(string(k)) != h {
+		t.Errorf("KeyHash(%q) = %q, the logs' hash is %q", k, KeyHash(string(k)), h)
+	}
 }
 
 // TestRateLog: with an injected clock, the first failure is logged in full,

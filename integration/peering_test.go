@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -45,6 +46,9 @@ func freePort(t *testing.T) string {
 func startPeerFarm(t *testing.T, backend string, extra ...string) *peerFarm {
 	f := &peerFarm{t: t, dir: t.TempDir(), ids: []string{"gw1", "gw2", "gw3"}, backend: backend, extra: extra}
 	if err := pki.WriteFarm(f.dir, f.ids, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.dir, "admin-token"), []byte(adminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var list []string
@@ -93,7 +97,7 @@ func (f *peerFarm) args(i int) []string {
 		"--peering.tls.ca_file", filepath.Join(f.dir, "ca.pem"),
 		"--peering.tls.cert_file", filepath.Join(f.dir, id+".pem"),
 		"--peering.tls.key_file", filepath.Join(f.dir, id+"-key.pem"),
-		"--admin.listen", f.admin[i]}
+		"--admin.listen", f.admin[i], "--admin.token_file", filepath.Join(f.dir, "admin-token")}
 	switch f.backend {
 	case "bbolt":
 		args = append(args, "--backend.bbolt.path", filepath.Join(f.dir, id+".db"))
@@ -352,9 +356,13 @@ func TestPeeringBinariesKilledOwner(t *testing.T) {
 	}
 }
 
+// adminToken is the farm's admin.token_file: POST /peers/down needs it.
+const adminToken = "integration-admin-token-0123456789"
+
 func peersStatus(t *testing.T, method, url string) peering.Status {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,8 @@ import (
 //
 //	endpoint                             loopback, no token  other, no token  token
 //	/metrics, /healthz, /readyz          yes                 yes              yes
-//	/ (the page), /api/overview, /peers  yes                 401              yes
+//	/ and its files (static, no data)    yes                 yes              yes
+//	/api/overview, GET /peers            yes                 401              yes
 //	the rest of /api/, POST /peers/down  401                 401              yes
 //
 // Without admin.token_file, whatever would need the token answers 403 and
