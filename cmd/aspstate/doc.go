@@ -18,6 +18,13 @@
 // Timeout) and the body: as text when it is printable, otherwise as a hex dump.
 // With --raw the body goes to stdout unchanged and everything else to stderr.
 //
+//	aspstate ping [--server ADDR] [--network-timeout D]
+//
+// A health check: a ResetTimeout for a key no web server uses; exit status 0
+// when the server answers the protocol (200 or 404), 1 otherwise (Docker
+// reserves every other status for HEALTHCHECK). The Dockerfile and the
+// Kubernetes probes use it.
+//
 //	aspstate decode [flags] SESSIONID
 //	aspstate decode --file F
 //

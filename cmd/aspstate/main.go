@@ -57,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runOp(ctx, cmd, rest, s)
 	case "get", "put", "lock", "touch":
 		return runOp(ctx, cmd, rest, s)
+	case "ping":
+		return runPing(ctx, rest, s)
 	case "sessions":
 		return runSessions(ctx, rest, s)
 	case "inspect":
@@ -98,6 +100,7 @@ Protocol (--server ADDR or ASPSTATE_SERVER, default 127.0.0.1:42424):
   aspstate put    [flags] SESSIONID     Set; body from --file or stdin
   aspstate delete [flags] SESSIONID     Remove (Session.Abandon)
   aspstate touch  [flags] SESSIONID     ResetTimeout (HEAD)
+  aspstate ping   [--server ADDR]       exit 0 if the server answers the protocol, else 1 (health checks)
   aspstate decode [flags] SESSIONID     a session's items, read with a Get (no lock)
   aspstate decode --file F              the same for a blob in a file (- = stdin)
 
