@@ -150,3 +150,52 @@ func TestFailoverLatencyAndLossOnOneLink(t *testing.T) {
 		}
 	}
 }
+
+// A partition in the middle of a drain: gw3 leaves while its links to gw1
+// are cut for 1.5 s (shorter than dead_after). The drain waits out the cut
+// and completes; every session gw3 held is then served, with its contents,
+// through both remaining gateways, and the load on the others' sessions
+// stays linearizable.
+func TestFailoverPartitionDuringDrain(t *testing.T) {
+	opts := fastFailover
+	opts.DrainTimeout = 30 * time.Second
+	c := peeringtest.New(t, 3, opts)
+	addrs := frontAddrs(c)
+	setup := &stateclient.Conn{Addr: addrs[0]}
+	defer setup.Close()
+	held := make([]string, 300)
+	for s := range held {
+		held[s] = targetOwnedBy(t, c, 2, fmt.Sprintf("drained%d-", s))
+		mustDo(t, setup, stateclient.Put(held[s], -1, []byte(fmt.Sprintf("contents %d", s))))
+	}
+	targets := loadTargets(t, c, "drainload", 6, 0, 1)
+	done := make(chan lockcheck.Result)
+	go func() {
+		done <- lockcheck.RunCycles(lockcheck.Load{Addrs: addrs[:2], Targets: targets, Clients: 8,
+			Duration: 5 * time.Second, MaxCycles: 120, Failover: true, Backoff: 5 * time.Millisecond, Think: 30 * time.Millisecond})
+	}()
+	c.Cut([]int{2}, []int{0})
+	drained := make(chan int, 1)
+	go func() { drained <- c.Drain(2) }()
+	time.Sleep(1500 * time.Millisecond)
+	c.Heal()
+	select {
+	case left := <-drained:
+		if left != 0 {
+			t.Fatalf("the drain left %d records behind", left)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the drain did not complete within 30 s of the heal")
+	}
+	checkRun(t, "drain across a partition", <-done)
+	for _, via := range addrs[:2] {
+		cl := &stateclient.Conn{Addr: via}
+		for s, u := range held {
+			r := mustDo(t, cl, stateclient.Get(u))
+			if want := fmt.Sprintf("contents %d", s); r.Status != 200 || string(r.Body) != want {
+				t.Fatalf("drained session %d via %s: %d %q", s, via, r.Status, r.Body)
+			}
+		}
+		cl.Close()
+	}
+}
