@@ -192,11 +192,18 @@ type nsFarm struct {
 	gws       []*gateway
 }
 
+// nsAdminToken is the farm's admin.token_file token.
+const nsAdminToken = "netns-test-admin-token"
+
 func startNSFarm(t *testing.T, deadAfter, lease time.Duration) *nsFarm {
 	t.Helper()
 	lab := newNetLab(t, 3)
 	f := &nsFarm{t: t, lab: lab, dir: t.TempDir(), ids: []string{"gw1", "gw2", "gw3"}, deadAfter: deadAfter, lease: lease}
 	if err := pki.WriteFarm(f.dir, f.ids, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	// The admin listeners are not on loopback: /peers needs the token there.
+	if err := os.WriteFile(filepath.Join(f.dir, "admin-token"), []byte(nsAdminToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, ip := range lab.ips {
@@ -223,7 +230,7 @@ func (f *nsFarm) launch(i int) *gateway {
 	args := []string{"netns", "exec", f.lab.ns[i], binPath,
 		"--listen", f.front[i], "--allowed_networks", f.lab.subnet + "0/24",
 		"--backend.type", "bbolt", "--backend.bbolt.path", filepath.Join(f.dir, id+".db"),
-		"--admin.listen", f.admin[i],
+		"--admin.listen", f.admin[i], "--admin.token_file", filepath.Join(f.dir, "admin-token"),
 		"--peering.self", id, "--peering.listen", f.lab.ips[i] + ":42425",
 		"--peering.members", strings.Join(members, ","),
 		"--peering.tls.ca_file", filepath.Join(f.dir, "ca.pem"),
@@ -272,6 +279,7 @@ func (f *nsFarm) status(i int) (peering.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+f.admin[i]+"/peers", nil)
+	req.Header.Set("Authorization", "Bearer "+nsAdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return st, err

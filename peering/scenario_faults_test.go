@@ -258,10 +258,13 @@ func TestScenarioKillOwner(t *testing.T) {
 		}()
 	}
 	time.Sleep(500 * time.Millisecond)
+	// The dead phase starts once the kill is done: a request sent while it
+	// runs may still be answered by the owner, as it would be a moment
+	// before a real kill.
+	c.Kill(killed)
 	mu.Lock()
 	killedAt = time.Now()
 	mu.Unlock()
-	c.Kill(killed)
 	time.Sleep(1500 * time.Millisecond)
 	// Requests sent from here on may find the restarted, empty member.
 	mu.Lock()

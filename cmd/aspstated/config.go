@@ -209,6 +209,10 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 	if err == nil {
 		err = k.Merge(ek)
 	}
+	// peering.restart_grace defaults to min(5s, dead_after/2): when nobody set
+	// it, it follows a dead_after that was set (posflag would supply the
+	// flag's fixed default).
+	graceSet := k.Exists("peering.restart_grace") || fs.Changed("peering.restart_grace")
 	if err == nil {
 		err = k.Load(posflag.Provider(fs, ".", k), nil)
 	}
@@ -226,6 +230,11 @@ func loadConfig(args []string, environ []string) (*Config, *koanf.Koanf, options
 		if err := decode(f.key, k.Get(f.key), f.v); err != nil {
 			return nil, nil, opt, fs, err
 		}
+	}
+	if !graceSet {
+		cfg.Peering.RestartGrace = 0 // SetDefaults derives it from dead_after
+		cfg.Peering.SetDefaults()
+		k.Set("peering.restart_grace", cfg.Peering.RestartGrace.String())
 	}
 	return &cfg, k, opt, fs, nil
 }

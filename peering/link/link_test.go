@@ -366,8 +366,12 @@ func TestLargePayloadDoesNotBlockSmallCalls(t *testing.T) {
 	lns, members := listeners(t, "gw1", "gw2")
 	// Slow every write a little so the 20 MiB transfers last long enough to
 	// overtake on any machine.
+	// Under the race detector on a loaded machine a ping can sit behind
+	// megabytes of chunks in the socket buffers for longer than the default
+	// silence limit; this test is about fairness, so that limit is raised.
 	fa, fb := linktest.New(), linktest.New()
-	a := f.start(t, lns["gw1"], members, "gw1", nil, func(c *Config) { c.Dial = fa.Dial(nil) })
+	slow := func(c *Config) { c.HeartbeatInterval, c.DeadAfter = time.Second, 30*time.Second }
+	a := f.start(t, lns["gw1"], members, "gw1", nil, func(c *Config) { c.Dial = fa.Dial(nil); slow(c) })
 	big := bytes.Repeat([]byte("0123456789abcdef"), 20<<20/16)
 	h := func(ctx context.Context, from string, kind byte, p []byte) (byte, []byte) {
 		switch kind {
@@ -381,7 +385,7 @@ func TestLargePayloadDoesNotBlockSmallCalls(t *testing.T) {
 		}
 		return kind + 1, p
 	}
-	f.start(t, fb.Listen(lns["gw2"]), members, "gw2", h, nil)
+	f.start(t, fb.Listen(lns["gw2"]), members, "gw2", h, slow)
 	callOK(t, a, "gw2", "up")
 	fa.Delay(time.Millisecond)
 	fb.Delay(time.Millisecond)
