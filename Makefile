@@ -5,7 +5,7 @@ GO       ?= go
 BIN      ?= bin
 FUZZTIME ?= 30s
 
-.PHONY: build run test test-deps bench loadtest fuzz lint windows test-windows image-context image deploy-check
+.PHONY: build run test test-deps bench loadtest fuzz lint windows test-windows image-context image image-check deploy-check
 
 # Build both binaries into ./bin.
 build:
@@ -91,12 +91,18 @@ test-windows:
 
 # Stage what deploy/Dockerfile copies: static Linux binaries and an empty data
 # directory (bin/image/). `make image` then builds the image (needs a Docker
-# engine); CI stages the context and checks the Dockerfile offline.
+# engine). `make image-check` builds it and starts it for real (CI does):
+# Debian's docker.io installed if missing, a dockerd started without iptables
+# or a bridge if none answers, then the container must turn healthy by its own
+# HEALTHCHECK, run as uid 65532 and keep a bbolt session on its volume across
+# a clean stop (scripts/container-check.sh).
 image-context:
 	mkdir -p $(BIN)/image/data
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/image/ ./cmd/aspstated ./cmd/aspstate
 image: image-context
 	docker build -f deploy/Dockerfile -t aspstated .
+image-check:
+	scripts/container-check.sh
 
 # Check the deploy files offline: the systemd unit (systemd-analyze verify and
 # security), the Kubernetes manifests against the k8s.io/api types, the
