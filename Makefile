@@ -79,7 +79,9 @@ WINDOWS_TEST_PKGS ?= ./backends/internal/durable ./backends/memstore ./backends/
 # Wine, not yet traced). boltstore's TestTruncatedDataFileIsAnError is left out
 # too: on Windows bbolt grows the file to its memory map before reading, so
 # some truncations of free pages open cleanly there (an open finding; the
-# test runs on Linux).
+# test runs on Linux). Then the service itself under Wine's service manager:
+# install, sc start, sc stop, net start, service stop, uninstall, with the
+# port answering and a clean stop each time (scripts/wine/service-test.sh).
 test-windows:
 	scripts/wine/setup.sh
 	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -timeout 15m \
@@ -88,6 +90,7 @@ test-windows:
 	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -timeout 5m \
 	  -overlay "$$(scripts/wine/overlay.sh)" -exec "$(CURDIR)/scripts/wine/run.sh" \
 	  -run '^(TestPeerClosedDoesNotConsume|TestReadEOF|TestDeadlines|TestCloseWakesRead|TestConcurrentReadAndWrite)$$' ./internal/rawconn
+	scripts/wine/service-test.sh
 
 # Stage what deploy/Dockerfile copies: static Linux binaries and an empty data
 # directory (bin/image/). `make image` then builds the image (needs a Docker
