@@ -5,7 +5,7 @@ GO       ?= go
 BIN      ?= bin
 FUZZTIME ?= 30s
 
-.PHONY: build run test test-deps bench loadtest fuzz lint windows test-windows image-context image deploy-check
+.PHONY: build run test test-deps bench loadtest fuzz lint windows test-windows image-context image image-check deploy-check
 
 # Build both binaries into ./bin.
 build:
@@ -79,7 +79,9 @@ WINDOWS_TEST_PKGS ?= ./backends/internal/durable ./backends/memstore ./backends/
 # Wine, not yet traced). boltstore's TestTruncatedDataFileIsAnError is left out
 # too: on Windows bbolt grows the file to its memory map before reading, so
 # some truncations of free pages open cleanly there (an open finding; the
-# test runs on Linux).
+# test runs on Linux). Then the service itself under Wine's service manager:
+# install, sc start, sc stop, net start, service stop, uninstall, with the
+# port answering and a clean stop each time (scripts/wine/service-test.sh).
 test-windows:
 	scripts/wine/setup.sh
 	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -timeout 15m \
@@ -88,15 +90,22 @@ test-windows:
 	GOOS=windows GOARCH=amd64 $(GO) test -count=1 -timeout 5m \
 	  -overlay "$$(scripts/wine/overlay.sh)" -exec "$(CURDIR)/scripts/wine/run.sh" \
 	  -run '^(TestPeerClosedDoesNotConsume|TestReadEOF|TestDeadlines|TestCloseWakesRead|TestConcurrentReadAndWrite)$$' ./internal/rawconn
+	scripts/wine/service-test.sh
 
 # Stage what deploy/Dockerfile copies: static Linux binaries and an empty data
 # directory (bin/image/). `make image` then builds the image (needs a Docker
-# engine); CI stages the context and checks the Dockerfile offline.
+# engine). `make image-check` builds it and starts it for real (CI does):
+# Debian's docker.io installed if missing, a dockerd started without iptables
+# or a bridge if none answers, then the container must turn healthy by its own
+# HEALTHCHECK, run as uid 65532 and keep a bbolt session on its volume across
+# a clean stop (scripts/container-check.sh).
 image-context:
 	mkdir -p $(BIN)/image/data
 	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags="-s -w" -o $(BIN)/image/ ./cmd/aspstated ./cmd/aspstate
 image: image-context
 	docker build -f deploy/Dockerfile -t aspstated .
+image-check:
+	scripts/container-check.sh
 
 # Check the deploy files offline: the systemd unit (systemd-analyze verify and
 # security), the Kubernetes manifests against the k8s.io/api types, the

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/windows"
 	"golang.org/x/sys/windows/svc"
@@ -256,7 +257,7 @@ func runService(args []string) int {
 	if len(args) >= 2 && args[0] == "--log-file" {
 		logFile, args = args[1], args[2:]
 	}
-	isService, err := svc.IsWindowsService()
+	isService, err := startedByServiceManager()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "aspstated: %v\n", err)
 		return 1
@@ -305,5 +306,57 @@ func reportEarly(isService bool, msg string) {
 	if el, err := eventlog.Open(serviceName); err == nil {
 		_ = el.Error(1, msg)
 		el.Close()
+	}
+}
+
+// startedByServiceManager is svc.IsWindowsService (the parent process is
+// services.exe in session 0), and under Wine the same without the session:
+// Wine runs services.exe, like every process, in session 1, so there the
+// check alone says "console", the service never connects to the service
+// manager, and `sc start` fails with 1053. On Windows the answer is
+// svc.IsWindowsService's.
+func startedByServiceManager() (bool, error) {
+	if is, err := svc.IsWindowsService(); is || err != nil || !underWine() {
+		return is, err
+	}
+	name, err := parentImageName()
+	return strings.EqualFold(name, "services.exe"), err
+}
+
+// underWine: Wine's ntdll exports wine_get_version, Windows' does not.
+func underWine() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+}
+
+// parentImageName is the image name of the process that started this one
+// ("" if it has exited), found as svc.IsWindowsService finds it.
+func parentImageName() (string, error) {
+	var self windows.PROCESS_BASIC_INFORMATION
+	size := uint32(unsafe.Sizeof(self))
+	if err := windows.NtQueryInformationProcess(windows.CurrentProcess(), windows.ProcessBasicInformation,
+		unsafe.Pointer(&self), size, &size); err != nil {
+		return "", err
+	}
+	var buf []byte
+	for size = 64 << 10; ; {
+		buf = make([]byte, size)
+		err := windows.NtQuerySystemInformation(windows.SystemProcessInformation, unsafe.Pointer(&buf[0]), size, &size)
+		if err == nil {
+			break
+		}
+		if err != windows.STATUS_INFO_LENGTH_MISMATCH {
+			return "", err
+		}
+		size += 16 << 10 // processes may start between the two calls
+	}
+	for off := uintptr(0); ; {
+		p := (*windows.SYSTEM_PROCESS_INFORMATION)(unsafe.Pointer(&buf[off]))
+		if p.UniqueProcessID == self.InheritedFromUniqueProcessId {
+			return p.ImageName.String(), nil
+		}
+		if p.NextEntryOffset == 0 {
+			return "", nil
+		}
+		off += uintptr(p.NextEntryOffset)
 	}
 }

@@ -248,3 +248,20 @@ func TestEventLogLevels(t *testing.T) {
 		}
 	}
 }
+
+// A test binary is not a service: its parent is not services.exe (under
+// Wine too, where the session is not checked).
+func TestStartedByServiceManagerInATest(t *testing.T) {
+	is, err := startedByServiceManager()
+	if err != nil || is {
+		t.Fatalf("startedByServiceManager() = %v, %v; want false, nil", is, err)
+	}
+	name, err := parentImageName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.EqualFold(name, "services.exe") {
+		t.Fatalf("parent %q", name)
+	}
+	t.Logf("under Wine: %v; parent image %q", underWine(), name)
+}

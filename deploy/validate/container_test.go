@@ -14,10 +14,11 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// No Docker engine runs in CI (only the client), so the Dockerfile is
-// checked here as far as it can be without one: its instructions, that
+// The Dockerfile checked offline, without an engine: its instructions, that
 // every file it copies is staged and not excluded by .dockerignore, and that
-// its HEALTHCHECK command works against the staged server.
+// its HEALTHCHECK command works against the staged server. CI also builds the
+// image and starts it on a real engine (scripts/container-check.sh, `make
+// image-check`).
 
 const root = "../.."
 
