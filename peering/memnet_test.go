@@ -16,9 +16,11 @@ import (
 // sockets or TLS, with members that can be cut off. (peeringtest runs the
 // same nodes over real links with faults.)
 type memNet struct {
-	mu    sync.Mutex // guards nodes and cut
+	mu    sync.Mutex // guards nodes, cut and allow
 	nodes map[string]*Node
 	cut   map[string]bool
+	// allow, when set, lets a call through only if it returns true.
+	allow func(from, to string, kind byte) bool
 }
 
 type memTransport struct {
@@ -29,6 +31,9 @@ type memTransport struct {
 func (t memTransport) Call(ctx context.Context, peer string, kind byte, payload []byte) (byte, []byte, error) {
 	t.net.mu.Lock()
 	n, cut := t.net.nodes[peer], t.net.cut[peer] || t.net.cut[t.self]
+	if allow := t.net.allow; allow != nil && !allow(t.self, peer, kind) {
+		cut = true
+	}
 	t.net.mu.Unlock()
 	if n == nil || cut {
 		return 0, nil, fmt.Errorf("%s: %w", peer, link.ErrNotSent)
