@@ -280,7 +280,9 @@ func (s *Store) now() int64 { return s.cfg.Now().UnixNano() }
 // Sync is "none"), then published in the index with no pending record, so
 // reads find it in bbolt. The log then carries only the sweeper's deletions.
 func (s *Store) writeBatch(op *writeOp) error {
-	var dlBuf [deadlineLen]byte
+	// bbolt keeps the slices given to Put until the commit: one deadline
+	// buffer per op.
+	dlBuf := make([]byte, deadlineLen*len(op.ops()))
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		sess, dl := tx.Bucket(bucketSessions), tx.Bucket(bucketDeadlines)
 		for i := range op.ops() {
@@ -297,7 +299,7 @@ func (s *Store) writeBatch(op *writeOp) error {
 			if err := sess.Put(op.key, op.val); err != nil {
 				return err
 			}
-			if err := dl.Put(op.key, encodeDeadline(dlBuf[:], op.deadline, op.timeout)); err != nil {
+			if err := dl.Put(op.key, encodeDeadline(dlBuf[i*deadlineLen:(i+1)*deadlineLen], op.deadline, op.timeout)); err != nil {
 				return err
 			}
 		}
