@@ -53,3 +53,48 @@ type Shared interface {
 	// Shared reports whether the store is shared.
 	Shared() bool
 }
+
+// Install is one record of a BatchMover.InstallBatch: Mover.Install's
+// arguments, and its results once InstallBatch has returned nil.
+type Install struct {
+	Key     string
+	Record  Record
+	Expires time.Time // absolute, on the store's clock
+	Replace bool
+
+	// Stored reports whether this record was stored.
+	Stored bool
+	// Err is this record's own error: a refusal (ErrTooLarge, a key the
+	// store cannot keep), when Stored is false, or a failed write of its
+	// part of the batch, after which it may or may not have been stored
+	// (as after Install's error). The others of the batch are unaffected.
+	Err error
+}
+
+// BatchMover is implemented by stores that can install or delete many records
+// in one durable write (bbolt: one log append and one fdatasync; badger: one
+// transaction). Peering's hand-off uses it for a whole move message, on the
+// receiving side (InstallBatch) and on the sending side (RemoveBatch), so a
+// durable store pays one sync per message instead of one per record (shared
+// by group commit). A store without it gets Install and Apply per record.
+//
+// Each record keeps exactly the semantics of Mover.Install (or of an Apply
+// that deletes): atomic with respect to Apply on the same key, replace=false
+// stores only when the key has no live record, a past deadline stores
+// nothing, and the batch is as durable as an acknowledged Apply once the call
+// returns. Records of one batch are applied in order (a key given twice ends
+// with the later one). The batch as a whole is not atomic with respect to
+// readers of other keys, nor across a crash unless the store says so.
+type BatchMover interface {
+	Mover
+	// InstallBatch installs every record of batch and fills in its Stored
+	// and Err. An error (ErrClosed, a cancelled ctx, a failure to write)
+	// leaves every record's outcome unknown: some may have been stored,
+	// and Stored and Err mean nothing. It retains nothing of the records'
+	// Data.
+	InstallBatch(ctx context.Context, batch []Install) error
+	// RemoveBatch deletes the record under each key, live or expired; a key
+	// with none is not an error. An error (ErrClosed, a cancelled ctx, a
+	// failure to write) leaves unknown which were deleted.
+	RemoveBatch(ctx context.Context, keys []string) error
+}

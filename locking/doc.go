@@ -32,7 +32,8 @@
 // from [KeyLocks] across it; the Redis store compares and sets a version and
 // calls the transition again on conflict, which is why Decide must stay
 // deterministic. KeyLocks is safe for concurrent use; never hold two of its
-// locks at once.
+// locks at once, except through LockAll, which takes a batch's locks in one
+// global order.
 //
 // # Ownership of bytes
 //

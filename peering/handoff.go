@@ -198,6 +198,17 @@ func (n *Node) pushBatch(ctx context.Context, vs *viewState, target int, keys []
 			left++
 		}
 	}
+	if bm, ok := n.mover.(backends.BatchMover); ok && len(gone) > 0 {
+		// One durable write for the whole message. On an error any of
+		// them may remain: count them all as left; the next walk finds
+		// and moves again the ones that did (the target answers "taken"
+		// for a key it has received from us before).
+		if err := bm.RemoveBatch(ctx, gone); err != nil {
+			return left + len(gone), err
+		}
+		n.stats.MovedOut.Add(uint64(len(gone)))
+		return left, nil
+	}
 	errs := parallel(len(gone), func(i int) error {
 		err := backends.Remove(ctx, n.store, gone[i])
 		if errors.Is(err, backends.ErrNotFound) {
@@ -250,11 +261,13 @@ func (n *Node) serveMove(ctx context.Context, src int, b []byte) (byte, []byte) 
 		n.received[src] = seen
 	}
 	n.receivedMu.Unlock()
-	parallel(len(recs), func(i int) error {
+	// admit sets the status of records that are not to be installed and
+	// reports whether recs[i] is.
+	admit := func(i int) bool {
 		r := &recs[i]
 		if n.owner(vs, r.key) != n.self {
 			status[i] = moveNotMine
-			return nil
+			return false
 		}
 		n.receivedMu.Lock()
 		_, again := seen[r.key]
@@ -264,20 +277,57 @@ func (n *Node) serveMove(ctx context.Context, src int, b []byte) (byte, []byte) 
 			// record may have changed or been removed here since, so the
 			// old copy must not come back.
 			status[i] = moveTaken
-			return nil
+			return false
 		}
-		stored, err := n.mover.Install(ctx, r.key, r.rec, now.Add(r.remaining), false)
-		if err != nil {
-			status[i] = moveFailed
-			return nil
-		}
+		return true
+	}
+	// took records that recs[i] is here now (stored, or not needed: a live
+	// record was already here).
+	took := func(i int, stored bool) {
 		n.receivedMu.Lock()
-		seen[r.key] = struct{}{}
+		seen[recs[i].key] = struct{}{}
 		n.receivedMu.Unlock()
 		if stored {
 			n.stats.MovedIn.Add(1)
 		}
 		status[i] = moveTaken
+	}
+	if bm, ok := n.mover.(backends.BatchMover); ok {
+		// The whole message in one durable write.
+		var (
+			batch = make([]backends.Install, 0, len(recs))
+			which = make([]int, 0, len(recs))
+		)
+		for i := range recs {
+			if admit(i) {
+				r := &recs[i]
+				batch = append(batch, backends.Install{Key: r.key, Record: r.rec, Expires: now.Add(r.remaining)})
+				which = append(which, i)
+			}
+		}
+		if len(batch) > 0 {
+			err := bm.InstallBatch(ctx, batch)
+			for j, i := range which {
+				if err != nil || batch[j].Err != nil {
+					status[i] = moveFailed
+				} else {
+					took(i, batch[j].Stored)
+				}
+			}
+		}
+		return kindMoved, append(appendView(nil, vs.v), status...)
+	}
+	parallel(len(recs), func(i int) error {
+		if !admit(i) {
+			return nil
+		}
+		r := &recs[i]
+		stored, err := n.mover.Install(ctx, r.key, r.rec, now.Add(r.remaining), false)
+		if err != nil {
+			status[i] = moveFailed
+			return nil
+		}
+		took(i, stored)
 		return nil
 	})
 	return kindMoved, append(appendView(nil, vs.v), status...)

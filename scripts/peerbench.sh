@@ -23,10 +23,12 @@ B="$work/aspstate"
 D="$work/aspstated"
 "$B" certs --dir "$work/certs" --members gw1,gw2,gw3 >/dev/null
 
-# farm BACKEND: starts gw1..gw3 with BACKEND, sets G1 G2 G3 (protocol ports),
-# A1 A2 A3 (admin ports) and pid_gwN; members are the peer ports.
+# farm BACKEND [FLAGS...]: starts gw1..gw3 with BACKEND (and FLAGS), sets G1
+# G2 G3 (protocol ports), A1 A2 A3 (admin ports) and pid_gwN; members are the
+# peer ports.
 farm() {
   local backend=$1 i peers=() members
+  shift
   for i in 1 2 3; do peers[$i]=$(free_port); done
   members="gw1=127.0.0.1:${peers[1]},gw2=127.0.0.1:${peers[2]},gw3=127.0.0.1:${peers[3]}"
   for i in 1 2 3; do
@@ -37,7 +39,7 @@ farm() {
       --backend.bbolt.path "$work/$backend-gw$i.db" --backend.badger.path "$work/$backend-gw$i" \
       --peering.self gw$i --peering.listen 127.0.0.1:${peers[$i]} --peering.members "$members" \
       --peering.tls.ca_file "$work/certs/ca.pem" --peering.tls.cert_file "$work/certs/gw$i.pem" \
-      --peering.tls.key_file "$work/certs/gw$i-key.pem" --peering.drain_timeout 120s \
+      --peering.tls.key_file "$work/certs/gw$i-key.pem" --peering.drain_timeout 120s "$@" \
       >"$work/$backend-gw$i.log" 2>&1 &
     pids+=($!); eval "pid_gw$i=$!"
   done
@@ -97,7 +99,9 @@ fi
 
 if [[ " $PARTS " == *" drain "* ]]; then
   for backend in ${DRAIN_BACKENDS:-memory bbolt badger}; do
-    farm "$backend"
+    # A durable gateway announces a restart on SIGTERM (nothing moves)
+    # unless told to leave the farm.
+    farm "$backend" --peering.drain_on_stop
     bp=()
     # Store the sessions through all three gateways (each keeps what it owns).
     for i in 1 2 3; do
@@ -109,7 +113,7 @@ if [[ " $PARTS " == *" drain "* ]]; then
     wait "${bp[@]}"
     kill -TERM "$pid_gw2"
     while kill -0 "$pid_gw2" 2>/dev/null; do sleep 0.1; done
-    line=$(grep -E 'drain complete|drain incomplete' "$work/$backend-gw2.log" | tail -1)
+    line=$(grep -E 'drain complete|drain incomplete' "$work/$backend-gw2.log" | tail -1 || true)
     echo "{\"target\":\"drain-$backend\",\"sessions\":$DRAIN_SESSIONS,\"log\":\"$(echo "$line" | sed 's/"/\\"/g')\"}"
     stop_farm
   done

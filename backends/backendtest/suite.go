@@ -19,22 +19,23 @@ func Run(t *testing.T, h Harness) {
 	if h.Open == nil {
 		t.Fatal("backendtest: Harness.Open is nil")
 	}
-	borrows, moves := probe(t, h)
-	for _, c := range cases(h, borrows, moves) {
+	borrows, moves, batches := probe(t, h)
+	for _, c := range cases(h, borrows, moves, batches) {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, h) })
 	}
 }
 
 // probe opens a store to see whether it promises backends.BorrowedKeys and
 // whether it implements backends.Mover, so that the cases checking those
-// only run where they apply.
-func probe(t *testing.T, h Harness) (borrows, moves bool) {
+// only run where they apply (and likewise backends.BatchMover).
+func probe(t *testing.T, h Harness) (borrows, moves, batches bool) {
 	t.Helper()
 	b := h.Open(t, t.TempDir(), NewClock(clockStart()).Now)
 	defer b.Close()
 	bk, ok := b.(backends.BorrowedKeys)
 	_, moves = b.(backends.Mover)
-	return ok && bk.BorrowedKeys(), moves
+	_, batches = b.(backends.BatchMover)
+	return ok && bk.BorrowedKeys(), moves, batches
 }
 
 type testCase struct {
@@ -42,7 +43,7 @@ type testCase struct {
 	fn   func(*testing.T, Harness)
 }
 
-func cases(h Harness, borrows, moves bool) []testCase {
+func cases(h Harness, borrows, moves, batches bool) []testCase {
 	cs := []testCase{
 		{"NotFound", testNotFound},
 		{"PutThenGet", testPutThenGet},
@@ -73,6 +74,9 @@ func cases(h Harness, borrows, moves bool) []testCase {
 	}
 	if moves {
 		cs = append(cs, moverCases(h)...)
+		if batches {
+			cs = append(cs, batchCases(h)...)
+		}
 	} else {
 		cs = append(cs, testCase{"MoverNotImplemented", testMoverNotImplemented})
 	}

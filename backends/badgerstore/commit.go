@@ -31,6 +31,9 @@ type writeOp struct {
 	expiresAt uint64
 	del       bool
 	done      chan error // buffered (1); receives the commit's result
+	// group, when set, makes this op a carrier: its ops join the same group
+	// commit (each answered on its own done), and it is not answered.
+	group []*writeOp
 }
 
 var opPool = sync.Pool{New: func() any { return &writeOp{done: make(chan error, 1)} }}
@@ -75,6 +78,36 @@ func (c *committer) write(key, val []byte, expiresAt uint64, del bool) error {
 	return err
 }
 
+// writeGroup commits ops (taken from opPool, with key, val, expiresAt and
+// del set) in the same group, so in one transaction unless badger's size
+// limit splits it, and waits for each. It returns the ops' results in errs
+// and puts the ops back in the pool.
+func (c *committer) writeGroup(ops []*writeOp, errs []error) {
+	carrier := &writeOp{group: ops}
+	select {
+	case c.ops <- carrier:
+		for i, op := range ops {
+			errs[i] = <-op.done
+		}
+	case <-c.stop:
+		for i := range ops {
+			errs[i] = errCommitterClosed
+		}
+	}
+	for _, op := range ops {
+		op.key, op.val = nil, nil
+		opPool.Put(op)
+	}
+}
+
+// appendOps appends the writes op stands for to group: its group, or itself.
+func appendOps(group []*writeOp, op *writeOp) []*writeOp {
+	if op.group != nil {
+		return append(group, op.group...)
+	}
+	return append(group, op)
+}
+
 // close stops the commit loop and waits for it. Callers must not write after.
 func (c *committer) close() {
 	close(c.stop)
@@ -92,18 +125,20 @@ func (c *committer) loop() {
 			for {
 				select {
 				case op = <-c.ops:
-					op.done <- errCommitterClosed
+					for _, op := range appendOps(nil, op) {
+						op.done <- errCommitterClosed
+					}
 				default:
 					return
 				}
 			}
 		}
-		group = append(group[:0], op)
+		group = appendOps(group[:0], op)
 	gather:
 		for len(group) < maxGroup {
 			select {
 			case op = <-c.ops:
-				group = append(group, op)
+				group = appendOps(group, op)
 			default:
 				break gather
 			}

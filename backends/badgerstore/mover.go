@@ -13,7 +13,7 @@ import (
 	"github.com/aspstate/aspstate/backends"
 )
 
-var _ backends.Mover = (*Store)(nil)
+var _ backends.BatchMover = (*Store)(nil)
 
 // Walk implements backends.Mover. Deadline-index shard by shard (the index
 // has every key on disk), it snapshots the shard's keys, then reads them a
@@ -145,6 +145,147 @@ func (s *Store) Install(ctx context.Context, key string, rec backends.Record, ex
 	}
 	s.dl.put(key, d, val)
 	return true, nil
+}
+
+// InstallBatch implements backends.BatchMover: Install for every record,
+// under all their key locks at once, written through the group committer as
+// one group (one transaction, one commit and, with sync "always", one sync,
+// unless badger's transaction size limit splits it), with the index updated
+// before the locks are released.
+//
+// Locks: the batch's key stripes are taken together by KeyLocks.LockAll, in
+// ascending stripe order. Apply, Peek, Walk, Install and the maintenance
+// passes hold one stripe at a time and, while holding it, wait only for
+// badger and the committer, which take no key locks; LockAll's callers wait
+// for the same, so no cycle can form (see LockAll). Holding the locks until
+// the commit has answered is what makes each record atomic with respect to
+// Apply.
+func (s *Store) InstallBatch(ctx context.Context, batch []backends.Install) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return backends.ErrClosed
+	}
+	keys := make([]string, 0, len(batch))
+	for i := range batch {
+		in := &batch[i]
+		in.Stored, in.Err = false, nil
+		if len(in.Record.Data) > s.cfg.MaxValueSize {
+			in.Err = backends.ErrTooLarge
+			continue
+		}
+		keys = append(keys, in.Key)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	stripes := s.locks.LockAll(keys, nil)
+	defer s.locks.UnlockAll(stripes)
+	now := s.cfg.Now()
+	nowRel := s.rel(now)
+	type pending struct {
+		i   int   // index in batch
+		d   int64 // deadline, relative
+		val []byte
+	}
+	var (
+		ops     = make([]*writeOp, 0, len(keys))
+		todo    = make([]pending, 0, len(keys))
+		earlier = map[string]bool{} // keys stored earlier in this batch
+	)
+	for i := range batch {
+		in := &batch[i]
+		if in.Err != nil || !in.Expires.After(now) {
+			continue // refused, or already past: nothing to keep
+		}
+		if !in.Replace {
+			if earlier[in.Key] {
+				continue
+			}
+			live, err := s.readLive(in.Key, nowRel, func(*backends.Record, int64) {})
+			if err != nil {
+				in.Err = fmt.Errorf("badgerstore: %s: install: read: %w", s.path, err)
+				continue
+			}
+			if live {
+				continue
+			}
+		}
+		t := ttlOf(&in.Record)
+		d := min(s.rel(in.Expires), math.MaxInt64-int64(slack(t)))
+		hsec := s.horizonSec(d + int64(slack(t)))
+		val := encodeRecord(&in.Record, hsec)
+		op := opPool.Get().(*writeOp)
+		op.key, op.val, op.expiresAt, op.del = recordKey(in.Key), val, badgerExpiry(hsec, now), false
+		ops = append(ops, op)
+		todo = append(todo, pending{i: i, d: d, val: val})
+		earlier[in.Key] = true
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	errs := make([]error, len(ops))
+	s.wr.writeGroup(ops, errs)
+	for j, p := range todo {
+		in := &batch[p.i]
+		if errs[j] != nil {
+			s.dl.uncache(in.Key) // the write may or may not have landed
+			in.Err = fmt.Errorf("badgerstore: %s: install: write: %w", s.path, errs[j])
+			continue
+		}
+		s.dl.put(in.Key, p.d, p.val)
+		in.Stored = true
+	}
+	return nil
+}
+
+// RemoveBatch implements backends.BatchMover: the deletes of every key the
+// index holds (it has every key on disk, live or expired), under all their
+// key locks (taken as in InstallBatch), written as one group.
+func (s *Store) RemoveBatch(ctx context.Context, keys []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return backends.ErrClosed
+	}
+	stripes := s.locks.LockAll(keys, nil)
+	defer s.locks.UnlockAll(stripes)
+	var (
+		ops  = make([]*writeOp, 0, len(keys))
+		dels = make([]string, 0, len(keys))
+	)
+	for _, k := range keys {
+		if _, _, ok := s.dl.lookup(k); !ok {
+			continue
+		}
+		op := opPool.Get().(*writeOp)
+		op.key, op.val, op.expiresAt, op.del = recordKey(k), nil, 0, true
+		ops = append(ops, op)
+		dels = append(dels, k)
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	errs := make([]error, len(ops))
+	s.wr.writeGroup(ops, errs)
+	var first error
+	for j, k := range dels {
+		if errs[j] != nil {
+			s.dl.uncache(k)
+			if first == nil {
+				first = fmt.Errorf("badgerstore: %s: delete: %w", s.path, errs[j])
+			}
+			continue
+		}
+		s.dl.remove(k)
+	}
+	return first
 }
 
 // readLive calls use with key's live record and its deadline (relative to

@@ -13,7 +13,7 @@ import (
 	"github.com/aspstate/aspstate/backends"
 )
 
-var _ backends.Mover = (*Store)(nil)
+var _ backends.BatchMover = (*Store)(nil)
 
 // Walk implements backends.Mover. Index shard by index shard, it snapshots
 // the shard's keys, then reads them a page at a time, each under its key
@@ -136,6 +136,109 @@ func (s *Store) Install(ctx context.Context, key string, rec backends.Record, ex
 		return false, err
 	}
 	return true, nil
+}
+
+// InstallBatch implements backends.BatchMover: Install for every record,
+// under all their key locks at once, in one write op for the writer, so the
+// whole batch is one log append and one fdatasync (shared, by group commit,
+// with whatever else the writer is committing), published in the index
+// before the locks are released.
+//
+// Locks: the batch's key stripes are taken together by KeyLocks.LockAll, in
+// ascending stripe order. Apply, Peek, Walk and Install hold one stripe at a
+// time and, while holding it, wait only for the writer (and the
+// checkpointer, for a lease flush), which take no key locks; LockAll's
+// callers wait for the same, so no cycle can form (see LockAll). Holding the
+// locks until the writer has answered is what makes each record atomic with
+// respect to Apply: an Apply on one of the keys waits, then reads the
+// installed record.
+func (s *Store) InstallBatch(ctx context.Context, batch []backends.Install) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(batch))
+	for i := range batch {
+		in := &batch[i]
+		in.Stored, in.Err = false, nil
+		switch {
+		case len(in.Key) == 0 || len(in.Key) > bolt.MaxKeySize:
+			in.Err = fmt.Errorf("boltstore: key of %d bytes: must be 1..%d bytes", len(in.Key), bolt.MaxKeySize)
+		case len(in.Record.Data) > s.cfg.MaxValueSize:
+			in.Err = fmt.Errorf("boltstore: %d-byte value (limit %d): %w",
+				len(in.Record.Data), s.cfg.MaxValueSize, backends.ErrTooLarge)
+		default:
+			keys = append(keys, in.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	stripes := s.locks.LockAll(keys, nil)
+	defer s.locks.UnlockAll(stripes)
+	now := s.now()
+	group := make([]writeOp, 0, len(keys))
+	which := make([]int, 0, len(keys)) // batch index of each op in group
+	earlier := map[string]bool{}       // keys stored earlier in this batch
+	for i := range batch {
+		in := &batch[i]
+		if in.Err != nil || !in.Expires.After(time.Unix(0, now)) {
+			continue // refused, or already past: nothing to keep
+		}
+		if !in.Replace {
+			if earlier[in.Key] {
+				continue
+			}
+			if live, _, _, _ := s.ix.peek(in.Key, now); live {
+				continue
+			}
+		}
+		d := int64(math.MaxInt64)
+		if in.Expires.Before(time.Unix(0, math.MaxInt64)) {
+			d = in.Expires.UnixNano()
+		}
+		group = append(group, writeOp{key: []byte(in.Key), val: encodeRecord(&in.Record), deadline: d, timeout: in.Record.Timeout})
+		which = append(which, i)
+		earlier[in.Key] = true
+	}
+	if len(group) == 0 {
+		return nil
+	}
+	if err := s.write(&writeOp{group: group}); err != nil {
+		return err
+	}
+	for _, i := range which {
+		batch[i].Stored = true
+	}
+	return nil
+}
+
+// RemoveBatch implements backends.BatchMover: the deletes of every key that
+// has a record (live or expired), under all their key locks (taken as in
+// InstallBatch), in one write op: one log append and one fdatasync.
+func (s *Store) RemoveBatch(ctx context.Context, keys []string) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.inflight.Done()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stripes := s.locks.LockAll(keys, nil)
+	defer s.locks.UnlockAll(stripes)
+	group := make([]writeOp, 0, len(keys))
+	for _, k := range keys {
+		if _, exists, _, _ := s.ix.peek(k, 0); exists {
+			group = append(group, writeOp{key: []byte(k), del: true})
+		}
+	}
+	if len(group) == 0 {
+		return nil
+	}
+	return s.write(&writeOp{group: group})
 }
 
 // readLive calls use with key's live record and deadline, reading it as

@@ -280,27 +280,41 @@ func (s *Store) now() int64 { return s.cfg.Now().UnixNano() }
 // Sync is "none"), then published in the index with no pending record, so
 // reads find it in bbolt. The log then carries only the sweeper's deletions.
 func (s *Store) writeBatch(op *writeOp) error {
-	var dlBuf [deadlineLen]byte
+	// bbolt keeps the slices given to Put until the commit: one deadline
+	// buffer per op.
+	dlBuf := make([]byte, deadlineLen*len(op.ops()))
 	err := s.db.Batch(func(tx *bolt.Tx) error {
 		sess, dl := tx.Bucket(bucketSessions), tx.Bucket(bucketDeadlines)
-		if op.del {
-			if err := sess.Delete(op.key); err != nil {
+		for i := range op.ops() {
+			op := &op.ops()[i]
+			if op.del {
+				if err := sess.Delete(op.key); err != nil {
+					return err
+				}
+				if err := dl.Delete(op.key); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := sess.Put(op.key, op.val); err != nil {
 				return err
 			}
-			return dl.Delete(op.key)
+			if err := dl.Put(op.key, encodeDeadline(dlBuf[i*deadlineLen:(i+1)*deadlineLen], op.deadline, op.timeout)); err != nil {
+				return err
+			}
 		}
-		if err := sess.Put(op.key, op.val); err != nil {
-			return err
-		}
-		return dl.Put(op.key, encodeDeadline(dlBuf[:], op.deadline, op.timeout))
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("boltstore: write to %s: %w", s.cfg.Path, err)
 	}
-	if op.del {
-		s.ix.remove(string(op.key))
-	} else {
-		s.ix.set(op.key, op.deadline, op.timeout, nil)
+	for i := range op.ops() {
+		op := &op.ops()[i]
+		if op.del {
+			s.ix.remove(string(op.key))
+		} else {
+			s.ix.set(op.key, op.deadline, op.timeout, nil)
+		}
 	}
 	return nil
 }

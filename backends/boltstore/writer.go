@@ -3,6 +3,7 @@ package boltstore
 import (
 	"fmt"
 	"time"
+	"unsafe"
 )
 
 const (
@@ -10,15 +11,28 @@ const (
 	maxWriteBatch = 1024
 )
 
-// writeOp is one Store or Delete from Apply. The caller holds the key lock
-// until done is answered.
+// writeOp is one Store or Delete from Apply, or a group of them from a
+// batch (InstallBatch, RemoveBatch). The caller holds the keys' locks until
+// done is answered.
 type writeOp struct {
 	key      []byte
 	val      []byte // encoded record; nil for a delete
 	del      bool
 	deadline int64
 	timeout  int32
-	done     chan error // buffered; answered exactly once
+	// group, when set, makes this op a batch: its ops (key, val and the
+	// rest above unused) go into the same log append as each other, in
+	// order, and done answers for all of them.
+	group []writeOp
+	done  chan error // buffered; answered exactly once
+}
+
+// ops returns the writes op stands for: its group, or itself.
+func (op *writeOp) ops() []writeOp {
+	if op.group != nil {
+		return op.group
+	}
+	return unsafe.Slice(op, 1)
 }
 
 // sweepBatch is a set of keys the sweeper found expired.
@@ -86,23 +100,29 @@ func (s *Store) runWriter() {
 // publishes it in the index (pending records) and answers every op.
 func (s *Store) logBatch(batch []*writeOp) {
 	buf := s.walBuf[:0]
-	for _, op := range batch {
-		if op.del {
-			buf = appendDelete(buf, op.key)
-		} else {
-			buf = appendStore(buf, op.key, op.deadline, op.timeout, op.val)
+	for _, b := range batch {
+		for i := range b.ops() {
+			op := &b.ops()[i]
+			if op.del {
+				buf = appendDelete(buf, op.key)
+			} else {
+				buf = appendStore(buf, op.key, op.deadline, op.timeout, op.val)
+			}
 		}
 	}
 	err := s.appendLog(buf)
 	s.keepBuf(buf)
 	if err == nil {
 		s.segBytes.Add(int64(len(buf)))
-		for _, op := range batch {
-			if op.del {
-				s.ix.remove(string(op.key))
-				s.segKeys = append(s.segKeys, string(op.key))
-			} else {
-				s.segKeys = append(s.segKeys, s.ix.set(op.key, op.deadline, op.timeout, &logged{val: op.val}))
+		for _, b := range batch {
+			for i := range b.ops() {
+				op := &b.ops()[i]
+				if op.del {
+					s.ix.remove(string(op.key))
+					s.segKeys = append(s.segKeys, string(op.key))
+				} else {
+					s.segKeys = append(s.segKeys, s.ix.set(op.key, op.deadline, op.timeout, &logged{val: op.val}))
+				}
 			}
 		}
 		s.kickIfFull()

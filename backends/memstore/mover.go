@@ -3,6 +3,7 @@ package memstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -10,7 +11,7 @@ import (
 	"github.com/aspstate/aspstate/backends"
 )
 
-var _ backends.Mover = (*Store)(nil)
+var _ backends.BatchMover = (*Store)(nil)
 
 // walkPage is how many keys Walk looks up per hold of a shard lock.
 const walkPage = 256
@@ -140,4 +141,34 @@ func (s *Store) Install(ctx context.Context, key string, rec backends.Record, ex
 		return false, err
 	}
 	return true, nil
+}
+
+// InstallBatch implements backends.BatchMover: Install for each record in
+// turn (a memory store has no sync to share).
+func (s *Store) InstallBatch(ctx context.Context, batch []backends.Install) error {
+	for i := range batch {
+		in := &batch[i]
+		in.Stored, in.Err = false, nil
+		stored, err := s.Install(ctx, in.Key, in.Record, in.Expires, in.Replace)
+		switch {
+		case errors.Is(err, backends.ErrClosed) || ctx.Err() != nil:
+			return err
+		case err != nil:
+			in.Err = err
+		}
+		in.Stored = stored
+	}
+	return nil
+}
+
+// RemoveBatch implements backends.BatchMover: a deleting Apply for each key.
+func (s *Store) RemoveBatch(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if err := s.Apply(ctx, k, func(*backends.Record) backends.Change {
+			return backends.Change{Action: backends.Delete}
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
