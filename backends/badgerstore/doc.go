@@ -61,7 +61,9 @@
 // Open refuses, naming the path: a directory that is not a badger database,
 // one another process has open, damaged files, a newer format, and a store
 // where records read back at start (a sample of up to 1,000) are unreadable
-// (a value-log file deleted, cut short or damaged; damage.go). At run time
+// (a value-log file deleted, cut short or damaged; damage.go), or whose
+// MANIFEST changed since the last clean Close (cut short or damaged: badger
+// would silently drop the tables it no longer lists; closemark.go). At run time
 // disk and I/O errors or a corrupt record make Apply return an error naming
 // the path, never a nil record or a silent success: each record carries a
 // CRC-32C, badger verifies its value-log checksums, and an empty value for
