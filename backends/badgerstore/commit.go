@@ -3,6 +3,7 @@ package badgerstore
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -42,12 +43,18 @@ type committer struct {
 	// written (diskspace.go); its error fails the whole group.
 	space func(need int64) error
 	ops   chan *writeOp // Apply -> commit loop
+	excl  chan func()   // run by the loop between groups (exclusive)
 	stop  chan struct{} // closed by close; the loop fails what is left
 	wg    sync.WaitGroup
+	// vlogThreshold and vlogBytes: the bytes of committed values at least
+	// vlogThreshold long, which badger writes to the value log (gc.go).
+	vlogThreshold int
+	vlogBytes     atomic.Int64
 }
 
 func newCommitter(db *badger.DB, space func(need int64) error) *committer {
-	c := &committer{db: db, space: space, ops: make(chan *writeOp, maxGroup), stop: make(chan struct{})}
+	c := &committer{db: db, space: space, ops: make(chan *writeOp, maxGroup), excl: make(chan func()), stop: make(chan struct{}),
+		vlogThreshold: int(db.Opts().ValueThreshold)}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -75,6 +82,19 @@ func (c *committer) write(key, val []byte, expiresAt uint64, del bool) error {
 	return err
 }
 
+// exclusive runs fn on the commit loop between two groups, so that no write
+// of Apply is in badger meanwhile (those wait in the channel), and returns
+// its error; errCommitterClosed once the committer is stopped.
+func (c *committer) exclusive(fn func() error) error {
+	done := make(chan error, 1)
+	select {
+	case c.excl <- func() { done <- fn() }:
+		return <-done
+	case <-c.stop:
+		return errCommitterClosed
+	}
+}
+
 // close stops the commit loop and waits for it. Callers must not write after.
 func (c *committer) close() {
 	close(c.stop)
@@ -88,6 +108,9 @@ func (c *committer) loop() {
 		var op *writeOp
 		select {
 		case op = <-c.ops:
+		case fn := <-c.excl:
+			fn()
+			continue
 		case <-c.stop:
 			for {
 				select {
@@ -157,6 +180,9 @@ func (c *committer) commit(group []*writeOp) {
 		err := txn.Commit()
 		txn.Discard()
 		for _, op := range group[:n] {
+			if err == nil && len(op.val) >= c.vlogThreshold {
+				c.vlogBytes.Add(int64(len(op.key) + len(op.val)))
+			}
 			op.done <- err
 		}
 		group = group[n:]

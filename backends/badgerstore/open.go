@@ -73,7 +73,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.wg.Add(3)
 	go s.maintain()
-	go s.every(cfg.GCInterval, s.collectGarbage)
+	go s.collectGarbage()
 	go s.every(trimInterval, s.trim)
 	if cfg.Sync == SyncInterval {
 		s.wg.Add(1)

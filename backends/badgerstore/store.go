@@ -24,6 +24,10 @@ type Store struct {
 	dl    *deadlines
 	// expired counts records the sweeper removed because they expired.
 	expired atomic.Int64
+	// gcFlushes and gcRewrites count the value-log collector's forced
+	// memtable flushes and rewritten value-log files (gc.go).
+	gcFlushes  atomic.Int64
+	gcRewrites atomic.Int64
 	// syncs and syncNano count the periodic sync rounds (DurabilityStats).
 	syncs    atomic.Uint64
 	syncNano atomic.Int64
