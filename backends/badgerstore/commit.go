@@ -46,15 +46,24 @@ type committer struct {
 	excl  chan func()   // run by the loop between groups (exclusive)
 	stop  chan struct{} // closed by close; the loop fails what is left
 	wg    sync.WaitGroup
-	// vlogThreshold and vlogBytes: the bytes of committed values at least
-	// vlogThreshold long, which badger writes to the value log (gc.go).
+	// For the value-log collector (gc.go), since badger's memtable was last
+	// flushed (by us, or by badger when it filled, as estimated): vlogBytes
+	// counts the committed values at least vlogThreshold long, which badger
+	// writes to the value log, and memBytes estimates the memtable's fill.
+	// Only the commit loop changes them.
 	vlogThreshold int
 	vlogBytes     atomic.Int64
+	memBytes      atomic.Int64
+	memTableSize  int64
 }
+
+// memEntryBytes estimates what one entry costs a memtable beyond its key
+// (and its value when kept inline): skiplist node, version, value pointer.
+const memEntryBytes = 64
 
 func newCommitter(db *badger.DB, space func(need int64) error) *committer {
 	c := &committer{db: db, space: space, ops: make(chan *writeOp, maxGroup), excl: make(chan func()), stop: make(chan struct{}),
-		vlogThreshold: int(db.Opts().ValueThreshold)}
+		vlogThreshold: int(db.Opts().ValueThreshold), memTableSize: db.Opts().MemTableSize}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -179,12 +188,39 @@ func (c *committer) commit(group []*writeOp) {
 		}
 		err := txn.Commit()
 		txn.Discard()
+		if err == nil {
+			c.count(group[:n])
+		}
 		for _, op := range group[:n] {
-			if err == nil && len(op.val) >= c.vlogThreshold {
-				c.vlogBytes.Add(int64(len(op.key) + len(op.val)))
-			}
 			op.done <- err
 		}
 		group = group[n:]
 	}
+}
+
+// count adds a committed group to the collector's counters.
+func (c *committer) count(ops []*writeOp) {
+	var vlog, mem int64
+	for _, op := range ops {
+		mem += int64(len(op.key)) + memEntryBytes
+		if len(op.val) >= c.vlogThreshold {
+			vlog += int64(len(op.key) + len(op.val))
+		} else {
+			mem += int64(len(op.val))
+		}
+	}
+	if c.memBytes.Add(mem) >= c.memTableSize {
+		// badger has flushed the memtable (or is about to): start over
+		c.memBytes.Store(0)
+		c.vlogBytes.Store(0)
+		return
+	}
+	c.vlogBytes.Add(vlog)
+}
+
+// flushed restarts the counters after a forced flush; run it on the commit
+// loop (exclusive).
+func (c *committer) flushed() {
+	c.memBytes.Store(0)
+	c.vlogBytes.Store(0)
 }

@@ -18,16 +18,21 @@ import (
 // one large session never fills it: nothing is ever counted as garbage and
 // GC, whenever it runs, finds nothing to do.
 //
-// So the collector watches the bytes written to the value log (counted by
-// the committer). Once gcGrowth (two value-log files) has been written since
-// the last flush, it flushes the memtable (badger's only way: DropPrefix of
-// a marker key written for the purpose, run between two commit groups so no
-// write of Apply meets badger's blocked writes), and then, for the next
-// gcChase polls, runs GC until it finds nothing worth rewriting, which gives
-// the compactions that count the garbage time to run. Otherwise GC runs
-// every GCInterval, as before. What a forced flush costs: while badger
-// writes the memtable to a table, reads and writes wait (milliseconds for
-// the small memtable of a few large writers).
+// So the collector watches the bytes written to the value log since the
+// memtable was last flushed (the committer counts them, and estimates the
+// memtable's fill to tell when badger flushed it by itself). Once gcGrowth
+// value-log files have been written while the memtable is still under a
+// quarter full (so badger would not flush it soon: large values), it flushes
+// the memtable: badger's only way is DropPrefix of a marker key written for
+// the purpose, run between two commit groups so that no write of Apply meets
+// badger's blocked writes; DropPrefix also compacts level 0, which counts
+// the garbage. Then, for the next gcChase polls, it runs GC until GC finds
+// nothing worth rewriting. Otherwise GC runs every GCInterval, as before.
+// Sessions of a few KiB or less fill the memtable first and never force a
+// flush. What a forced flush costs: reads and writes wait while badger
+// writes the memtable to a table and compacts level 0 into the next level
+// (milliseconds for the small tree of a few large writers; more for a large
+// tree under many large writes).
 const (
 	gcRatio  = 0.5         // rewrite a value-log file once half of it is garbage
 	gcPoll   = time.Second // how often the collector looks at the value log's growth
@@ -44,8 +49,7 @@ func (s *Store) collectGarbage() {
 	defer s.wg.Done()
 	t := time.NewTicker(gcPoll)
 	defer t.Stop()
-	flushed := s.wr.vlogBytes.Load() // value-log bytes at the last forced flush
-	last := time.Now()               // the last GC run
+	last := time.Now() // the last GC run
 	chase := 0
 	for {
 		select {
@@ -53,8 +57,7 @@ func (s *Store) collectGarbage() {
 			return
 		case <-t.C:
 		}
-		if w := s.wr.vlogBytes.Load(); w-flushed >= gcGrowth*s.cfg.ValueLogFileSize {
-			flushed = w
+		if s.wr.vlogBytes.Load() >= gcGrowth*s.cfg.ValueLogFileSize && s.wr.memBytes.Load() < s.wr.memTableSize/4 {
 			if err := s.flushMemtable(); err != nil {
 				s.cfg.Logger.Warn("badgerstore: flushing the memtable for value-log GC", "path", s.path, "err", err)
 			} else {
@@ -79,6 +82,7 @@ func (s *Store) collectGarbage() {
 // next compaction counts the garbage its writes left in the value log.
 func (s *Store) flushMemtable() error {
 	return s.wr.exclusive(func() error {
+		s.wr.flushed()
 		if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(flushMarker, nil) }); err != nil {
 			return err
 		}

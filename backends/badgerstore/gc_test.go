@@ -2,6 +2,7 @@ package badgerstore
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -41,5 +42,20 @@ func TestValueLogGCKeepsUpWithRewriter(t *testing.T) {
 	rec, err := backends.Get(ctx, s, "big")
 	if err != nil || !bytes.Equal(rec.Data, val) {
 		t.Fatalf("the session after GC: %v (equal %v)", err, err == nil && bytes.Equal(rec.Data, val))
+	}
+}
+
+// Small sessions fill the memtable long before they fill two value-log
+// files, so they never force a flush (which would stall reads and writes
+// for nothing): 12,000 writes of 1 KiB (12 MiB, three value-log files).
+func TestSmallSessionsForceNoFlush(t *testing.T) {
+	s := openTest(t, testConfig(t.TempDir(), nil))
+	val := bytes.Repeat([]byte("s"), 1024)
+	for i := 0; i < 12000; i++ {
+		put(t, s, fmt.Sprintf("session-%05d", i), backends.Record{Data: val, Timeout: 20})
+	}
+	time.Sleep(2 * gcPoll) // let the collector look
+	if n := s.gcFlushes.Load(); n != 0 {
+		t.Errorf("%d forced memtable flushes for 1 KiB sessions; want none", n)
 	}
 }
