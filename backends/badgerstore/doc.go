@@ -42,8 +42,9 @@
 // (locking.KeyLocks) from the read to the write and never two key locks.
 // Goroutines owned by the Store and stopped in Close, which waits for Apply
 // calls in flight: the group committer, maintenance (horizon rewrites every
-// second, sweeps every 20 s), value-log GC (GCInterval), the syncer (Sync
-// "interval") and the trimmer, which pages out badger's mapped files above
+// second, sweeps every 20 s), value-log GC (GCInterval, or at once under
+// large writes: gc.go), the syncer (Sync "interval") and the trimmer, which
+// pages out badger's mapped files above
 // 128 MiB resident (package mapped). Background writes re-read each key under
 // its key lock, and badger's conflict detection aborts a batch that an Apply
 // overtook, so they never overwrite a newer record.
