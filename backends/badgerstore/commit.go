@@ -3,6 +3,7 @@ package badgerstore
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
 )
@@ -45,12 +46,27 @@ type committer struct {
 	// written (diskspace.go); its error fails the whole group.
 	space func(need int64) error
 	ops   chan *writeOp // Apply -> commit loop
+	excl  chan func()   // run by the loop between groups (exclusive)
 	stop  chan struct{} // closed by close; the loop fails what is left
 	wg    sync.WaitGroup
+	// For the value-log collector (gc.go), since badger's memtable was last
+	// flushed (by us, or by badger when it filled, as estimated): vlogBytes
+	// counts the committed values at least vlogThreshold long, which badger
+	// writes to the value log, and memBytes estimates the memtable's fill.
+	// Only the commit loop changes them.
+	vlogThreshold int
+	vlogBytes     atomic.Int64
+	memBytes      atomic.Int64
+	memTableSize  int64
 }
 
+// memEntryBytes estimates what one entry costs a memtable beyond its key
+// (and its value when kept inline): skiplist node, version, value pointer.
+const memEntryBytes = 64
+
 func newCommitter(db *badger.DB, space func(need int64) error) *committer {
-	c := &committer{db: db, space: space, ops: make(chan *writeOp, maxGroup), stop: make(chan struct{})}
+	c := &committer{db: db, space: space, ops: make(chan *writeOp, maxGroup), excl: make(chan func()), stop: make(chan struct{}),
+		vlogThreshold: int(db.Opts().ValueThreshold), memTableSize: db.Opts().MemTableSize}
 	c.wg.Add(1)
 	go c.loop()
 	return c
@@ -108,6 +124,19 @@ func appendOps(group []*writeOp, op *writeOp) []*writeOp {
 	return append(group, op)
 }
 
+// exclusive runs fn on the commit loop between two groups, so that no write
+// of Apply is in badger meanwhile (those wait in the channel), and returns
+// its error; errCommitterClosed once the committer is stopped.
+func (c *committer) exclusive(fn func() error) error {
+	done := make(chan error, 1)
+	select {
+	case c.excl <- func() { done <- fn() }:
+		return <-done
+	case <-c.stop:
+		return errCommitterClosed
+	}
+}
+
 // close stops the commit loop and waits for it. Callers must not write after.
 func (c *committer) close() {
 	close(c.stop)
@@ -121,6 +150,9 @@ func (c *committer) loop() {
 		var op *writeOp
 		select {
 		case op = <-c.ops:
+		case fn := <-c.excl:
+			fn()
+			continue
 		case <-c.stop:
 			for {
 				select {
@@ -191,9 +223,39 @@ func (c *committer) commit(group []*writeOp) {
 		}
 		err := txn.Commit()
 		txn.Discard()
+		if err == nil {
+			c.count(group[:n])
+		}
 		for _, op := range group[:n] {
 			op.done <- err
 		}
 		group = group[n:]
 	}
+}
+
+// count adds a committed group to the collector's counters.
+func (c *committer) count(ops []*writeOp) {
+	var vlog, mem int64
+	for _, op := range ops {
+		mem += int64(len(op.key)) + memEntryBytes
+		if len(op.val) >= c.vlogThreshold {
+			vlog += int64(len(op.key) + len(op.val))
+		} else {
+			mem += int64(len(op.val))
+		}
+	}
+	if c.memBytes.Add(mem) >= c.memTableSize {
+		// badger has flushed the memtable (or is about to): start over
+		c.memBytes.Store(0)
+		c.vlogBytes.Store(0)
+		return
+	}
+	c.vlogBytes.Add(vlog)
+}
+
+// flushed restarts the counters after a forced flush; run it on the commit
+// loop (exclusive).
+func (c *committer) flushed() {
+	c.memBytes.Store(0)
+	c.vlogBytes.Store(0)
 }

@@ -71,8 +71,10 @@ type Config struct {
 	BlockCacheSize int64 `koanf:"block_cache_size" help:"block cache size"`
 	// IndexCacheSize bounds the memory for table indexes and bloom filters.
 	IndexCacheSize int64 `koanf:"index_cache_size" help:"index cache size"`
-	// GCInterval is how often the value-log garbage collector runs.
-	GCInterval time.Duration `koanf:"gc_interval" help:"how often the value log is garbage-collected"`
+	// GCInterval is how often the value-log garbage collector runs when
+	// little is written; after every two value-log files of large writes it
+	// runs at once (gc.go).
+	GCInterval time.Duration `koanf:"gc_interval" help:"how often the value log is garbage-collected (sooner under large writes)"`
 	// MaxValueSize is the largest Record.Data Apply stores; larger gives
 	// backends.ErrTooLarge. Must be below ValueLogFileSize. The gateway passes
 	// its limits.max_body_bytes.

@@ -42,8 +42,9 @@
 // (locking.KeyLocks) from the read to the write and never two key locks.
 // Goroutines owned by the Store and stopped in Close, which waits for Apply
 // calls in flight: the group committer, maintenance (horizon rewrites every
-// second, sweeps every 20 s), value-log GC (GCInterval), the syncer (Sync
-// "interval") and the trimmer, which pages out badger's mapped files above
+// second, sweeps every 20 s), value-log GC (GCInterval, or at once under
+// large writes: gc.go), the syncer (Sync "interval") and the trimmer, which
+// pages out badger's mapped files above
 // 128 MiB resident (package mapped). Background writes re-read each key under
 // its key lock, and badger's conflict detection aborts a batch that an Apply
 // overtook, so they never overwrite a newer record.
@@ -61,7 +62,9 @@
 // Open refuses, naming the path: a directory that is not a badger database,
 // one another process has open, damaged files, a newer format, and a store
 // where records read back at start (a sample of up to 1,000) are unreadable
-// (a value-log file deleted, cut short or damaged; damage.go). At run time
+// (a value-log file deleted, cut short or damaged; damage.go), or whose
+// MANIFEST changed since the last clean Close (cut short or damaged: badger
+// would silently drop the tables it no longer lists; closemark.go). At run time
 // disk and I/O errors or a corrupt record make Apply return an error naming
 // the path, never a nil record or a silent success: each record carries a
 // CRC-32C, badger verifies its value-log checksums, and an empty value for

@@ -13,7 +13,6 @@ const (
 	sweepEvery   = 20 * time.Second // how often expired records are deleted (the reference sweeps every 20 s)
 	maintBatch   = 128              // keys per background transaction: small, so conflicts with Apply cost little
 	sweepLimit   = 16 * maintBatch  // expired keys handled per sweep round
-	gcRatio      = 0.5              // rewrite a value-log file once half of it is garbage
 )
 
 // maintain is the goroutine that rewrites horizons and sweeps expired records.
@@ -58,25 +57,6 @@ func (s *Store) every(d time.Duration, fn func()) {
 	}
 }
 
-// collectGarbage runs badger's value-log GC, every GCInterval.
-func (s *Store) collectGarbage() {
-	// Each successful run rewrites one file; repeat until nothing is worth it.
-	for {
-		err := s.db.RunValueLogGC(gcRatio)
-		if err != nil {
-			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
-				s.cfg.Logger.Warn("badgerstore: value-log GC", "path", s.path, "err", err)
-			}
-			return
-		}
-		select {
-		case <-s.stop:
-			return
-		default:
-		}
-	}
-}
-
 // flushPending rewrites the horizon of every pending key whose deadline is
 // still close to it. Keys that hit a conflict stay pending.
 func (s *Store) flushPending() error {
@@ -94,7 +74,7 @@ func (s *Store) flushPending() error {
 			for _, k := range keys[:n] {
 				s.enqueue(k)
 			}
-			if !errors.Is(err, badger.ErrConflict) {
+			if !errors.Is(err, badger.ErrConflict) && !errors.Is(err, badger.ErrBlockedWrites) {
 				errs = append(errs, err)
 			}
 		}
@@ -179,7 +159,7 @@ func (s *Store) sweep() (int, error) {
 		for i := 0; i < len(keys); i += maintBatch {
 			removed, err := s.sweepBatch(keys[i:min(i+maintBatch, len(keys))], nowRel)
 			round += removed
-			if err != nil && !errors.Is(err, badger.ErrConflict) {
+			if err != nil && !errors.Is(err, badger.ErrConflict) && !errors.Is(err, badger.ErrBlockedWrites) {
 				return total + round, err
 			}
 		}

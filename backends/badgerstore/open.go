@@ -31,9 +31,17 @@ func Open(cfg Config) (*Store, error) {
 	if err := checkSpace(path, reserve, 0); err != nil {
 		return nil, fmt.Errorf("badgerstore: open %s: refusing to start: %w", path, err)
 	}
+	mark := &Store{cfg: cfg, path: path}
+	if err := mark.checkCloseMark(); err != nil {
+		return nil, fmt.Errorf("badgerstore: open %s: %w", path, err)
+	}
 	db, err := openBadger(badgerOptions(cfg))
 	if err != nil {
 		return nil, err
+	}
+	if err := mark.removeCloseMark(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("badgerstore: open %s: removing the clean-close mark: %w", path, err)
 	}
 	s := &Store{
 		cfg:     cfg,
@@ -65,7 +73,7 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.wg.Add(3)
 	go s.maintain()
-	go s.every(cfg.GCInterval, s.collectGarbage)
+	go s.collectGarbage()
 	go s.every(trimInterval, s.trim)
 	if cfg.Sync == SyncInterval {
 		s.wg.Add(1)

@@ -24,6 +24,10 @@ type Store struct {
 	dl    *deadlines
 	// expired counts records the sweeper removed because they expired.
 	expired atomic.Int64
+	// gcFlushes and gcRewrites count the value-log collector's forced
+	// memtable flushes and rewritten value-log files (gc.go).
+	gcFlushes  atomic.Int64
+	gcRewrites atomic.Int64
 	// syncs and syncNano count the periodic sync rounds (DurabilityStats).
 	syncs    atomic.Uint64
 	syncNano atomic.Int64
@@ -302,7 +306,8 @@ func (s *Store) enqueue(key string) {
 }
 
 // Close stops the background goroutines, removes expired records from disk,
-// writes the exact deadlines to the snapshot file and closes the database.
+// writes the exact deadlines to the snapshot file, closes the database and
+// records its MANIFEST for the next Open (closemark.go).
 // Idempotent.
 func (s *Store) Close() error {
 	s.life.Lock()
@@ -332,6 +337,8 @@ func (s *Store) Close() error {
 	var cerr error
 	if err := s.db.Close(); err != nil {
 		cerr = fmt.Errorf("badgerstore: %s: close: %w", s.path, err)
+	} else if err := writeCloseMark(s.path); err != nil {
+		cerr = fmt.Errorf("badgerstore: %s: writing the clean-close mark (the next Open cannot check the MANIFEST): %w", s.path, err)
 	}
 	return errors.Join(serr, werr, cerr)
 }

@@ -114,6 +114,31 @@ func (b *batcher) run(ctx context.Context, c *call) error {
 	}
 }
 
+// runAlone is run for a call that must not share a pipeline (a read of a
+// large session, bigreads.go): it is sent at once as a pipeline of its own,
+// beside the shared ones, whatever maxFlushers says.
+func (b *batcher) runAlone(ctx context.Context, c *call) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		c.fail(redis.ErrClosed)
+		return nil
+	}
+	b.wg.Add(1)
+	b.mu.Unlock()
+	go func() {
+		defer b.wg.Done()
+		b.send([]*call{c})
+	}()
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		c.abandoned.Store(true)
+		return ctx.Err()
+	}
+}
+
 func (c *call) fail(err error) {
 	if c.cmd != nil {
 		c.cmd.SetErr(err)

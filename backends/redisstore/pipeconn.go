@@ -31,7 +31,7 @@ type pipeConns struct {
 	hello   []byte      // AUTH, SELECT and CLIENT SETNAME, sent on each new connection
 	nHello  int         // replies hello asks for
 	dial    time.Duration
-	maxIdle int // Config.Pipelines
+	maxIdle int // Config.Pipelines, + 1 for reads of large sessions
 
 	mu     sync.Mutex // guards idle, closed
 	idle   []*pipeConn
@@ -48,7 +48,7 @@ type pipeConn struct {
 }
 
 func newPipeConns(cfg *Config, tc *tls.Config) *pipeConns {
-	p := &pipeConns{addr: cfg.Addrs[0], tls: tc, dial: cfg.DialTimeout, maxIdle: cfg.Pipelines}
+	p := &pipeConns{addr: cfg.Addrs[0], tls: tc, dial: cfg.DialTimeout, maxIdle: cfg.Pipelines + 1} // + 1 for reads of large sessions (bigreads.go)
 	if cfg.Password != "" {
 		if cfg.Username != "" {
 			p.hello = appendCommand(p.hello, "auth", cfg.Username, cfg.Password)

@@ -44,6 +44,7 @@ type Store struct {
 	cfg     Config
 	client  redis.UniversalClient
 	batch   batcher         // standalone and Sentinel
+	big     bigKeys         // keys whose last value was large: read outside the shared pipelines (bigreads.go)
 	nodes   clusterBatchers // Cluster: a batcher per master node
 	cache   writeCache
 	cas     *redis.Script
@@ -456,11 +457,18 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 		}
 		c := callPool.Get().(*call)
 		c.key, c.slide, c.deadline = rkey, slide, deadline
-		if err := b.run(ctx, c); err != nil {
+		run := b.run
+		if s.big.has(rkey) {
+			run = b.runAlone
+		}
+		if err := run(ctx, c); err != nil {
 			return stored{}, false, s.fail("read", err)
 		}
 		exp, raw, has, err = c.exp, c.val, c.has, c.err
 		c.release()
+		if err == nil {
+			s.big.note(rkey, len(raw))
+		}
 		// A value read over the store's own connections is in memory that
 		// readBulk allocated for it alone: the record may keep it without a copy.
 		private = b.pipes != nil
@@ -586,6 +594,7 @@ func (s *Store) script(ctx context.Context, deadline time.Time, sc *redis.Script
 		}
 	}
 	if size > directBytes {
+		s.big.note(key, size)
 		ctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
 		return sc.Run(ctx, s.client, []string{key}, args...)

@@ -5,10 +5,14 @@
 //
 //	go run ./internal/hostilebench -addr 127.0.0.1:42424 -pid PID -attack pipeline
 //	go run ./internal/hostilebench -addr 127.0.0.1:42424 -pid PID -attack bodies
+//	go run ./internal/hostilebench -addr 127.0.0.1:42424 -pid PID -attack writer -hold 60s -dir DATADIR
 //
 // pipeline: one connection sends -n (100) Gets of a -size (20 MiB) session in
 // one write and reads the answers. bodies: -conns (250) connections each
 // send a head declaring -size and then the body but its last byte, and hold.
+// writer: one connection rewrites the -size session back to back for -hold;
+// with -dir, the disk space used by the files in that directory is sampled
+// every second (start, peak, end and the series, in MiB).
 package main
 
 import (
@@ -31,11 +35,12 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:42424", "aspstated address")
 	pid := flag.Int("pid", 0, "aspstated's process id (for RSS)")
-	attack := flag.String("attack", "pipeline", "pipeline or bodies")
+	attack := flag.String("attack", "pipeline", "pipeline, bodies or writer")
+	dir := flag.String("dir", "", "data directory whose disk use to sample (writer)")
 	size := flag.Int("size", 20<<20, "session/body size")
 	n := flag.Int("n", 100, "pipelined Gets (pipeline)")
 	conns := flag.Int("conns", 250, "connections (bodies)")
-	hold := flag.Duration("hold", 10*time.Second, "how long the bodies attack holds its connections")
+	hold := flag.Duration("hold", 10*time.Second, "how long the bodies attack holds its connections, or the writer writes")
 	label := flag.String("label", "", "label for the output line")
 	flag.Parse()
 
@@ -69,8 +74,10 @@ func main() {
 
 	time.Sleep(500 * time.Millisecond)
 	start := time.Now()
-	var detail string
+	var detail any
 	switch *attack {
+	case "writer":
+		detail = writer(*addr, *size, *hold, *dir)
 	case "pipeline":
 		detail = pipeline(*addr, *n, *size)
 	case "bodies":
@@ -275,4 +282,61 @@ func must(err error) {
 		fmt.Fprintln(os.Stderr, "hostilebench:", err)
 		os.Exit(1)
 	}
+}
+
+// writer rewrites the /big session for d on one connection, sampling the
+// disk use of dir every second.
+func writer(addr string, size int, d time.Duration, dir string) map[string]any {
+	var series []int64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if dir != "" {
+				series = append(series, diskUse(dir)>>20)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	nc, err := net.Dial("tcp", addr)
+	must(err)
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	body := bytes.Repeat([]byte("w"), size)
+	head := req("PUT", "/big", "Timeout: 20\r\nContent-Length: "+strconv.Itoa(size)+"\r\n", nil)
+	writes, failed := 0, 0
+	start := time.Now()
+	for time.Since(start) < d {
+		body[writes%size] ^= 1 // a new value each time
+		if _, err := nc.Write(append(head, body...)); err != nil {
+			must(err)
+		}
+		_, status, err := readResponse(br)
+		must(err)
+		if status == 200 {
+			writes++
+		} else {
+			failed++
+		}
+	}
+	took := time.Since(start)
+	close(done)
+	<-sampled
+	if dir != "" {
+		series = append(series, diskUse(dir)>>20)
+	}
+	out := map[string]any{"writes": writes, "failed": failed, "mb_per_s": float64(writes) * float64(size) / 1e6 / took.Seconds()}
+	if len(series) > 0 {
+		peak := int64(0)
+		for _, v := range series {
+			peak = max(peak, v)
+		}
+		out["disk_start_mib"], out["disk_peak_mib"], out["disk_end_mib"], out["disk_mib_each_s"] = series[0], peak, series[len(series)-1], series
+	}
+	return out
 }
