@@ -33,6 +33,12 @@ type WaitConfig struct {
 	// MaxWaiters bounds the requests waiting for one session; the rest get
 	// the immediate 423.
 	MaxWaiters int `koanf:"max_waiters" default:"50" help:"most requests waiting for one session's lock; more get 423 at once"`
+	// Hot423s and HotDelay damp one hot session (HotSessions): once a
+	// session has answered more than Hot423s 423s in the last 100 ms, its
+	// further 423s are answered no sooner than HotDelay after their request
+	// arrived. Either zero turns the damping off.
+	Hot423s  int           `koanf:"hot_423s" default:"20" help:"423s one session may answer per 100 ms before its further 423s are delayed by hot_delay (0: never delay)"`
+	HotDelay time.Duration `koanf:"hot_delay" default:"25ms" help:"how late a 423 for a session past hot_423s is answered, counted from its request's arrival (0: never delay; at most 50ms, far below the web server's 500 ms poll)"`
 }
 
 // Validate reports the first invalid field.
@@ -42,6 +48,12 @@ func (c *WaitConfig) Validate() error {
 	}
 	if c.MaxWaiters < 0 {
 		return errors.New("locking: max_waiters: must not be negative")
+	}
+	if c.Hot423s < 0 {
+		return errors.New("locking: hot_423s: must not be negative")
+	}
+	if c.HotDelay < 0 || c.HotDelay > MaxHotDelay {
+		return fmt.Errorf("locking: hot_delay: %v is outside 0s..%v (the web server polls every 500ms)", c.HotDelay, MaxHotDelay)
 	}
 	return nil
 }
