@@ -13,10 +13,11 @@ import (
 // answered more than locking.hot_423s 423s in 100 ms, its further 423s are
 // answered hot_delay after their request arrived, run again first. These
 // tests build the counter directly, with delays longer than hot_delay may be
-// configured, so lower bounds are certain and the server is seen mid-delay.
+// configured, so lower bounds are certain and the server is seen mid-delay,
+// and with a 10 s window, so a session stays hot however slow the machine.
 
 func withHot(limit int, delay time.Duration) option {
-	h := locking.NewHotSessions(locking.WaitConfig{Hot423s: limit, HotDelay: delay})
+	h := locking.NewHotSessions(locking.WaitConfig{Hot423s: limit, HotDelay: delay, HotWindow: 10 * time.Second})
 	return withConfig(func(c *frontend.Config) { c.Hot = h })
 }
 

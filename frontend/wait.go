@@ -20,6 +20,10 @@ import (
 // sent is the last run's, exactly as if the request had just arrived.
 func (c *conn) apply(key string) error {
 	w := c.s.cfg.Waits
+	arrived := c.now // a real clock's reading, monotonic; re-runs move c.now
+	if !c.s.cfg.realClock {
+		arrived = time.Now() // a test clock: the real time from here
+	}
 	err := c.runOnce(key)
 	if err != nil || c.result.Status != 423 {
 		return err
@@ -38,7 +42,7 @@ func (c *conn) apply(key string) error {
 			return err
 		}
 	}
-	return c.damp(key)
+	return c.damp(key, arrived)
 }
 
 // damp holds the 423 just answered to a Get or GetExclusive when its
@@ -49,7 +53,7 @@ func (c *conn) apply(key string) error {
 // long (a lock wait) is not held; a client that hung up during the delay is
 // not run again (it could take a lock nobody would release). Only 423s are
 // ever held, and only the hot session's.
-func (c *conn) damp(key string) error {
+func (c *conn) damp(key string, arrived time.Time) error {
 	h := c.s.cfg.Hot
 	if h == nil || (c.lreq.Op != locking.OpGet && c.lreq.Op != locking.OpGetExclusive) {
 		return nil
@@ -58,11 +62,7 @@ func (c *conn) damp(key string) error {
 	if !h.Note(key, now) {
 		return nil
 	}
-	var elapsed time.Duration
-	if c.s.cfg.realClock {
-		elapsed = now.Sub(c.now) // c.now carries the arrival's monotonic reading
-	}
-	hold := h.Hold(elapsed)
+	hold := h.Hold(now.Sub(arrived))
 	if hold <= 0 {
 		return nil
 	}

@@ -35,12 +35,13 @@ const (
 // and sessions without 423s in the last two windows have no entry. Safe for
 // concurrent use.
 type HotSessions struct {
-	limit int
-	delay time.Duration
+	limit  int
+	delay  time.Duration
+	window time.Duration
 
 	mu        sync.Mutex
 	at        time.Time        // start of the current window
-	cur, prev map[string]int32 // 423s per key in the current, previous window
+	cur, prev map[string]*int32 // 423s per key in the current, previous window
 }
 
 // NewHotSessions returns the counter for cfg (locking.hot_423s,
@@ -49,8 +50,12 @@ func NewHotSessions(cfg WaitConfig) *HotSessions {
 	if cfg.Hot423s <= 0 || cfg.HotDelay <= 0 {
 		return nil
 	}
-	return &HotSessions{limit: cfg.Hot423s, delay: cfg.HotDelay,
-		cur: map[string]int32{}, prev: map[string]int32{}}
+	w := cfg.HotWindow
+	if w <= 0 {
+		w = HotWindow
+	}
+	return &HotSessions{limit: cfg.Hot423s, delay: cfg.HotDelay, window: w,
+		cur: map[string]*int32{}, prev: map[string]*int32{}}
 }
 
 // Delay is the configured delay (0 when off).
@@ -62,7 +67,7 @@ func (h *HotSessions) Delay() time.Duration {
 }
 
 // Note counts a 423 answered for key at now and reports whether key is hot:
-// more than the limit of 423s (this one included) in the last HotWindow.
+// more than the limit of 423s (this one included) in the last window.
 // now must carry a monotonic reading (time.Now).
 func (h *HotSessions) Note(key string, now time.Time) bool {
 	if h == nil {
@@ -72,24 +77,27 @@ func (h *HotSessions) Note(key string, now time.Time) bool {
 	defer h.mu.Unlock()
 	d := now.Sub(h.at)
 	switch {
-	case d >= 2*HotWindow || d < 0:
+	case d >= 2*h.window || d < 0:
 		clear(h.prev)
 		clear(h.cur)
 		h.at, d = now, 0
-	case d >= HotWindow:
+	case d >= h.window:
 		h.prev, h.cur = h.cur, h.prev
 		clear(h.cur)
-		h.at, d = h.at.Add(HotWindow), d-HotWindow
+		h.at, d = h.at.Add(h.window), d-h.window
 	}
-	n, ok := h.cur[key]
-	if !ok {
-		key = strings.Clone(key) // the caller's key may borrow a buffer
+	n := h.cur[key]
+	if n == nil {
+		// The caller's key may borrow a buffer: the map keeps a copy. (An
+		// existing entry is counted through its pointer: assigning to it
+		// again would store the borrowed key in the map.)
+		n = new(int32)
+		h.cur[strings.Clone(key)] = n
 	}
-	n++
-	h.cur[key] = n
-	est := int64(n)
-	if p := h.prev[key]; p > 0 {
-		est += int64(p) * int64(HotWindow-d) / int64(HotWindow)
+	*n++
+	est := int64(*n)
+	if p := h.prev[key]; p != nil {
+		est += int64(*p) * int64(h.window-d) / int64(h.window)
 	}
 	return est > int64(h.limit)
 }

@@ -3,6 +3,7 @@ package locking
 import (
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestHotSessionsWindows(t *testing.T) {
@@ -78,5 +79,24 @@ func TestHotConfigValidate(t *testing.T) {
 	}
 	if c := (WaitConfig{Hot423s: DefaultHot423s, HotDelay: MaxHotDelay}); c.Validate() != nil {
 		t.Errorf("%+v refused", c)
+	}
+}
+
+// The caller's key may borrow a buffer that is reused for the next request:
+// a counted session must not take over another key's count.
+func TestHotSessionsBorrowedKeys(t *testing.T) {
+	h := NewHotSessions(WaitConfig{Hot423s: 2, HotDelay: time.Millisecond, HotWindow: time.Hour})
+	buf := []byte("session-a")
+	borrowed := unsafe.String(&buf[0], len(buf))
+	now := time.Now()
+	for i := 0; i < 3; i++ {
+		h.Note(borrowed, now)
+	}
+	copy(buf, "session-b")
+	if h.Note(borrowed, now) {
+		t.Fatal("session-b reported hot on its first 423: it took session-a's count")
+	}
+	if !h.Note("session-a", now) {
+		t.Fatal("session-a lost its count")
 	}
 }

@@ -37,8 +37,11 @@ type WaitConfig struct {
 	// session has answered more than Hot423s 423s in the last 100 ms, its
 	// further 423s are answered no sooner than HotDelay after their request
 	// arrived. Either zero turns the damping off.
-	Hot423s  int           `koanf:"hot_423s" default:"20" help:"423s one session may answer per 100 ms before its further 423s are delayed by hot_delay (0: never delay)"`
-	HotDelay time.Duration `koanf:"hot_delay" default:"25ms" help:"how late a 423 for a session past hot_423s is answered, counted from its request's arrival (0: never delay; at most 50ms, far below the web server's 500 ms poll)"`
+	Hot423s int `koanf:"hot_423s" default:"20" help:"423s one session may answer per 100 ms before its further 423s are delayed by hot_delay (0: never delay)"`
+	// HotWindow is the window the 423s are counted over (0: HotWindow);
+	// tests lengthen it.
+	HotWindow time.Duration `koanf:"-"`
+	HotDelay  time.Duration `koanf:"hot_delay" default:"25ms" help:"how late a 423 for a session past hot_423s is answered, counted from its request's arrival (0: never delay; at most 50ms, far below the web server's 500 ms poll)"`
 }
 
 // Validate reports the first invalid field.
