@@ -40,7 +40,7 @@ type HotSessions struct {
 	window time.Duration
 
 	mu        sync.Mutex
-	at        time.Time        // start of the current window
+	at        time.Time         // start of the current window
 	cur, prev map[string]*int32 // 423s per key in the current, previous window
 }
 
