@@ -3,7 +3,6 @@ package frontend
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/aspstate/aspstate/locking"
@@ -100,44 +99,19 @@ func (c *conn) clientGone() bool { return c.start == c.end && c.io.PeerClosed() 
 // errClientGone reports a waiter whose client left: close without answering.
 func errClientGone(err error) bool { return errors.Is(err, locking.ErrClientGone) }
 
-// clientWatchEvery is how often the client of a request forwarded to its
-// session's owner is looked at while the request may wait there.
-const clientWatchEvery = 20 * time.Millisecond
-
-// watchClient returns the context to route the current request with: for a
-// Get or GetExclusive that may wait at another gateway (the lock wait is
-// on), one cancelled with cause locking.ErrClientGone when the client hangs
-// up, so the owner is told to skip the waiter (peering). stop ends the
-// watch. Only when nothing else the client sent is buffered: then a close is
-// what the peek sees.
-func (c *conn) watchClient() (ctx context.Context, stop func()) {
+// routeCtx is the context to route the current request with: for a Get or
+// GetExclusive that may wait at another gateway (the lock wait is on), one
+// that carries the client's close check (locking.WithClientGone), so the
+// router can give the request up there when the client hangs up. Only when
+// nothing else the client sent is buffered: then a close is what the peek
+// sees. Built once per connection.
+func (c *conn) routeCtx() context.Context {
 	s := c.s
 	if !s.cfg.Waits.Enabled() || (c.lreq.Op != locking.OpGet && c.lreq.Op != locking.OpGetExclusive) || c.start != c.end {
-		return s.ctx, func() {}
+		return s.ctx
 	}
-	ctx, cancel := context.WithCancelCause(s.ctx)
-	var mu sync.Mutex // orders the timer's runs with stop
-	done := false
-	mu.Lock()
-	var t *time.Timer
-	t = time.AfterFunc(clientWatchEvery, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if done {
-			return
-		}
-		if c.io.PeerClosed() {
-			cancel(locking.ErrClientGone)
-			return
-		}
-		t.Reset(clientWatchEvery)
-	})
-	mu.Unlock()
-	return ctx, func() {
-		mu.Lock()
-		done = true
-		t.Stop()
-		mu.Unlock()
-		cancel(nil)
+	if c.watchCtx == nil {
+		c.watchCtx = locking.WithClientGone(s.ctx, c.io.PeerClosed)
 	}
+	return c.watchCtx
 }

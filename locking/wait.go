@@ -61,6 +61,24 @@ func (c *WaitConfig) Validate() error {
 	return nil
 }
 
+// clientGoneKey is the context key of WithClientGone.
+type clientGoneKey struct{}
+
+// WithClientGone returns ctx carrying gone, which tells whether the web
+// server that sent the request being run has hung up. A router that sends
+// the request elsewhere to wait (peering) watches it and gives the request
+// up when it turns true; gone must be safe to call from another goroutine
+// while the request runs.
+func WithClientGone(ctx context.Context, gone func() bool) context.Context {
+	return context.WithValue(ctx, clientGoneKey{}, gone)
+}
+
+// ClientGoneFrom returns the gone func WithClientGone put in ctx, or nil.
+func ClientGoneFrom(ctx context.Context) func() bool {
+	gone, _ := ctx.Value(clientGoneKey{}).(func() bool)
+	return gone
+}
+
 // ErrClientGone is returned by Waiters.Do when the waiting request's client
 // went away: nothing was taken for it, and nobody is left to answer.
 var ErrClientGone = errors.New("locking: the waiting client has gone away")

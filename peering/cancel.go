@@ -12,10 +12,11 @@ import (
 
 // A forwarded wait whose client leaves (issue 15): a Get or GetExclusive
 // forwarded while the lock wait is on waits at the owner, where the web
-// server's connection cannot be seen. The forwarding gateway's front end
-// cancels the request's context with cause locking.ErrClientGone when that
-// connection closes; the forward then gives up and tells the owner, which
-// wakes the waiter, skips it (it takes no lock) and answers nobody.
+// server's connection cannot be seen. The front end passes its close check
+// in the context (locking.WithClientGone); while the forward is out, it is
+// looked at every clientWatchEvery, and when the client has gone the
+// forward gives up and tells the owner, which wakes the waiter, skips it
+// (it takes no lock) and answers nobody.
 //
 // The operation goes out as kindOpWatched, kindOp with an ID the sender may
 // cancel by (kindCancelOp). A member from before this change answers the
@@ -90,12 +91,49 @@ func (r *watchRegistry) cancel(k watchKey, now time.Time) {
 	r.early[k] = now
 }
 
-// watchable tells whether a forward of req may be cancelled by its client
-// leaving: a Get or GetExclusive that may wait at the owner, on a context
-// the front end cancels with locking.ErrClientGone.
-func (n *Node) watchable(owner int, req *locking.Request) bool {
-	return n.cfg.Waits.Enabled() && (req.Op == locking.OpGet || req.Op == locking.OpGetExclusive) &&
-		!n.unwatched[owner].Load()
+// clientWatchEvery is how often a forwarded request's client is looked at
+// while the request may wait at the owner.
+const clientWatchEvery = 20 * time.Millisecond
+
+// watchable tells whether a forward of req may be given up when its client
+// leaves: a Get or GetExclusive that may wait at the owner, whose context
+// carries the client's close check. It returns the check.
+func (n *Node) watchable(ctx context.Context, owner int, req *locking.Request) func() bool {
+	if !n.cfg.Waits.Enabled() || (req.Op != locking.OpGet && req.Op != locking.OpGetExclusive) ||
+		n.unwatched[owner].Load() {
+		return nil
+	}
+	return locking.ClientGoneFrom(ctx)
+}
+
+// watchClient returns ctx cancelled with cause locking.ErrClientGone once
+// gone reports true, looked at every clientWatchEvery; stop ends the watch.
+func watchClient(ctx context.Context, gone func() bool) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	var mu sync.Mutex // orders the timer's runs with stop
+	done := false
+	mu.Lock()
+	var t *time.Timer
+	t = time.AfterFunc(clientWatchEvery, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		if gone() {
+			cancel(locking.ErrClientGone)
+			return
+		}
+		t.Reset(clientWatchEvery)
+	})
+	mu.Unlock()
+	return ctx, func() {
+		mu.Lock()
+		done = true
+		t.Stop()
+		mu.Unlock()
+		cancel(nil)
+	}
 }
 
 // encodeWatchedOp is kindOpWatched's payload: the view, the ID, then what

@@ -489,9 +489,12 @@ func (n *Node) forward(ctx context.Context, vs *viewState, owner int, key string
 	var kind byte
 	var body []byte
 	var err error
-	if n.watchable(owner, req) {
+	if gone := n.watchable(ctx, owner, req); gone != nil {
 		// The web server's connection may close while this waits at the
-		// owner: the front end then cancels ctx, and the owner is told.
+		// owner: then ctx is cancelled, and the owner is told (cancel.go).
+		wctx, stop := watchClient(ctx, gone)
+		defer stop()
+		ctx = wctx
 		id := n.watchIDs.Add(1)
 		kind, body, err = n.call(ctx, owner, kindOpWatched, encodeWatchedOp(vs.v, id, key, req))
 		if err != nil && clientGone(ctx) {
