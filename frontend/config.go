@@ -63,6 +63,10 @@ type Config struct {
 	// session locked until the release (locking.Waiters, the locking.*
 	// keys). nil: an immediate 423. Share it with a peering Router.
 	Waits *locking.Waiters `koanf:"-"`
+	// Hot, when set, delays the 423s of a session answering far more of
+	// them than web servers poll for (locking.HotSessions, the
+	// locking.hot_* keys). nil: every 423 is answered at once.
+	Hot *locking.HotSessions `koanf:"-"`
 	// RequestTiming measures each request's duration for
 	// Stats.Requests.Buckets (two clock readings per request).
 	RequestTiming bool `koanf:"-"`

@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -31,6 +32,9 @@ type conn struct {
 	nc     net.Conn      // deadlines, Close, addresses
 	io     *rawconn.Conn // reads, writes and the peek (see package rawconn)
 	parser *wire.Parser
+
+	// watchCtx carries the client's close check to a router (routeCtx).
+	watchCtx context.Context
 
 	in         []byte // read buffer; unparsed bytes are in[start:end]
 	start, end int

@@ -80,7 +80,7 @@ func (c *conn) run(key string) error {
 	if s.cfg.Router == nil {
 		return s.cfg.Backend.Apply(s.ctx, key, c.transition)
 	}
-	res, err := s.cfg.Router.Route(s.ctx, key, &c.lreq, c.transition)
+	res, err := s.cfg.Router.Route(c.routeCtx(), key, &c.lreq, c.transition)
 	if err != nil || res == nil {
 		return err // nil result: ran here through c.transition
 	}

@@ -233,6 +233,7 @@ type Stats struct {
 	Status423     atomic.Int64
 	BackendErrors atomic.Int64 // requests whose connection was closed because the store failed
 	ProtocolErrs  atomic.Int64 // connections closed for unframeable input
+	HotDelayed    atomic.Int64 // 423s held because their session was hot (Config.Hot)
 	// Requests counts answers by operation and status, and their durations
 	// (metrics.go); Closed counts closed connections by CloseReasons.
 	Requests RequestStats

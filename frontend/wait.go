@@ -3,6 +3,7 @@ package frontend
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/aspstate/aspstate/locking"
 )
@@ -19,20 +20,65 @@ import (
 // sent is the last run's, exactly as if the request had just arrived.
 func (c *conn) apply(key string) error {
 	w := c.s.cfg.Waits
+	arrived := c.now // a real clock's reading, monotonic; re-runs move c.now
+	if !c.s.cfg.realClock {
+		arrived = time.Now() // a test clock: the real time from here
+	}
 	err := c.runOnce(key)
-	if err != nil || !c.ran || !w.Waits(c.lreq.Op, c.result.Status) {
-		// A forwarded request (!c.ran) has already waited at the owner.
+	if err != nil || c.result.Status != 423 {
 		return err
 	}
-	err = w.Await(c.s.ctx, key, c.lreq.Op, func() (int, error) {
-		c.now = c.s.cfg.Now()
-		err := c.runOnce(key)
-		return c.result.Status, err
-	}, c.clientGone)
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return nil // Shutdown gave up waiting: the last answer stands
+	if c.ran && w.Waits(c.lreq.Op, c.result.Status) {
+		// A forwarded request (!c.ran) has already waited at the owner.
+		err = w.Await(c.s.ctx, key, c.lreq.Op, func() (int, error) {
+			c.now = c.s.cfg.Now()
+			err := c.runOnce(key)
+			return c.result.Status, err
+		}, c.clientGone)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil // Shutdown gave up waiting: the last answer stands
+		}
+		if err != nil || c.result.Status != 423 {
+			return err
+		}
 	}
-	return err
+	return c.damp(key, arrived)
+}
+
+// damp holds the 423 just answered to a Get or GetExclusive when its
+// session is hot (Config.Hot): the request is then answered no sooner than
+// the hot delay after it arrived, and runs again first, so the answer is
+// the one of that moment (a 423 with the lock's date and age then, or a 200
+// or 404 if the lock went meanwhile). A request that already waited that
+// long (a lock wait) is not held; a client that hung up during the delay is
+// not run again (it could take a lock nobody would release). Only 423s are
+// ever held, and only the hot session's.
+func (c *conn) damp(key string, arrived time.Time) error {
+	h := c.s.cfg.Hot
+	if h == nil || (c.lreq.Op != locking.OpGet && c.lreq.Op != locking.OpGetExclusive) {
+		return nil
+	}
+	now := time.Now()
+	if !h.Note(key, now) {
+		return nil
+	}
+	hold := h.Hold(now.Sub(arrived))
+	if hold <= 0 {
+		return nil
+	}
+	c.s.stats.HotDelayed.Add(1)
+	t := time.NewTimer(hold)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.s.ctx.Done():
+		return nil // shutting down: the answer stands
+	}
+	if c.clientGone() {
+		return locking.ErrClientGone
+	}
+	c.now = c.s.cfg.Now()
+	return c.runOnce(key)
 }
 
 // runOnce runs the request once and, when its transition released the lock
@@ -52,3 +98,20 @@ func (c *conn) clientGone() bool { return c.start == c.end && c.io.PeerClosed() 
 
 // errClientGone reports a waiter whose client left: close without answering.
 func errClientGone(err error) bool { return errors.Is(err, locking.ErrClientGone) }
+
+// routeCtx is the context to route the current request with: for a Get or
+// GetExclusive that may wait at another gateway (the lock wait is on), one
+// that carries the client's close check (locking.WithClientGone), so the
+// router can give the request up there when the client hangs up. Only when
+// nothing else the client sent is buffered: then a close is what the peek
+// sees. Built once per connection.
+func (c *conn) routeCtx() context.Context {
+	s := c.s
+	if !s.cfg.Waits.Enabled() || (c.lreq.Op != locking.OpGet && c.lreq.Op != locking.OpGetExclusive) || c.start != c.end {
+		return s.ctx
+	}
+	if c.watchCtx == nil {
+		c.watchCtx = locking.WithClientGone(s.ctx, c.io.PeerClosed)
+	}
+	return c.watchCtx
+}

@@ -33,6 +33,15 @@ type WaitConfig struct {
 	// MaxWaiters bounds the requests waiting for one session; the rest get
 	// the immediate 423.
 	MaxWaiters int `koanf:"max_waiters" default:"50" help:"most requests waiting for one session's lock; more get 423 at once"`
+	// Hot423s and HotDelay damp one hot session (HotSessions): once a
+	// session has answered more than Hot423s 423s in the last 100 ms, its
+	// further 423s are answered no sooner than HotDelay after their request
+	// arrived. Either zero turns the damping off.
+	Hot423s int `koanf:"hot_423s" default:"20" help:"423s one session may answer per 100 ms before its further 423s are delayed by hot_delay (0: never delay)"`
+	// HotWindow is the window the 423s are counted over (0: HotWindow);
+	// tests lengthen it.
+	HotWindow time.Duration `koanf:"-"`
+	HotDelay  time.Duration `koanf:"hot_delay" default:"25ms" help:"how late a 423 for a session past hot_423s is answered, counted from its request's arrival (0: never delay; at most 50ms, far below the web server's 500 ms poll)"`
 }
 
 // Validate reports the first invalid field.
@@ -43,7 +52,31 @@ func (c *WaitConfig) Validate() error {
 	if c.MaxWaiters < 0 {
 		return errors.New("locking: max_waiters: must not be negative")
 	}
+	if c.Hot423s < 0 {
+		return errors.New("locking: hot_423s: must not be negative")
+	}
+	if c.HotDelay < 0 || c.HotDelay > MaxHotDelay {
+		return fmt.Errorf("locking: hot_delay: %v is outside 0s..%v (the web server polls every 500ms)", c.HotDelay, MaxHotDelay)
+	}
 	return nil
+}
+
+// clientGoneKey is the context key of WithClientGone.
+type clientGoneKey struct{}
+
+// WithClientGone returns ctx carrying gone, which tells whether the web
+// server that sent the request being run has hung up. A router that sends
+// the request elsewhere to wait (peering) watches it and gives the request
+// up when it turns true; gone must be safe to call from another goroutine
+// while the request runs.
+func WithClientGone(ctx context.Context, gone func() bool) context.Context {
+	return context.WithValue(ctx, clientGoneKey{}, gone)
+}
+
+// ClientGoneFrom returns the gone func WithClientGone put in ctx, or nil.
+func ClientGoneFrom(ctx context.Context) func() bool {
+	gone, _ := ctx.Value(clientGoneKey{}).(func() bool)
+	return gone
 }
 
 // ErrClientGone is returned by Waiters.Do when the waiting request's client

@@ -103,7 +103,11 @@ func readKey(b []byte) (string, []byte, bool) {
 // encodeOp: view, op, the three numeric headers, key, then the body to the end.
 func encodeOp(v *View, key string, req *locking.Request) []byte {
 	b := make([]byte, 0, 1+5*len(v.Entries)+1+15+4+len(key)+len(req.Body))
-	b = appendView(b, v)
+	return appendOp(appendView(b, v), key, req)
+}
+
+// appendOp appends what encodeOp writes after the view.
+func appendOp(b []byte, key string, req *locking.Request) []byte {
 	b = append(b, byte(req.Op))
 	b = appendNum(b, req.Timeout)
 	b = appendNum(b, req.LockCookie)

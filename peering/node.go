@@ -2,6 +2,7 @@ package peering
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -75,6 +76,12 @@ type Node struct {
 	wg     sync.WaitGroup // hand-off worker and broadcasts
 
 	stats Stats
+
+	// Watched forwards (cancel.go): IDs of this member's, the ones waiting
+	// here, and the members that do not know kindOpWatched.
+	watchIDs  atomic.Uint64
+	watches   watchRegistry
+	unwatched []atomic.Bool
 }
 
 // Stats are counters for `aspstate peers` and metrics.
@@ -131,7 +138,8 @@ func New(cfg Config, store backends.Backend) (*Node, error) {
 	members, _ := ParseMembers(c.Members)
 	n := &Node{
 		cfg: c, log: c.Logger.With("component", "peering"), members: members,
-		mh: memberHashes(members), store: store, mover: mover,
+		unwatched: make([]atomic.Bool, len(members)),
+		mh:        memberHashes(members), store: store, mover: mover,
 		moving: map[string]chan struct{}{}, received: map[int]map[string]struct{}{}, keyLocks: locking.NewKeyLocks(),
 		kick: make(chan struct{}, 1),
 	}
@@ -478,7 +486,29 @@ func (n *Node) forward(ctx context.Context, vs *viewState, owner int, key string
 	n.stats.Forwards.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout+n.opWait(req.Op))
 	defer cancel()
-	kind, body, err := n.call(ctx, owner, kindOp, encodeOp(vs.v, key, req))
+	var kind byte
+	var body []byte
+	var err error
+	if gone := n.watchable(ctx, owner, req); gone != nil {
+		// The web server's connection may close while this waits at the
+		// owner: then ctx is cancelled, and the owner is told (cancel.go).
+		wctx, stop := watchClient(ctx, gone)
+		defer stop()
+		ctx = wctx
+		id := n.watchIDs.Add(1)
+		kind, body, err = n.call(ctx, owner, kindOpWatched, encodeWatchedOp(vs.v, id, key, req))
+		if err != nil && clientGone(ctx) {
+			n.sendCancel(owner, id)
+			return nil, fmt.Errorf("%w (forwarded to %s)", locking.ErrClientGone, n.members[owner].ID)
+		}
+		if err == nil && kind == kindFailed && len(body) > 0 && body[0] == failOther && string(body[1:]) == unknownKind {
+			// A member from before kindOpWatched: nothing ran there.
+			n.unwatched[owner].Store(true)
+			kind, body, err = n.call(ctx, owner, kindOp, encodeOp(vs.v, key, req))
+		}
+	} else {
+		kind, body, err = n.call(ctx, owner, kindOp, encodeOp(vs.v, key, req))
+	}
 	if err != nil {
 		n.stats.ForwardFailures.Add(1)
 		return nil, err
@@ -593,14 +623,21 @@ func (n *Node) handle(ctx context.Context, from string, kind byte, payload []byt
 		return kindFailed, encodeFailed(cur.v, failNotServing, "sender was declared down")
 	}
 	timeout := n.cfg.RequestTimeout
-	if kind == kindOp {
+	if kind == kindOp || kind == kindOpWatched {
 		timeout += n.cfg.Waits.Duration() // a forwarded Get may wait for the lock (wait.go)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	switch kind {
 	case kindOp:
-		return n.serveOp(ctx, rest)
+		return n.serveOp(ctx, rest, nil)
+	case kindOpWatched:
+		if len(rest) < 8 {
+			return kindFailed, encodeFailed(n.view.Load().v, failOther, "malformed operation")
+		}
+		return n.serveOp(ctx, rest[8:], &watchKey{src, binary.BigEndian.Uint64(rest)})
+	case kindCancelOp:
+		return n.serveCancel(src, rest)
 	case kindMove:
 		return n.serveMove(ctx, src, rest)
 	case kindPull:
@@ -620,12 +657,16 @@ func (n *Node) handle(ctx context.Context, from string, kind byte, payload []byt
 		}
 		return kindView, appendView(nil, cur.v)
 	}
-	return kindFailed, encodeFailed(n.view.Load().v, failOther, "unknown request kind")
+	return kindFailed, encodeFailed(n.view.Load().v, failOther, unknownKind)
 }
+
+// unknownKind is the failure message for a request kind this member does
+// not know (a newer member's): the sender may fall back (cancel.go).
+const unknownKind = "unknown request kind"
 
 // serveOp runs a forwarded operation if this gateway owns the key, with the
 // lock rules, its own store and its own clock, and returns the result.
-func (n *Node) serveOp(ctx context.Context, b []byte) (byte, []byte) {
+func (n *Node) serveOp(ctx context.Context, b []byte, watch *watchKey) (byte, []byte) {
 	key, req, err := decodeOp(b)
 	if err != nil {
 		return kindFailed, encodeFailed(n.view.Load().v, failOther, "malformed operation")
@@ -640,9 +681,13 @@ func (n *Node) serveOp(ctx context.Context, b []byte) (byte, []byte) {
 	if err := n.canServe(); err != nil {
 		return kindFailed, encodeFailed(n.view.Load().v, failNotServing, err.Error())
 	}
-	res, v, err := n.runOp(ctx, key, &req)
+	res, v, err := n.runOp(ctx, key, &req, watch)
 	if errors.Is(err, errNotOwner) {
 		return kindNotOwner, appendView(nil, n.view.Load().v)
+	}
+	if errors.Is(err, locking.ErrClientGone) {
+		// Given up by its sender (cancel.go): nobody reads this answer.
+		return kindFailed, encodeFailed(v, failOther, err.Error())
 	}
 	n.stats.Served.Add(1)
 	if err != nil {

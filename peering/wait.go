@@ -30,7 +30,11 @@ func (n *Node) opWait(op locking.Op) time.Duration {
 // a view change up; errNotOwner means the key moved (nothing was changed:
 // only runs that answered 423 came before). It returns the last run's
 // result and the view it ran in.
-func (n *Node) runOp(ctx context.Context, key string, req *locking.Request) (locking.Result, *View, error) {
+//
+// A watched operation (cancel.go) that its sender gives up while it waits is
+// skipped like a waiter whose client left: it takes no lock and returns
+// locking.ErrClientGone.
+func (n *Node) runOp(ctx context.Context, key string, req *locking.Request, watch *watchKey) (locking.Result, *View, error) {
 	var res locking.Result
 	var view *View
 	try := func() (int, error) {
@@ -62,7 +66,17 @@ func (n *Node) runOp(ctx context.Context, key string, req *locking.Request) (loc
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(n.rs.waits, cancel)()
-	err = n.cfg.Waits.Await(wctx, key, req.Op, try, nil)
+	var gone func() bool
+	if watch != nil {
+		var end func()
+		wctx, end = n.watches.register(wctx, *watch)
+		defer end()
+		gone = func() bool { return errors.Is(context.Cause(wctx), errSenderGone) }
+	}
+	err = n.cfg.Waits.Await(wctx, key, req.Op, try, gone)
+	if gone != nil && gone() && err != nil {
+		return res, view, locking.ErrClientGone
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		err = nil // the last answer stands
 	}

@@ -1,9 +1,11 @@
 package peering_test
 
 import (
+	"net"
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/frontend/wire"
 	"github.com/aspstate/aspstate/internal/stateclient"
 	"github.com/aspstate/aspstate/peering/peeringtest"
 )
@@ -75,5 +77,47 @@ func TestLockWaitAtTheOwner(t *testing.T) {
 	}
 	if d := time.Since(start); d < 2*time.Second {
 		t.Errorf("the 423 came after %v: the request did not wait", d)
+	}
+}
+
+// A forwarded waiter whose web server hangs up at the gateway it reached is
+// given up at the owner: the waiter is skipped and takes no lock, so the
+// next acquirer after the release gets it (issue 15).
+func TestLockWaitForwardedClientGone(t *testing.T) {
+	c := peeringtest.New(t, 2, peeringtest.Options{Frontends: true, LockWait: 3 * time.Second,
+		RequestTimeout: time.Second})
+	u := targetOwnedBy(t, c, 1, "gone")
+	holder := &stateclient.Conn{Addr: c.Members[1].FrontAddr}
+	defer holder.Close()
+	if r := mustDo(t, holder, stateclient.Insert(u)); r.Status != 200 {
+		t.Fatalf("insert: %d", r.Status)
+	}
+	r := mustDo(t, holder, stateclient.Acquire(u))
+	if r.Status != 200 {
+		t.Fatalf("acquire: %d", r.Status)
+	}
+	cookie := r.LockCookie.Value
+
+	// The web server at gw1 asks for the lock, then hangs up while its
+	// request waits at gw2.
+	nc, err := net.Dial("tcp", c.Members[0].FrontAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(wire.AppendRequest(nil, stateclient.Acquire(u))); err != nil {
+		t.Fatal(err)
+	}
+	owner := c.Members[1].Waits
+	waitFor(t, 2*time.Second, "the forwarded acquire waiting at the owner", func() bool { return owner.Waiting() == 1 })
+	nc.Close()
+	waitFor(t, 2*time.Second, "the owner giving the waiter up", func() bool { return owner.Waiting() == 0 })
+
+	if r := mustDo(t, holder, stateclient.Release(u, cookie)); r.Status != 200 {
+		t.Fatalf("release: %d", r.Status)
+	}
+	// Had the gone waiter taken the lock, this would be a 423.
+	if r := mustDo(t, holder, stateclient.Acquire(u)); r.Status != 200 || r.LockCookie.Value != cookie+1 {
+		t.Fatalf("acquire after the release: status %d cookie %d; want 200 with cookie %d (the gone waiter took the lock)",
+			r.Status, r.LockCookie.Value, cookie+1)
 	}
 }

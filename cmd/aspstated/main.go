@@ -15,6 +15,7 @@ import (
 	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/cmd/aspstated/admin"
 	"github.com/aspstate/aspstate/frontend"
+	"github.com/aspstate/aspstate/locking"
 	"github.com/aspstate/aspstate/peering"
 )
 
@@ -105,6 +106,7 @@ func run(ctx context.Context, env runEnv) int {
 		log.Error("cannot start the lock wait", "err", err)
 		return 1
 	}
+	fcfg.Hot = locking.NewHotSessions(cfg.Locking)
 	fcfg.RequestTiming = cfg.Admin.Listen != "" // request durations only feed the metrics
 	var node *peering.Node
 	if cfg.Peering.Enabled() {

@@ -32,6 +32,8 @@ var (
 		"Requests whose connection was closed because the backend could not answer.", []string{"backend"}, nil)
 	descProtocolErrors = prometheus.NewDesc("aspstate_protocol_errors_total",
 		"Connections closed for input that is not the protocol.", nil, nil)
+	descHotDelayed = prometheus.NewDesc("aspstate_hot_delayed_total",
+		"423s answered late because their session answered more than locking.hot_423s in 100 ms.", nil, nil)
 )
 
 // frontendCollector reports the front end's counters.
@@ -42,7 +44,7 @@ type frontendCollector struct {
 
 func (c *frontendCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRequests, descDuration, descConnOpen, descConnAccepted,
-		descConnRejected, descConnClosed, descBackendErrors, descProtocolErrors} {
+		descConnRejected, descConnClosed, descBackendErrors, descProtocolErrors, descHotDelayed} {
 		ch <- d
 	}
 }
@@ -78,6 +80,7 @@ func (c *frontendCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descBackendErrors, prometheus.CounterValue, float64(st.BackendErrors.Load()), c.backend)
 	ch <- prometheus.MustNewConstMetric(descProtocolErrors, prometheus.CounterValue, float64(st.ProtocolErrs.Load()))
+	ch <- prometheus.MustNewConstMetric(descHotDelayed, prometheus.CounterValue, float64(st.HotDelayed.Load()))
 }
 
 // buildInfo is aspstate_build_info, 1 with the version labels.
