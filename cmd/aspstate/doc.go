@@ -26,6 +26,7 @@
 // Kubernetes probes use it.
 //
 //	aspstate decode [flags] SESSIONID
+//	aspstate decode --admin ADDR ID
 //	aspstate decode --file F
 //
 // The contents of an ASP.NET session blob (package internal/sessionformat):
@@ -36,10 +37,15 @@
 // id (or --key, --target) it is read from --server (default
 // $ASPSTATE_SERVER, then 127.0.0.1:42424) with a plain Get: no lock is taken,
 // though the Get slides the expiry and clears an uninitialized item's mark as
-// any read-only page would. --json prints the decoded session as JSON. Exit
-// status 0 decoded; 1 usage error, unreadable file or not a session blob; 2
-// server unreachable; 3 not found (404); 4 locked (423), as docs/admin-api.md
-// defines them. The session id is never printed.
+// any read-only page would. With --admin (or ASPSTATE_ADMIN when --server is
+// not given) it is read through the operators' API instead (GET
+// /api/session/blob, with the token): no expiry slides, the uninitialized
+// mark stays, a locked session can be read; ID is then the key as sessions
+// lists it (or --key, --target, or a session id with --app). --json prints
+// the decoded session as JSON. Exit status 0 decoded; 1 usage error,
+// unreadable file or not a session blob; 2 server unreachable; 3 not found
+// (404); 4 locked (423); 5 refused (401/403), as docs/admin-api.md defines
+// them. The session id is never printed.
 //
 // Session tools, through a gateway's operators' API (docs/admin-api.md) at
 // --admin (default ASPSTATE_ADMIN), with the token from --token-file (its
