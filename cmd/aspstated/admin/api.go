@@ -263,7 +263,11 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, m backends.Move
 
 // POST /api/session/unlock?id=ID&who=W&why=Y: the protocol's release with
 // the lock's own cookie, run as a web server's request would be (at the
-// owner, waking waiters).
+// owner, waking waiters), but only if the session is still locked: a lock
+// its holder released between the Peek and the release is reported as not
+// locked (the protocol's release of an unlocked record would answer 200 and
+// clear the uninitialized flag), one taken again since with another cookie
+// as a 409.
 func (s *Server) unlock(w http.ResponseWriter, r *http.Request, m backends.Mover) {
 	id, ok := sessionID(w, r)
 	if !ok {
@@ -278,7 +282,12 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, m backends.Mover
 		writeJSON(w, http.StatusOK, map[string]any{"unlocked": false})
 		return
 	}
-	res, err := s.o.Frontend.Run(r.Context(), id, &locking.Request{Op: locking.OpRelease, LockCookie: locking.N(rec.LockCookie)})
+	res, err := s.o.Frontend.Run(r.Context(), id, &locking.Request{Op: locking.OpRelease,
+		LockCookie: locking.N(rec.LockCookie), OnlyIfLocked: true})
+	if err == nil && res.Status == locking.StatusNotLocked {
+		writeJSON(w, http.StatusOK, map[string]any{"unlocked": false})
+		return
+	}
 	if !s.ranOK(w, res, err) {
 		return
 	}

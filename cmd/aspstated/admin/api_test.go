@@ -479,6 +479,52 @@ func TestUnlockAndDeleteAnswer409WhenTheLockChanged(t *testing.T) {
 	}
 }
 
+// releasedMeanwhile is a Mover whose Peek still sees the lock its holder
+// has since released: the race between the API's read and its release.
+type releasedMeanwhile struct{ backends.Mover }
+
+func (s releasedMeanwhile) Peek(ctx context.Context, key string) (backends.Record, time.Time, error) {
+	rec, exp, err := s.Mover.Peek(ctx, key)
+	if err == nil && !rec.Locked {
+		rec.Locked, rec.LockDate = true, time.Now()
+	}
+	return rec, exp, err
+}
+
+// A force-unlock whose lock was released by its holder after the API read
+// it reports unlocked:false, and its release changes nothing (a plain
+// release of the unlocked record would answer 200 and clear the
+// uninitialized flag).
+func TestForceUnlockOfALockReleasedMeanwhile(t *testing.T) {
+	be := newMem(t)
+	g := startAPI(t, be, "memory", apiOpts{sessions: releasedMeanwhile{be}})
+	g.session(putT("k", 20, true), lock("k"))
+	if r := g.responses(release("k", 2)); r[0].Status != 200 { // the holder's own release
+		t.Fatalf("release: %+v", r[0])
+	}
+	var got map[string]any
+	g.json("POST", "/api/session/unlock?id=/app/k", &got)
+	if got["unlocked"] != false {
+		t.Fatalf("unlock after the holder's release: %v, want unlocked:false", got)
+	}
+	if strings.Contains(g.logs.String(), "operator force-unlocked a session") {
+		t.Fatalf("a force-unlock that freed nothing was logged as one:\n%s", g.logs.String())
+	}
+	rec, _, err := be.Peek(context.Background(), "/app/k")
+	if err != nil || rec.Locked || rec.LockCookie != 2 {
+		t.Fatalf("the record: %+v %v", rec, err)
+	}
+	// An uninitialized session keeps its flag.
+	g.session(putT("u", 20, true))
+	g.json("POST", "/api/session/unlock?id=/app/u", &got)
+	if got["unlocked"] != false {
+		t.Fatalf("unlock of an uninitialized session released meanwhile: %v", got)
+	}
+	if rec, _, err := be.Peek(context.Background(), "/app/u"); err != nil || !rec.Uninitialized || rec.Locked {
+		t.Fatalf("the uninitialized record after the unlock: %+v %v, want the flag kept", rec, err)
+	}
+}
+
 func TestDelete(t *testing.T) {
 	g := startAPI(t, newMem(t), "memory", apiOpts{})
 	g.session(put("plain"), put("held"), lock("held"))
