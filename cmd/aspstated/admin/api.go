@@ -453,6 +453,11 @@ func (s *Server) importStream(ctx context.Context, rd *recordcodec.Reader, m bac
 			return http.StatusBadGateway, fmt.Errorf("the store could not answer: %w (%d imported before it)", err, c.Imported)
 		case stored:
 			c.Imported++
+			if replace && s.o.Node == nil {
+				// A replaced record may have dropped a lock that requests
+				// wait for here (peering's Install wakes them at the owner).
+				s.o.Frontend.Notify(key)
+			}
 		default:
 			c.Skipped++
 		}

@@ -890,3 +890,40 @@ func TestAPIOnRedis(t *testing.T) {
 		t.Fatalf("aspstate_locks_held on Redis = %v, want absent", v)
 	}
 }
+
+// An import with replace=1 that replaces a locked session with an unlocked
+// record wakes the requests waiting here for its lock: the waiting acquire
+// gets the imported record, at once rather than after its wait.
+func TestImportReplacingALockWakesWaiters(t *testing.T) {
+	waits := locking.NewWaiters(locking.WaitConfig{Wait: 5 * time.Second, MaxWaiters: 10})
+	g := startAPI(t, newMem(t), "memory", apiOpts{waits: waits})
+	if r := g.responses(put("held"), lock("held")); r[1].Status != 200 {
+		t.Fatalf("lock: %+v", r[1])
+	}
+	woken := make(chan wire.ClientResponse, 1)
+	start := time.Now()
+	go func() { woken <- g.responses(lock("held"))[0] }()
+	eventually(t, "the second acquire waits", func() bool { return waits.Waiting() == 1 })
+
+	var buf bytes.Buffer
+	w := recordcodec.NewWriter(&buf)
+	if err := w.Write("/app/held", &backends.Record{Data: []byte("imported"), Timeout: 20, LockCookie: 5}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	if r := g.importStream(buf.Bytes(), true, 200); r.Imported != 1 {
+		t.Fatalf("import: %+v", r)
+	}
+	select {
+	case r := <-woken:
+		if r.Status != 200 || string(r.Body) != "imported" || r.LockCookie.Value != 6 {
+			t.Fatalf("the waiting acquire got %d %q cookie %d, want 200 with the imported record and cookie 6",
+				r.Status, r.Body, r.LockCookie.Value)
+		}
+		if d := time.Since(start); d > 4*time.Second {
+			t.Fatalf("woken after %v: by its wait running out, not by the import", d)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("the waiting acquire was not woken by the import")
+	}
+}
