@@ -55,8 +55,8 @@
 //	aspstate inspect ID [--json]
 //	aspstate unlock --force ID [--why TEXT] [--who USER@HOST]
 //	aspstate delete ID [--why TEXT] [--who USER@HOST]
-//	aspstate export [--out F] [--admin ADDR | --bbolt FILE | --badger DIR]
-//	aspstate import [--in F] [--replace] [--admin ADDR | --bbolt FILE | --badger DIR]
+//	aspstate export [--out F] [--idle-timeout D] [--admin ADDR | --bbolt FILE | --badger DIR]
+//	aspstate import [--in F] [--replace] [--idle-timeout D] [--admin ADDR | --bbolt FILE | --badger DIR]
 //
 // sessions lists (a table, or the API's JSON), paging through the API 1000
 // at a time; inspect shows one record without its blob; unlock --force frees
@@ -74,7 +74,10 @@
 // a gateway; a store that a running server holds is refused with the store's
 // "locked by another process" (bbolt waits one second for its file lock,
 // badger's directory lock fails at once). Export and import draw a \r
-// progress line on stderr only when stderr is a terminal.
+// progress line on stderr only when stderr is a terminal. Through the API
+// they have no overall timeout but fail (exit 2) when no byte moves for
+// --idle-timeout (default 60s): none arrives for an export, the gateway takes
+// none of an import's stream or sends no answer.
 //
 //	aspstate bench [flags]
 //
