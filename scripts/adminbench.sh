@@ -47,7 +47,7 @@ args_for() {
   esac
 }
 start() {
-  log="$work/$1.log"
+  starts=$((${starts:-0} + 1)); log="$work/$1.$starts.log"
   env -u ASPSTATE_ADMIN_TOKEN "$work/aspstated" --listen 127.0.0.1:$port --admin.listen "$A" --admin.token_file "$work/token" \
     --admin.store_stats_interval 1s $(args_for "$1") >"$log" 2>&1 &
   pid=$!
