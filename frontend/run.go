@@ -51,6 +51,12 @@ func (s *Server) Run(ctx context.Context, key string, req *locking.Request) (loc
 	return res, nil
 }
 
+// Notify wakes the first request waiting at this gateway for key's lock, for
+// tools that change a record outside Run: an import that replaces a locked
+// session. Extra calls are harmless (the woken request runs again and waits
+// on if the session is still locked).
+func (s *Server) Notify(key string) { s.cfg.Waits.Notify(key) }
+
 // Now is the gateway's clock (Config.Now), for tools that report lock ages
 // the way the protocol does.
 func (s *Server) Now() time.Time { return s.cfg.Now() }

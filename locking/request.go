@@ -51,7 +51,17 @@ type Request struct {
 	LockCookie Num // Release (required), Set and Remove (optional)
 	ExtraFlags Num // Set: 0, or 1 for an uninitialized item
 	Body       []byte
+	// OnlyIfLocked makes a Release conditional: when the record is not
+	// locked it answers StatusNotLocked and changes nothing (the protocol's
+	// release answers 200 whatever the cookie and clears the uninitialized
+	// flag). Never set from the wire: the operators' force-unlock uses it,
+	// so that a lock its holder released meanwhile is not reported freed.
+	OnlyIfLocked bool
 }
+
+// StatusNotLocked answers a Release with OnlyIfLocked of a record that is
+// not locked. Web servers never see it.
+const StatusNotLocked = 409
 
 // Result is what the web server is told. Which fields are sent depends on the
 // status and operation, as the Has* fields say.

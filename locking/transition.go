@@ -78,6 +78,9 @@ func Decide(cur *backends.Record, req *Request, now time.Time) (Result, backends
 		if cur.Locked && c.Value != cur.LockCookie {
 			return locked(cur, now), keep
 		}
+		if req.OnlyIfLocked && !cur.Locked {
+			return Result{Status: StatusNotLocked}, keep
+		}
 		// Releasing an unlocked item answers 200 whatever the cookie
 		// ("should be locked but isn't" in the reference).
 		res := Result{Status: 200, ActionFlags: cur.Uninitialized}

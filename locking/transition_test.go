@@ -54,3 +54,32 @@ func TestSetInsertStartsAtCookieOne(t *testing.T) {
 		t.Fatalf("insert: %+v %+v", res, ch.Record)
 	}
 }
+
+// A release with OnlyIfLocked (the operators' force-unlock) of a record that
+// is not locked answers StatusNotLocked and changes nothing, not even the
+// uninitialized flag a plain release would clear; of a record locked with
+// its cookie it releases as usual, and with another cookie it is a 423.
+func TestReleaseOnlyIfLocked(t *testing.T) {
+	unlocked := &backends.Record{Data: []byte("x"), Timeout: 20, Uninitialized: true, LockCookie: 3}
+	req := &Request{Op: OpRelease, LockCookie: N(3), OnlyIfLocked: true}
+	if res, ch := Decide(unlocked, req, t0); res.Status != StatusNotLocked || ch.Action != backends.Keep {
+		t.Fatalf("unlocked: status %d action %v, want %d and keep", res.Status, ch.Action, StatusNotLocked)
+	}
+	plain := *req
+	plain.OnlyIfLocked = false
+	if res, ch := Decide(unlocked, &plain, t0); res.Status != 200 || ch.Action != backends.Store || ch.Record.Uninitialized {
+		t.Fatalf("the plain release: status %d change %+v, want 200 clearing the flag", res.Status, ch)
+	}
+	locked := &backends.Record{Data: []byte("x"), Timeout: 20, Locked: true, LockCookie: 3, LockDate: t0}
+	if res, ch := Decide(locked, req, t0); res.Status != 200 || ch.Action != backends.Store || ch.Record.Locked || !Releases(locked, ch) {
+		t.Fatalf("locked with the cookie: status %d change %+v, want a release", res.Status, ch)
+	}
+	other := *req
+	other.LockCookie = N(2)
+	if res, ch := Decide(locked, &other, t0); res.Status != 423 || ch.Action != backends.Keep {
+		t.Fatalf("locked with another cookie: status %d action %v, want 423", res.Status, ch.Action)
+	}
+	if res, _ := Decide(nil, req, t0); res.Status != 404 {
+		t.Fatalf("absent: %d", res.Status)
+	}
+}

@@ -108,7 +108,11 @@ func encodeOp(v *View, key string, req *locking.Request) []byte {
 
 // appendOp appends what encodeOp writes after the view.
 func appendOp(b []byte, key string, req *locking.Request) []byte {
-	b = append(b, byte(req.Op))
+	op := byte(req.Op)
+	if req.OnlyIfLocked {
+		op |= opOnlyIfLocked
+	}
+	b = append(b, op)
 	b = appendNum(b, req.Timeout)
 	b = appendNum(b, req.LockCookie)
 	b = appendNum(b, req.ExtraFlags)
@@ -116,13 +120,19 @@ func appendOp(b []byte, key string, req *locking.Request) []byte {
 	return append(b, req.Body...)
 }
 
+// opOnlyIfLocked is set in the operation byte of a Release with
+// OnlyIfLocked (the operators' force-unlock). A gateway from before it
+// answers such a request as malformed (a failure, never a wrong answer).
+const opOnlyIfLocked = 0x80
+
 // decodeOp reads what encodeOp wrote after the view. The body aliases b.
 func decodeOp(b []byte) (key string, req locking.Request, err error) {
 	if len(b) < 1 {
 		return "", req, errMalformed
 	}
-	req.Op = locking.Op(b[0])
-	if req.Op < locking.OpGet || req.Op > locking.OpResetTimeout {
+	req.Op = locking.Op(b[0] &^ opOnlyIfLocked)
+	req.OnlyIfLocked = b[0]&opOnlyIfLocked != 0
+	if req.Op < locking.OpGet || req.Op > locking.OpResetTimeout || req.OnlyIfLocked && req.Op != locking.OpRelease {
 		return "", req, errMalformed
 	}
 	b = b[1:]
@@ -182,7 +192,7 @@ func decodeResult(b []byte) (locking.Result, error) {
 	}
 	r.Status = int(binary.BigEndian.Uint16(b))
 	switch r.Status {
-	case 200, 400, 404, 423:
+	case 200, 400, 404, 423, locking.StatusNotLocked:
 	default:
 		return r, errMalformed
 	}

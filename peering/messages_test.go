@@ -25,6 +25,27 @@ func TestOpRoundTrips(t *testing.T) {
 	}
 }
 
+// A release with OnlyIfLocked keeps the flag across the link, in the
+// operation byte's high bit; the bit on any other operation is malformed.
+func TestOnlyIfLockedRoundTrips(t *testing.T) {
+	v := &View{Entries: []Entry{{1, Active}}}
+	req := locking.Request{Op: locking.OpRelease, LockCookie: locking.N(7), OnlyIfLocked: true, Body: []byte{}}
+	_, rest, _ := readView(encodeOp(v, "k", &req), 1)
+	if _, req2, err := decodeOp(rest); err != nil || !reflect.DeepEqual(req, req2) {
+		t.Fatalf("got %+v %v, want %+v", req2, err, req)
+	}
+	req.Op = locking.OpGet
+	_, rest, _ = readView(encodeOp(v, "k", &req), 1)
+	if _, _, err := decodeOp(rest); err == nil {
+		t.Fatal("OnlyIfLocked on a Get decoded")
+	}
+	res := locking.Result{Status: locking.StatusNotLocked}
+	_, rest, _ = readView(encodeResult(v, &res), 1)
+	if got, err := decodeResult(rest); err != nil || got.Status != locking.StatusNotLocked {
+		t.Fatalf("StatusNotLocked: %+v %v", got, err)
+	}
+}
+
 func TestResultRoundTrips(t *testing.T) {
 	v := &View{Entries: []Entry{{1, Active}}}
 	for _, r := range []locking.Result{

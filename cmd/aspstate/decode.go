@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,12 +15,14 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/aspstate/aspstate/backends/recordcodec"
 	"github.com/aspstate/aspstate/frontend/wire"
 	"github.com/aspstate/aspstate/internal/sessionformat"
 )
 
 const decodeUsage = `Usage:
   aspstate decode --file F [--json]             a blob in a file (F = - for stdin)
+  aspstate decode --admin ADDR [--json] ID      a stored session, through the operators' API
   aspstate decode [--server ADDR] [--app APP] [--json] SESSIONID
   aspstate decode [--server ADDR] [--json] --key KEY | --target TARGET
 
@@ -34,8 +38,17 @@ and if the session was created uninitialized (cookieless) and not yet read,
 it clears that mark, which the web server would otherwise have seen.
 The session id is not printed.
 
+With --admin ADDR (or $ASPSTATE_ADMIN when --server is not given) the blob is
+read through the gateway's operators' API (GET /api/session/blob, with the
+token from --token-file or $ASPSTATE_ADMIN_TOKEN) instead: nothing changes on
+the server (the expiry does not slide, the uninitialized mark stays) and a
+locked session can be read too. ID is the session's key as "aspstate
+sessions" lists it (or --key KEY, --target TARGET, or a session id with
+--app APP).
+
 Exit status: 0 decoded; 1 usage error, unreadable file or not a session blob;
-2 the server cannot be reached; 3 no such session (404); 4 locked (423).
+2 the server cannot be reached; 3 no such session (404); 4 locked (423);
+5 the API refused the token (401/403).
 
 Flags:
 `
@@ -49,6 +62,9 @@ func runDecode(ctx context.Context, args []string, s streams) int {
 	tf.register(fs)
 	netTimeout := fs.Duration("network-timeout", 10*time.Second, "timeout for connecting and for the round trip")
 	asJSON := fs.Bool("json", false, "print the decoded session as JSON")
+	var af adminFlags
+	fs.StringVar(&af.addr, "admin", os.Getenv("ASPSTATE_ADMIN"), "read through the gateway's operators' API at this address (admin.listen; default from ASPSTATE_ADMIN unless --server is given): no side effects")
+	fs.StringVar(&af.tokenFile, "token-file", "", "with --admin: file whose first line is the API token; default: ASPSTATE_ADMIN_TOKEN")
 	fs.SetOutput(s.stdout) // only --help writes to it
 	fs.Usage = func() { fmt.Fprint(s.stdout, decodeUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
@@ -61,6 +77,11 @@ func runDecode(ctx context.Context, args []string, s streams) int {
 
 	var blob []byte
 	var uninitialized bool
+	viaAPI := fs.Changed("admin") || (af.addr != "" && !fs.Changed("server"))
+	if viaAPI && fs.Changed("server") {
+		fmt.Fprintln(s.stderr, "aspstate decode: give either --admin (the operators' API) or --server (the protocol), not both")
+		return exitFail
+	}
 	if fs.Changed("file") {
 		if len(fs.Args()) > 0 || tf.key != "" || tf.target != "" {
 			fmt.Fprintln(s.stderr, "aspstate decode: give either --file or a session id (--key, --target), not both")
@@ -72,6 +93,23 @@ func runDecode(ctx context.Context, args []string, s streams) int {
 			return exitFail
 		}
 		blob = b
+	} else if viaAPI {
+		key, err := tf.key4API(fs)
+		if err != nil {
+			fmt.Fprintf(s.stderr, "aspstate decode: %v (or --file F)\nRun \"aspstate decode --help\" for usage.\n", err)
+			return exitFail
+		}
+		af.timeout = *netTimeout
+		c, err := af.client()
+		if err != nil {
+			fmt.Fprintf(s.stderr, "aspstate decode: %v\n", err)
+			return exitFail
+		}
+		b, flags, err := fetchBlobAPI(ctx, c, key)
+		if err != nil {
+			return fail(s, "aspstate decode", err)
+		}
+		blob, uninitialized = b, flags
 	} else {
 		target, err := tf.resolve(fs.Args())
 		if err != nil {
@@ -99,8 +137,57 @@ func runDecode(ctx context.Context, args []string, s streams) int {
 		}{sess, uninitialized})
 		return exitOK
 	}
-	printSession(s.stdout, sess, uninitialized)
+	printSession(s.stdout, sess, uninitialized, viaAPI)
 	return exitOK
+}
+
+// key4API is the store key to ask the operators' API for: the ID as listed
+// (the argument), --key, the key of --target, or a session id with an
+// explicit --app.
+func (t *targetFlags) key4API(fs *pflag.FlagSet) (string, error) {
+	if !fs.Changed("app") && t.key == "" && t.target == "" {
+		switch fs.NArg() {
+		case 1:
+			return fs.Arg(0), nil
+		case 0:
+			return "", errors.New("need a session ID (as aspstate sessions lists it), --key or --target")
+		}
+		return "", errors.New("give exactly one session ID")
+	}
+	target, err := t.resolve(fs.Args())
+	if err != nil {
+		return "", err
+	}
+	return wire.TargetKey(target), nil
+}
+
+// fetchBlobAPI reads a session's blob through the operators' API, which
+// neither slides its expiry nor clears its uninitialized mark, and tells
+// whether that mark is set (GET /api/session, likewise without effects).
+func fetchBlobAPI(ctx context.Context, c *adminClient, key string) (blob []byte, uninitialized bool, err error) {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	q := url.Values{"id": {key}}
+	var e sessionEntry
+	if err := c.call(ctx, "GET", "/api/session", q, &e); err != nil {
+		return nil, false, err
+	}
+	resp, err := c.do(ctx, "GET", "/api/session/blob", q, nil, "")
+	if err != nil {
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	blob, err = io.ReadAll(io.LimitReader(resp.Body, recordcodec.MaxDataLen+1))
+	if err != nil {
+		return nil, false, &unreachableError{fmt.Errorf("reading the blob: %w", err)}
+	}
+	if len(blob) > recordcodec.MaxDataLen {
+		return nil, false, fmt.Errorf("the blob is larger than %d bytes", recordcodec.MaxDataLen)
+	}
+	return blob, e.Uninitialized, nil
 }
 
 // fetchBlob reads a session with a plain Get: no lock is taken. It returns
@@ -148,14 +235,17 @@ func fetchBlob(ctx context.Context, server, target string, timeout time.Duration
 
 // printSession writes the session for people: a few header lines, then
 // "name (type): value" per item and per static object, indented.
-func printSession(w io.Writer, s *sessionformat.Session, uninitialized bool) {
+func printSession(w io.Writer, s *sessionformat.Session, uninitialized, viaAPI bool) {
 	fmt.Fprintf(w, "Timeout: %d min\n", s.Timeout)
 	if s.Compressed {
 		fmt.Fprintf(w, "Size: %d bytes, compressed (deflate) from %d\n", s.StoredSize, s.Size)
 	} else {
 		fmt.Fprintf(w, "Size: %d bytes\n", s.Size)
 	}
-	if uninitialized {
+	switch {
+	case uninitialized && viaAPI:
+		fmt.Fprintln(w, "Uninitialized: yes (read through the operators' API: the mark is still set)")
+	case uninitialized:
 		fmt.Fprintln(w, "Uninitialized: yes (ActionFlags: 1; this Get cleared the mark on the server)")
 	}
 	fmt.Fprintf(w, "Items: %d\n", len(s.Items))

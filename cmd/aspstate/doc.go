@@ -26,6 +26,7 @@
 // Kubernetes probes use it.
 //
 //	aspstate decode [flags] SESSIONID
+//	aspstate decode --admin ADDR ID
 //	aspstate decode --file F
 //
 // The contents of an ASP.NET session blob (package internal/sessionformat):
@@ -36,10 +37,15 @@
 // id (or --key, --target) it is read from --server (default
 // $ASPSTATE_SERVER, then 127.0.0.1:42424) with a plain Get: no lock is taken,
 // though the Get slides the expiry and clears an uninitialized item's mark as
-// any read-only page would. --json prints the decoded session as JSON. Exit
-// status 0 decoded; 1 usage error, unreadable file or not a session blob; 2
-// server unreachable; 3 not found (404); 4 locked (423), as docs/admin-api.md
-// defines them. The session id is never printed.
+// any read-only page would. With --admin (or ASPSTATE_ADMIN when --server is
+// not given) it is read through the operators' API instead (GET
+// /api/session/blob, with the token): no expiry slides, the uninitialized
+// mark stays, a locked session can be read; ID is then the key as sessions
+// lists it (or --key, --target, or a session id with --app). --json prints
+// the decoded session as JSON. Exit status 0 decoded; 1 usage error,
+// unreadable file or not a session blob; 2 server unreachable; 3 not found
+// (404); 4 locked (423); 5 refused (401/403), as docs/admin-api.md defines
+// them. The session id is never printed.
 //
 // Session tools, through a gateway's operators' API (docs/admin-api.md) at
 // --admin (default ASPSTATE_ADMIN), with the token from --token-file (its
@@ -49,8 +55,8 @@
 //	aspstate inspect ID [--json]
 //	aspstate unlock --force ID [--why TEXT] [--who USER@HOST]
 //	aspstate delete ID [--why TEXT] [--who USER@HOST]
-//	aspstate export [--out F] [--admin ADDR | --bbolt FILE | --badger DIR]
-//	aspstate import [--in F] [--replace] [--admin ADDR | --bbolt FILE | --badger DIR]
+//	aspstate export [--out F] [--idle-timeout D] [--admin ADDR | --bbolt FILE | --badger DIR]
+//	aspstate import [--in F] [--replace] [--idle-timeout D] [--admin ADDR | --bbolt FILE | --badger DIR]
 //
 // sessions lists (a table, or the API's JSON), paging through the API 1000
 // at a time; inspect shows one record without its blob; unlock --force frees
@@ -68,7 +74,10 @@
 // a gateway; a store that a running server holds is refused with the store's
 // "locked by another process" (bbolt waits one second for its file lock,
 // badger's directory lock fails at once). Export and import draw a \r
-// progress line on stderr only when stderr is a terminal.
+// progress line on stderr only when stderr is a terminal. Through the API
+// they have no overall timeout but fail (exit 2) when no byte moves for
+// --idle-timeout (default 60s): none arrives for an export, the gateway takes
+// none of an import's stream or sends no answer.
 //
 //	aspstate bench [flags]
 //

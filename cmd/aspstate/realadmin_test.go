@@ -24,6 +24,8 @@ import (
 type realGateway struct {
 	addr, admin string
 	logs        *syncBuffer
+	st          *memstore.Store
+	srv         *frontend.Server
 }
 
 func startRealGateway(t *testing.T) *realGateway {
@@ -59,7 +61,7 @@ func startRealGateway(t *testing.T) *realGateway {
 		srv.Shutdown(context.Background())
 		st.Close()
 	})
-	return &realGateway{addr: ln.Addr().String(), admin: a.String(), logs: logs}
+	return &realGateway{addr: ln.Addr().String(), admin: a.String(), logs: logs, st: st, srv: srv}
 }
 
 func protocol(t *testing.T, addr string) func(*wire.ClientRequest) wire.ClientResponse {

@@ -117,6 +117,7 @@ func (o *offlineFlags) String() string {
 func runExport(ctx context.Context, args []string, s streams) int {
 	fs, af := newAdminFlagSet("export", exportUsage, s)
 	out := fs.String("out", "-", "file to write (-: stdout)")
+	idle := fs.Duration("idle-timeout", defaultIdleTimeout, "with --admin: fail when no byte arrives for this long (0: wait forever)")
 	var of offlineFlags
 	of.register(fs)
 	if code, done := parseFlags(fs, args, s); done {
@@ -148,7 +149,7 @@ func runExport(ctx context.Context, args []string, s streams) int {
 	if of.offline() {
 		err = exportOffline(ctx, &of, w, p, s.stderr)
 	} else {
-		err = exportAPI(ctx, c, w, p)
+		err = exportAPI(ctx, c, w, p, *idle)
 	}
 	p.finish()
 	if err == nil {
@@ -198,13 +199,20 @@ func createOutput(name string, stdout io.Writer) (w io.Writer, commit func() err
 // exportAPI copies GET /api/export to w, decoding each record on the way:
 // it counts them, and a damaged or cut stream is an error rather than a
 // file that looks complete.
-func exportAPI(ctx context.Context, c *adminClient, w io.Writer, p *progress) error {
+func exportAPI(ctx context.Context, c *adminClient, w io.Writer, p *progress, idle time.Duration) error {
+	ctx, iw, stop := watchIdle(ctx, idle)
+	defer stop()
+	err := exportStream(ctx, c, w, p, iw)
+	return iw.explain(err)
+}
+
+func exportStream(ctx context.Context, c *adminClient, w io.Writer, p *progress, iw *idleWatch) error {
 	resp, err := c.do(ctx, "GET", "/api/export", nil, nil, "")
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	rd := recordcodec.NewReader(countingReader{resp.Body, p})
+	rd := recordcodec.NewReader(countingReader{idleReader{resp.Body, iw}, p})
 	wr := recordcodec.NewWriter(w)
 	for {
 		key, rec, remaining, err := rd.Next()
@@ -271,6 +279,7 @@ func runImport(ctx context.Context, args []string, s streams) int {
 	fs, af := newAdminFlagSet("import", importUsage, s)
 	in := fs.String("in", "-", "file to read (-: stdin)")
 	replace := fs.Bool("replace", false, "overwrite sessions that exist (default: keep them, count them as skipped)")
+	idle := fs.Duration("idle-timeout", defaultIdleTimeout, "with --admin: fail when the gateway takes no byte of the stream, or sends no answer, for this long (0: wait forever)")
 	var of offlineFlags
 	of.register(fs)
 	if code, done := parseFlags(fs, args, s); done {
@@ -314,7 +323,7 @@ func runImport(ctx context.Context, args []string, s streams) int {
 	if of.offline() {
 		res, err = importOffline(ctx, &of, recordcodec.NewReader(countingReader{r, p}), *replace, p, s.stderr)
 	} else {
-		res, err = importAPI(ctx, c, countingReader{r, p}, *replace)
+		res, err = importAPI(ctx, c, countingReader{r, p}, *replace, *idle)
 	}
 	p.finish()
 	if err != nil {
@@ -325,7 +334,14 @@ func runImport(ctx context.Context, args []string, s streams) int {
 	return exitOK
 }
 
-func importAPI(ctx context.Context, c *adminClient, body io.Reader, replace bool) (importResult, error) {
+func importAPI(ctx context.Context, c *adminClient, body io.Reader, replace bool, idle time.Duration) (importResult, error) {
+	ctx, iw, stop := watchIdle(ctx, idle)
+	defer stop()
+	res, err := importStream(ctx, c, idleReader{body, iw}, replace)
+	return res, iw.explain(err)
+}
+
+func importStream(ctx context.Context, c *adminClient, body io.Reader, replace bool) (importResult, error) {
 	q := url.Values{"replace": {"0"}}
 	if replace {
 		q.Set("replace", "1")

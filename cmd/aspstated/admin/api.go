@@ -263,7 +263,11 @@ func (s *Server) getBlob(w http.ResponseWriter, r *http.Request, m backends.Move
 
 // POST /api/session/unlock?id=ID&who=W&why=Y: the protocol's release with
 // the lock's own cookie, run as a web server's request would be (at the
-// owner, waking waiters).
+// owner, waking waiters), but only if the session is still locked: a lock
+// its holder released between the Peek and the release is reported as not
+// locked (the protocol's release of an unlocked record would answer 200 and
+// clear the uninitialized flag), one taken again since with another cookie
+// as a 409.
 func (s *Server) unlock(w http.ResponseWriter, r *http.Request, m backends.Mover) {
 	id, ok := sessionID(w, r)
 	if !ok {
@@ -278,7 +282,12 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, m backends.Mover
 		writeJSON(w, http.StatusOK, map[string]any{"unlocked": false})
 		return
 	}
-	res, err := s.o.Frontend.Run(r.Context(), id, &locking.Request{Op: locking.OpRelease, LockCookie: locking.N(rec.LockCookie)})
+	res, err := s.o.Frontend.Run(r.Context(), id, &locking.Request{Op: locking.OpRelease,
+		LockCookie: locking.N(rec.LockCookie), OnlyIfLocked: true})
+	if err == nil && res.Status == locking.StatusNotLocked {
+		writeJSON(w, http.StatusOK, map[string]any{"unlocked": false})
+		return
+	}
 	if !s.ranOK(w, res, err) {
 		return
 	}
@@ -444,6 +453,11 @@ func (s *Server) importStream(ctx context.Context, rd *recordcodec.Reader, m bac
 			return http.StatusBadGateway, fmt.Errorf("the store could not answer: %w (%d imported before it)", err, c.Imported)
 		case stored:
 			c.Imported++
+			if replace && s.o.Node == nil {
+				// A replaced record may have dropped a lock that requests
+				// wait for here (peering's Install wakes them at the owner).
+				s.o.Frontend.Notify(key)
+			}
 		default:
 			c.Skipped++
 		}

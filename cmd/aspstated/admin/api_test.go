@@ -479,6 +479,52 @@ func TestUnlockAndDeleteAnswer409WhenTheLockChanged(t *testing.T) {
 	}
 }
 
+// releasedMeanwhile is a Mover whose Peek still sees the lock its holder
+// has since released: the race between the API's read and its release.
+type releasedMeanwhile struct{ backends.Mover }
+
+func (s releasedMeanwhile) Peek(ctx context.Context, key string) (backends.Record, time.Time, error) {
+	rec, exp, err := s.Mover.Peek(ctx, key)
+	if err == nil && !rec.Locked {
+		rec.Locked, rec.LockDate = true, time.Now()
+	}
+	return rec, exp, err
+}
+
+// A force-unlock whose lock was released by its holder after the API read
+// it reports unlocked:false, and its release changes nothing (a plain
+// release of the unlocked record would answer 200 and clear the
+// uninitialized flag).
+func TestForceUnlockOfALockReleasedMeanwhile(t *testing.T) {
+	be := newMem(t)
+	g := startAPI(t, be, "memory", apiOpts{sessions: releasedMeanwhile{be}})
+	g.session(putT("k", 20, true), lock("k"))
+	if r := g.responses(release("k", 2)); r[0].Status != 200 { // the holder's own release
+		t.Fatalf("release: %+v", r[0])
+	}
+	var got map[string]any
+	g.json("POST", "/api/session/unlock?id=/app/k", &got)
+	if got["unlocked"] != false {
+		t.Fatalf("unlock after the holder's release: %v, want unlocked:false", got)
+	}
+	if strings.Contains(g.logs.String(), "operator force-unlocked a session") {
+		t.Fatalf("a force-unlock that freed nothing was logged as one:\n%s", g.logs.String())
+	}
+	rec, _, err := be.Peek(context.Background(), "/app/k")
+	if err != nil || rec.Locked || rec.LockCookie != 2 {
+		t.Fatalf("the record: %+v %v", rec, err)
+	}
+	// An uninitialized session keeps its flag.
+	g.session(putT("u", 20, true))
+	g.json("POST", "/api/session/unlock?id=/app/u", &got)
+	if got["unlocked"] != false {
+		t.Fatalf("unlock of an uninitialized session released meanwhile: %v", got)
+	}
+	if rec, _, err := be.Peek(context.Background(), "/app/u"); err != nil || !rec.Uninitialized || rec.Locked {
+		t.Fatalf("the uninitialized record after the unlock: %+v %v, want the flag kept", rec, err)
+	}
+}
+
 func TestDelete(t *testing.T) {
 	g := startAPI(t, newMem(t), "memory", apiOpts{})
 	g.session(put("plain"), put("held"), lock("held"))
@@ -842,5 +888,42 @@ func TestAPIOnRedis(t *testing.T) {
 	// The metrics do not walk a shared Redis.
 	if v := dst.metric("aspstate_locks_held"); v != -1 {
 		t.Fatalf("aspstate_locks_held on Redis = %v, want absent", v)
+	}
+}
+
+// An import with replace=1 that replaces a locked session with an unlocked
+// record wakes the requests waiting here for its lock: the waiting acquire
+// gets the imported record, at once rather than after its wait.
+func TestImportReplacingALockWakesWaiters(t *testing.T) {
+	waits := locking.NewWaiters(locking.WaitConfig{Wait: 5 * time.Second, MaxWaiters: 10})
+	g := startAPI(t, newMem(t), "memory", apiOpts{waits: waits})
+	if r := g.responses(put("held"), lock("held")); r[1].Status != 200 {
+		t.Fatalf("lock: %+v", r[1])
+	}
+	woken := make(chan wire.ClientResponse, 1)
+	start := time.Now()
+	go func() { woken <- g.responses(lock("held"))[0] }()
+	eventually(t, "the second acquire waits", func() bool { return waits.Waiting() == 1 })
+
+	var buf bytes.Buffer
+	w := recordcodec.NewWriter(&buf)
+	if err := w.Write("/app/held", &backends.Record{Data: []byte("imported"), Timeout: 20, LockCookie: 5}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	if r := g.importStream(buf.Bytes(), true, 200); r.Imported != 1 {
+		t.Fatalf("import: %+v", r)
+	}
+	select {
+	case r := <-woken:
+		if r.Status != 200 || string(r.Body) != "imported" || r.LockCookie.Value != 6 {
+			t.Fatalf("the waiting acquire got %d %q cookie %d, want 200 with the imported record and cookie 6",
+				r.Status, r.Body, r.LockCookie.Value)
+		}
+		if d := time.Since(start); d > 4*time.Second {
+			t.Fatalf("woken after %v: by its wait running out, not by the import", d)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("the waiting acquire was not woken by the import")
 	}
 }
