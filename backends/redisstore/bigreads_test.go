@@ -24,12 +24,22 @@ func TestLargeSessionReadSkipsSharedPipeline(t *testing.T) {
 	put(t, s, "small", backends.Record{Data: []byte("s"), Timeout: 20})
 
 	// Hold the shared pipeline: every flusher slot taken, as while a
-	// pipeline is in flight.
+	// pipeline is in flight. The puts' flusher may still be looping (it
+	// would take the small read from the queue), so wait for it to end.
 	b := &s.batch
+	deadline := time.Now().Add(10 * time.Second)
 	b.mu.Lock()
+	for b.flushers != 0 && time.Now().Before(deadline) {
+		b.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		b.mu.Lock()
+	}
 	held := b.flushers
 	b.flushers = b.maxFlushers
 	b.mu.Unlock()
+	if held != 0 {
+		t.Fatalf("%d flushers still running 10s after the last put", held)
+	}
 	defer func() {
 		b.mu.Lock()
 		b.flushers = held
