@@ -47,6 +47,7 @@ type committer struct {
 	space func(need int64) error
 	ops   chan *writeOp // Apply -> commit loop
 	excl  chan func()   // run by the loop between groups (exclusive)
+	gate  raceGate      // value-log GC vs commits, in race builds only (racegate_race.go)
 	stop  chan struct{} // closed by close; the loop fails what is left
 	wg    sync.WaitGroup
 	// For the value-log collector (gc.go), since badger's memtable was last
@@ -221,7 +222,9 @@ func (c *committer) commit(group []*writeOp) {
 			}
 			n++
 		}
+		c.gate.commitStart()
 		err := txn.Commit()
+		c.gate.commitEnd()
 		txn.Discard()
 		if err == nil {
 			c.count(group[:n])

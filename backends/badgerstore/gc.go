@@ -95,7 +95,9 @@ func (s *Store) flushMemtable() error {
 func (s *Store) runGC() int {
 	n := 0
 	for {
+		s.wr.gate.gcStart()
 		err := s.db.RunValueLogGC(gcRatio)
+		s.wr.gate.gcEnd()
 		if err != nil {
 			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
 				s.cfg.Logger.Warn("badgerstore: value-log GC", "path", s.path, "err", err)

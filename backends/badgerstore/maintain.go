@@ -144,6 +144,8 @@ func (s *Store) rewriteBatch(keys []string) error {
 	if written == 0 {
 		return nil
 	}
+	s.wr.gate.commitStart()
+	defer s.wr.gate.commitEnd()
 	return txn.Commit()
 }
 
@@ -212,7 +214,10 @@ func (s *Store) sweepBatch(keys []string, nowRel int64) (int, error) {
 	if len(dones) == 0 {
 		return 0, nil
 	}
-	if err := txn.Commit(); err != nil {
+	s.wr.gate.commitStart()
+	err := txn.Commit()
+	s.wr.gate.commitEnd()
+	if err != nil {
 		return 0, err
 	}
 	for _, d := range dones {
