@@ -496,7 +496,14 @@ func (n *Node) Leave(ctx context.Context) (left int, err error) {
 	n.log.Info("draining: handing every record to its new owner", "epoch", vs.epoch.String())
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	// When no member is active (the whole farm is stopping at once: compose
+	// down, a deleted StatefulSet) nobody can take the records: waiting out
+	// the drain timeout would only delay the stop.
+	nobody := false
 	for n.selfDone.Load() != n.view.Load() {
+		if nobody = !anyActive(n.view.Load().v); nobody {
+			break
+		}
 		select {
 		case <-tick.C:
 			continue
@@ -509,13 +516,26 @@ func (n *Node) Leave(ctx context.Context) (left int, err error) {
 		return left, err
 	}
 	if left > 0 {
-		n.log.Error("drain incomplete: records stay here; their sessions fail until this gateway returns or is declared down",
-			"records_left", left, "moved", n.stats.MovedOut.Load(), "took", time.Since(start).Round(time.Millisecond))
+		msg := "drain incomplete: records stay here; their sessions fail until this gateway returns or is declared down"
+		if nobody {
+			msg = "drain incomplete: every member is leaving, so no member can take the records"
+		}
+		n.log.Error(msg, "records_left", left, "moved", n.stats.MovedOut.Load(), "took", time.Since(start).Round(time.Millisecond))
 		return left, nil
 	}
 	n.change(Gone)
 	n.log.Info("drain complete", "moved", n.stats.MovedOut.Load(), "took", time.Since(start).Round(time.Millisecond))
 	return 0, nil
+}
+
+// anyActive reports whether some member of v owns keys.
+func anyActive(v *View) bool {
+	for i := range v.Entries {
+		if v.Owns(i) {
+			return true
+		}
+	}
+	return false
 }
 
 // count walks the store and counts its live records.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -218,6 +219,45 @@ func TestDrainAndRejoinKeepEverySession(t *testing.T) {
 	// Locks taken before the moves are still released by their cookies.
 	for key, c := range locks {
 		mustDo(t, nodes[0], key, put("new", c), 200)
+	}
+}
+
+// The whole farm stopping at once (compose down, a deleted StatefulSet):
+// with every member leaving nobody can take records, and each drain ends
+// at once instead of waiting out the drain timeout; every record is still on
+// exactly one store, and each Leave counts what stayed on its own.
+func TestEveryMemberLeavingEndsTheDrains(t *testing.T) {
+	_, nodes := newMemCluster(t, 3)
+	const n = 300
+	seed(t, nodes, n)
+	start := time.Now() // the drain timeout is the default, 30 s
+	lefts := make([]int, len(nodes))
+	var wg sync.WaitGroup
+	for i, nd := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := nd.Leave(context.Background())
+			if err != nil {
+				t.Errorf("gw%d: %v", i+1, err)
+			}
+			lefts[i] = l
+		}()
+	}
+	wg.Wait()
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("the drains took %v: they waited for members that were leaving too", took)
+	}
+	total := 0
+	for i, nd := range nodes {
+		c, _ := nd.count(context.Background())
+		if c != lefts[i] {
+			t.Errorf("gw%d: Leave reported %d left, holds %d", i+1, lefts[i], c)
+		}
+		total += c
+	}
+	if total != n {
+		t.Errorf("%d records on the stores after the drains, want %d (one copy each)", total, n)
 	}
 }
 
