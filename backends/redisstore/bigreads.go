@@ -47,3 +47,91 @@ func (b *bigKeys) note(key string, size int) {
 	}
 	b.m[key] = struct{}{}
 }
+
+// Large sessions read again unchanged (issue 17). With the reads apart, a
+// client that kept reading a 20 MiB session still made Redis copy 20 MiB
+// into a reply each time, on its one thread, and every other client waited
+// for that: the good client's p99 stayed at 720-830 ms. So the store keeps
+// the last value it read of each large key, with its write id (random per
+// write, so equal ids mean equal values), and reads such a key with
+// changedScript: Redis compares the write id and sends the value only when
+// it differs, else just the deadline. Either way the read slides the
+// deadline exactly as a full read does. Nothing is answered from the copy
+// unless Redis has just confirmed it, so every gateway still sees the
+// others' writes at once.
+
+// bigCopyBytes bounds the values bigCopies holds; past it, arbitrary
+// entries are dropped (a dropped key's next read is a full read).
+const bigCopyBytes = 64 << 20
+
+// changedScript reads KEYS[1] like readScript, for a caller that holds the
+// value whose write id is ARGV[3]: with ARGV[1] the gateway's time and
+// ARGV[2] the slid deadline (Unix ms), it returns nil for no key, else
+// {deadline, value, live, same} where value is "" when same is 1 (the
+// caller's copy is the stored value). A live record's deadline is slid; an
+// expired one is left as it is.
+const changedScript = `
+local e = redis.call('PEXPIRETIME', KEYS[1])
+if e == -2 then return false end
+local same = redis.call('GETRANGE', KEYS[1], 0, 15) == ARGV[3]
+if e >= 0 and e < tonumber(ARGV[1]) then
+	if same then return {e, '', 0, 1} end
+	return {e, redis.call('GET', KEYS[1]), 0, 0}
+end
+if same then
+	redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+	return {e, '', 1, 1}
+end
+return {e, redis.call('GETEX', KEYS[1], 'PXAT', ARGV[2]), 1, 0}
+`
+
+// bigCopies holds the last value read of large keys. Safe for concurrent
+// use; a stored value is never modified (its Data is shared by readers).
+type bigCopies struct {
+	mu    sync.Mutex // guards m and bytes
+	m     map[string]stored
+	bytes int
+}
+
+func (b *bigCopies) get(rkey string) (stored, bool) {
+	b.mu.Lock()
+	st, ok := b.m[rkey]
+	b.mu.Unlock()
+	return st, ok
+}
+
+// put keeps st as rkey's value, or forgets rkey when st is not large.
+func (b *bigCopies) put(rkey string, st stored) {
+	size := len(st.rec.Data)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dropLocked(rkey)
+	if size <= directBytes || size > bigCopyBytes {
+		return
+	}
+	if b.m == nil {
+		b.m = make(map[string]stored)
+	}
+	for k := range b.m {
+		if b.bytes+size <= bigCopyBytes {
+			break
+		}
+		b.dropLocked(k)
+	}
+	b.m[rkey] = st
+	b.bytes += size
+}
+
+// drop forgets rkey's value (this gateway wrote or deleted the key).
+func (b *bigCopies) drop(rkey string) {
+	b.mu.Lock()
+	b.dropLocked(rkey)
+	b.mu.Unlock()
+}
+
+func (b *bigCopies) dropLocked(rkey string) {
+	if old, ok := b.m[rkey]; ok {
+		b.bytes -= len(old.rec.Data)
+		delete(b.m, rkey)
+	}
+}

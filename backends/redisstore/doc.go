@@ -74,7 +74,9 @@
 //
 // # What it does not do
 //
-// No read cache (every gateway must see the others' writes at once), no
+// No read cache that answers on its own (every gateway must see the others'
+// writes at once): the copies of large sessions (bigreads.go) only spare
+// Redis sending a value it has just confirmed unchanged. No
 // persistence settings (durability is Redis's AOF or RDB), no WAIT for
 // replicas, no sweeping (Redis expires keys itself; SCAN only for Walk), no sentinel
 // credentials distinct from the data nodes'.

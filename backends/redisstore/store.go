@@ -45,11 +45,13 @@ type Store struct {
 	client  redis.UniversalClient
 	batch   batcher         // standalone and Sentinel
 	big     bigKeys         // keys whose last value was large: read outside the shared pipelines (bigreads.go)
+	bigs    bigCopies       // the last value read of large keys, sent again only when changed (bigreads.go)
 	nodes   clusterBatchers // Cluster: a batcher per master node
 	cache   writeCache
 	cas     *redis.Script
 	fix     *redis.Script
 	readS   *redis.Script // reads that a MULTI block cannot do (see read)
+	changed *redis.Script // reads of a large key whose last value this store holds (bigreads.go)
 	peekS   *redis.Script // Peek and Walk (mover.go)
 	install *redis.Script // Install (mover.go)
 	log     *slog.Logger
@@ -134,6 +136,7 @@ func Open(cfg Config) (*Store, error) {
 		cas:     redis.NewScript(casScript),
 		fix:     redis.NewScript(fixScript),
 		readS:   redis.NewScript(readScript),
+		changed: redis.NewScript(changedScript),
 		peekS:   redis.NewScript(peekScript),
 		install: redis.NewScript(installScript),
 		log:     cfg.Logger.With("component", "redisstore"),
@@ -392,6 +395,7 @@ func (s *Store) writeCAS(ctx context.Context, deadline time.Time, rkey string, c
 	if n != 1 {
 		return false, nil
 	}
+	s.bigs.drop(rkey) // no longer the stored value
 	if ch.Action == backends.Delete {
 		s.cache.forget(rkey) // a concurrent Apply may have put one
 	}
@@ -446,10 +450,17 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 	slide, _ := expiryAt(guess, now)
 	var exp int64 // -2: no key; -1: no deadline
 	var raw string
-	var has, private bool
+	var has, slid, private, same bool
 	var err error
-	if s.cfg.goRedisOnly {
+	mine, haveCopy := s.bigs.get(rkey)
+	if haveCopy {
+		exp, raw, has, slid, same, err = s.readChanged(ctx, deadline, rkey, nowMs, slide, mine.wid)
+		if err == nil && has && !same {
+			s.big.note(rkey, len(raw))
+		}
+	} else if s.cfg.goRedisOnly {
 		exp, raw, has, err = s.readGoRedis(ctx, deadline, rkey, slide)
+		slid = has
 	} else {
 		b, berr := s.batcherFor(ctx, deadline, rkey)
 		if berr != nil {
@@ -472,8 +483,8 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 		// A value read over the store's own connections is in memory that
 		// readBulk allocated for it alone: the record may keep it without a copy.
 		private = b.pipes != nil
+		slid = has
 	}
-	slid := has
 	if isOOM(err) || isExecAbort(err) {
 		exp, raw, has, slid, err = s.readByScript(ctx, deadline, rkey, nowMs, slide)
 		private = false
@@ -482,11 +493,19 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 		return stored{}, false, s.fail("read", err)
 	}
 	if !has {
+		if haveCopy {
+			s.bigs.drop(rkey)
+		}
 		return stored{}, false, nil
 	}
-	st, err := decodeValue(raw, private)
-	if err != nil {
-		return stored{}, false, fmt.Errorf("redisstore: corrupt record: %w", err)
+	st := mine
+	if !same {
+		if st, err = decodeValue(raw, private); err != nil {
+			return stored{}, false, fmt.Errorf("redisstore: corrupt record: %w", err)
+		}
+		if haveCopy || len(raw) > directBytes {
+			s.bigs.put(rkey, st)
+		}
 	}
 	live := exp < 0 || exp >= nowMs
 	fix := "" // the deadline to set instead of slide ("" for none)
@@ -507,6 +526,30 @@ func (s *Store) read(ctx context.Context, deadline time.Time, rkey string) (stor
 		return stored{}, false, s.fail("read", err)
 	}
 	return st, live, nil
+}
+
+// readChanged is read's step for a large key whose value with write id wid
+// this store holds (bigreads.go): one script, on a connection of its own
+// since its reply may be large. same reports that the stored value is the
+// one held, and then raw is empty.
+func (s *Store) readChanged(ctx context.Context, deadline time.Time, rkey string, nowMs, slide int64, wid string) (exp int64, raw string, has, slid, same bool, err error) {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	reply, err := s.changed.Run(ctx, s.client, []string{rkey}, nowMs, slide, wid).Slice()
+	if errors.Is(err, redis.Nil) {
+		return -2, "", false, false, false, nil
+	}
+	if err != nil {
+		return 0, "", false, false, false, err
+	}
+	if len(reply) != 4 {
+		return 0, "", false, false, false, fmt.Errorf("redisstore: read script returned %d values", len(reply))
+	}
+	exp, _ = reply[0].(int64)
+	raw, has = reply[1].(string)
+	live, _ := reply[2].(int64)
+	n, _ := reply[3].(int64)
+	return exp, raw, has, live == 1, n == 1, nil
 }
 
 // readByScript is read's step when Redis refuses the MULTI block: readScript
