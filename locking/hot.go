@@ -19,12 +19,10 @@ const (
 	// server's own 500 ms poll, so it cannot tell the delay from a slow
 	// network.
 	MaxHotDelay = 50 * time.Millisecond
-	// DefaultHot423s and DefaultHotDelay are locking.hot_423s (0: off, see
-	// the README for why) and locking.hot_delay.
-	DefaultHot423s  = 0
+	// DefaultHot423s and DefaultHotDelay are locking.hot_423s and
+	// locking.hot_delay (the README says why damping is on by default).
+	DefaultHot423s  = 20
 	DefaultHotDelay = 25 * time.Millisecond
-	// SuggestedHot423s is the limit the README suggests when turning it on.
-	SuggestedHot423s = 20
 )
 
 // HotSessions counts the 423s answered per session and tells when one is

@@ -77,7 +77,7 @@ func TestHotConfigValidate(t *testing.T) {
 			t.Errorf("%+v accepted", c)
 		}
 	}
-	if c := (WaitConfig{Hot423s: SuggestedHot423s, HotDelay: MaxHotDelay}); c.Validate() != nil {
+	if c := (WaitConfig{Hot423s: DefaultHot423s, HotDelay: MaxHotDelay}); c.Validate() != nil {
 		t.Errorf("%+v refused", c)
 	}
 }

@@ -37,7 +37,7 @@ type WaitConfig struct {
 	// session has answered more than Hot423s 423s in the last 100 ms, its
 	// further 423s are answered no sooner than HotDelay after their request
 	// arrived. Either zero turns the damping off.
-	Hot423s int `koanf:"hot_423s" default:"0" help:"423s one session may answer per 100 ms before its further 423s are delayed by hot_delay (0, the default: never delay; 20 is a sensible value)"`
+	Hot423s int `koanf:"hot_423s" default:"20" help:"423s one session may answer per 100 ms before its further 423s are delayed by hot_delay (0: never delay)"`
 	// HotWindow is the window the 423s are counted over (0: HotWindow);
 	// tests lengthen it.
 	HotWindow time.Duration `koanf:"-"`
