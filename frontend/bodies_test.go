@@ -28,8 +28,9 @@ func bigBody(tag string, n int) string {
 // bodiesScript mixes bodies above and below the size sent from the store,
 // replaced and locked between reads, so that a response sent from the store
 // must carry the bytes of its moment, in order.
-func bodiesScript() (script string, want []string) {
-	a, b, c := bigBody("a", 1000), bigBody("b", 4000), bigBody("c", 600)
+// scale multiplies the bodies' sizes: at 100 they straddle minPooledBody.
+func bodiesScript(scale int) (script string, want []string) {
+	a, b, c := bigBody("a", 1000*scale), bigBody("b", 4000*scale), bigBody("c", 600*scale)
 	put := func(target, body, extra string) string {
 		return rq("PUT", target, "Timeout: 20\r\n"+extra+"Content-Length: "+strconv.Itoa(len(body))+"\r\n", body)
 	}
@@ -53,15 +54,20 @@ func bodiesScript() (script string, want []string) {
 // (memstore) and copied (the same store, hiding StableData): the bytes are
 // the same and exact.
 func TestLargeBodiesInOrder(t *testing.T) {
+	copied := []option{withBackend(func(b backends.Backend) backends.Backend { return hideStable{b} })}
 	for _, tc := range []struct {
-		name string
-		opts []option
+		name  string
+		opts  []option
+		scale int
 	}{
-		{"sent-from-store", nil},
-		{"copied", []option{withBackend(func(b backends.Backend) backends.Backend { return hideStable{b} })}},
+		{"sent-from-store", nil, 1},
+		{"copied", copied, 1},
+		// Bodies from 60 to 400 KB: the larger ones are copied into pooled
+		// buffers (bodypool.go), released only once written.
+		{"copied-pooled", copied, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			script, want := bodiesScript()
+			script, want := bodiesScript(tc.scale)
 			h := newHarness(t, tc.opts...)
 			c := h.dial()
 			reset := func() {
@@ -71,7 +77,7 @@ func TestLargeBodiesInOrder(t *testing.T) {
 			c.send(script)
 			c.expect(want...)
 			reset()
-			for i := 1; i < len(script); i += 173 {
+			for i := 1; i < len(script); i += 173 * tc.scale {
 				c.send(script[:i])
 				time.Sleep(200 * time.Microsecond)
 				c.send(script[i:])
@@ -124,5 +130,21 @@ func TestBodiesSentOnlyAboveThreshold(t *testing.T) {
 		}
 		c.do(rq("GET", U1, "", ""), t200g(20, wantBody, false))
 	}
+	c.finish()
+}
+
+// Pipelined Gets of two large sessions of one size class, copied into
+// pooled buffers: each buffer is reused only once its response is written,
+// so each response carries its own session's bytes.
+func TestPooledBodiesPipelined(t *testing.T) {
+	h := newHarness(t, withBackend(func(b backends.Backend) backends.Backend { return hideStable{b} }))
+	c := h.dial()
+	x, y := bigBody("x", 100_000), bigBody("y", 100_001)
+	for _, kv := range [][2]string{{U1, x}, {U2, y}} {
+		c.do(rq("PUT", kv[0], "Timeout: 20\r\nContent-Length: "+strconv.Itoa(len(kv[1]))+"\r\n", kv[1]), t200)
+	}
+	get := func(u string) string { return rq("GET", u, "", "") }
+	c.send(get(U1) + get(U2) + get(U1) + get(U2))
+	c.expect(t200g(20, x, false), t200g(20, y, false), t200g(20, x, false), t200g(20, y, false))
 	c.finish()
 }

@@ -43,9 +43,15 @@ type conn struct {
 	// written are vec, then out[vecEnd:]: vec alternates pieces of out with
 	// stored bodies, and one vectored write sends it all.
 	sendBodies bool
+	// vectored: one write may send several buffers (TCP); large bodies of
+	// a store without stable bytes are then copied into pooled buffers
+	// (bodypool.go) and sent from there.
+	vectored   bool
 	vec        [][]byte
 	vecEnd     int
-	body       []byte // the stored body the current transition's response refers to
+	body       []byte   // the body the current transition's response refers to
+	bodyPooled bool     // body is a pooled copy
+	pooled     [][]byte // pooled copies in vec, released once written
 
 	req  wire.Request
 	lreq locking.Request
@@ -76,6 +82,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	// Only a TCP connection sends several buffers with one writev.
 	_, isTCP := nc.(*net.TCPConn)
 	c.sendBodies = s.stableBodies && isTCP
+	c.vectored = isTCP
 	c.transition = c.transit
 	return c
 }
@@ -197,6 +204,11 @@ func (c *conn) flush(now time.Time) error {
 		_, err = c.io.Writev(c.vec)
 		clear(c.vec) // drop the references to stored bodies
 		c.vec, c.vecEnd = c.vec[:0], 0
+		for _, b := range c.pooled {
+			releaseBody(b)
+		}
+		clear(c.pooled)
+		c.pooled = c.pooled[:0]
 	}
 	if cap(c.out) > keepBufMax {
 		c.out = make([]byte, 0, readBufSize)

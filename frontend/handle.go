@@ -42,7 +42,7 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 	}
 	err := c.apply(key)
 	if err != nil {
-		c.out, c.body = c.out[:c.mark], nil
+		c.out, c.body, c.bodyPooled = c.out[:c.mark], nil, false // a pooled copy is left to the collector
 		if errClientGone(err) {
 			return true, reasonClientGone
 		}
@@ -63,7 +63,10 @@ func (c *conn) handle() (closeNow bool, reason closeReason) {
 	}
 	if c.body != nil {
 		c.vec = append(c.vec, c.out[c.vecEnd:], c.body)
-		c.vecEnd, c.body = len(c.out), nil
+		if c.bodyPooled {
+			c.pooled = append(c.pooled, c.body)
+		}
+		c.vecEnd, c.body, c.bodyPooled = len(c.out), nil, false
 	}
 	c.answered(c.lreq.Op, c.result.Status)
 	if s.log.Enabled(s.ctx, slog.LevelDebug) {
@@ -97,10 +100,13 @@ func (c *conn) transit(cur *backends.Record) backends.Change {
 	res, ch := locking.Decide(cur, &c.lreq, c.now)
 	c.result = res
 	c.ran, c.released = true, locking.Releases(cur, ch)
-	c.body = nil
+	c.body, c.bodyPooled = nil, false // a pooled copy of an earlier run is left to the collector
 	if c.sendBodies && res.HasBody && len(res.Body) >= minSentBody {
 		c.out = c.appendResult(c.out[:c.mark], &res, false)
 		c.body = res.Body // handle queues it once Apply has succeeded
+	} else if c.vectored && res.HasBody && len(res.Body) >= minPooledBody {
+		c.out = c.appendResult(c.out[:c.mark], &res, false)
+		c.body, c.bodyPooled = pooledCopy(res.Body), true
 	} else {
 		c.out = c.appendResult(c.out[:c.mark], &res, true)
 	}
