@@ -188,9 +188,12 @@ func TestMetricsCountRequestsAndConnections(t *testing.T) {
 	if want := []int{200, 200, 404, 200, 423}; !slices.Equal(got, want) {
 		t.Fatalf("statuses %v, want %v", got, want)
 	}
-	// The connection has closed, so its counts are published.
+	// The connection has closed, so its counts are published (the request
+	// counts and the connection's close are published one after the other).
 	eventually(t, "counters published", func() bool {
-		return g.metric(`aspstate_requests_total{op="get",status="404"}`) == 1
+		return g.metric(`aspstate_requests_total{op="get",status="404"}`) == 1 &&
+			g.metric(`aspstate_connections_closed_total{reason="client_closed"}`) == 1 &&
+			g.metric(`aspstate_connections_open`) == 0
 	})
 	for name, want := range map[string]float64{
 		`aspstate_requests_total{op="set",status="200"}`:               1,
