@@ -63,7 +63,11 @@ func (n *Node) AnnounceRestart(ctx context.Context) {
 }
 
 // restartTimes carries the times at which this node learned of each member's
-// restart and return from prev to v, stamping the ones v changes.
+// restart and return from prev to v, stamping the ones v changes. A member
+// that joins (owns keys in v and did not in prev) counts as back too: for a
+// moment after it takes its range it may not have its lease yet, and the
+// requests forwarded to it are tried again (retryRestarted) instead of
+// failing.
 func restartTimes(v *View, prev *viewState) (at, back []time.Time) {
 	at, back = make([]time.Time, len(v.Entries)), make([]time.Time, len(v.Entries))
 	if prev != nil {
@@ -82,6 +86,9 @@ func restartTimes(v *View, prev *viewState) (at, back []time.Time) {
 			at[i] = now
 		case was%2 == 1:
 			back[i] = now
+		}
+		if prev != nil && v.Owns(i) && !prev.v.Owns(i) {
+			back[i] = now // joined
 		}
 	}
 	return at, back
@@ -158,8 +165,8 @@ func (n *Node) awaitRestart(ctx context.Context, owner int) (held bool, err erro
 // retryRestarted decides whether a forward to owner that failed with err is
 // tried again: only when it certainly did not run there (the link was down,
 // or the owner was not serving), and owner is restarting within its grace
-// (awaitRestart then holds it) or has just come back (its link being
-// redialled, its lease being renewed): within the grace, or a request
+// (awaitRestart then holds it) or has just come back or joined (its link
+// being redialled, its lease being renewed): within the grace, or a request
 // timeout after its return, it waits a moment and says yes.
 func (n *Node) retryRestarted(ctx context.Context, owner int, err error) bool {
 	if !errors.Is(err, link.ErrNotSent) && !errors.Is(err, errNotServing) {
@@ -171,12 +178,12 @@ func (n *Node) retryRestarted(ctx context.Context, owner int, err error) bool {
 	if vs.v.Restarting(owner) {
 		return now.Before(grace)
 	}
-	if vs.restartAt[owner].IsZero() || vs.backAt[owner].IsZero() {
+	if vs.backAt[owner].IsZero() {
 		return false
 	}
-	until := grace
-	if b := vs.backAt[owner].Add(n.cfg.RequestTimeout); b.After(until) {
-		until = b
+	until := vs.backAt[owner].Add(n.cfg.RequestTimeout)
+	if !vs.restartAt[owner].IsZero() && grace.After(until) {
+		until = grace
 	}
 	if !now.Before(until) {
 		return false

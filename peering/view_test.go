@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 func randomView(r *rand.Rand, n int) *View {
@@ -216,5 +217,25 @@ func TestOwnerIsStableAcrossProcesses(t *testing.T) {
 	}
 	if want := "gw1 gw2 gw2 "; got != want {
 		t.Fatalf("owners changed: %q, were %q (changing the hash moves every session of a running farm)", got, want)
+	}
+}
+
+// A member that joins (owns keys now and did not before) is stamped as
+// back, so that requests forwarded to it before it has its lease are tried
+// again instead of failing; members that stayed are not stamped, and the
+// first view stamps nobody.
+func TestRestartTimesStampJoins(t *testing.T) {
+	gone := &View{Entries: []Entry{{State: Active}, {State: Active}, {State: Gone}}}
+	back := &View{Entries: []Entry{{State: Active}, {State: Active}, {State: Active}}}
+	if _, b := restartTimes(back, nil); !b[0].IsZero() || !b[2].IsZero() {
+		t.Fatalf("the first view stamped %v", b)
+	}
+	prev := &viewState{v: gone, restartAt: make([]time.Time, 3), backAt: make([]time.Time, 3)}
+	at, b := restartTimes(back, prev)
+	if b[2].IsZero() {
+		t.Fatal("a member that joined is not stamped as back")
+	}
+	if !b[0].IsZero() || !b[1].IsZero() || !at[2].IsZero() {
+		t.Fatalf("stamped members that did not change: back %v, restart %v", b, at)
 	}
 }
