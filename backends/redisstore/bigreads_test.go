@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -84,17 +82,7 @@ func TestBigKeysNote(t *testing.T) {
 // netOut is the bytes Redis has written to its clients so far.
 func netOut(t *testing.T, srv *redistest.Server) int64 {
 	t.Helper()
-	info, err := srv.Client().Info(bg(t), "stats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, _ := strings.Cut(info, "total_net_output_bytes:")
-	line, _, _ := strings.Cut(after, "\r\n")
-	n, err := strconv.ParseInt(line, 10, 64)
-	if err != nil {
-		t.Fatalf("total_net_output_bytes: %q", line)
-	}
-	return n
+	return infoStat(t, srv.Client(), "total_net_output_bytes")
 }
 
 // issue 17: a large session read again unchanged is not sent again: Redis

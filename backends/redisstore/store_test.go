@@ -221,15 +221,21 @@ func TestReadSlidesByTheRecordsTimeout(t *testing.T) {
 // INFO that asks for it.
 func roundTrips(t *testing.T, rc *redis.Client) int64 {
 	t.Helper()
+	return infoStat(t, rc, "total_reads_processed")
+}
+
+// infoStat reads one counter of Redis's INFO stats.
+func infoStat(t *testing.T, rc *redis.Client, name string) int64 {
+	t.Helper()
 	info, err := rc.Info(bg(t), "stats").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, _ := strings.Cut(info, "total_reads_processed:")
+	_, after, _ := strings.Cut(info, name+":")
 	line, _, _ := strings.Cut(after, "\r\n")
 	n, err := strconv.ParseInt(line, 10, 64)
 	if err != nil {
-		t.Fatalf("total_reads_processed: %v", err)
+		t.Fatalf("%s: %q", name, line)
 	}
 	return n
 }
