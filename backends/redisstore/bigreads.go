@@ -1,6 +1,9 @@
 package redisstore
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Large sessions read on their own (issue 17). The reads of concurrent
 // Applies share pipelines, and with Config.Pipelines (default 1) in flight
@@ -91,9 +94,13 @@ type bigCopies struct {
 	mu    sync.Mutex // guards m and bytes
 	m     map[string]stored
 	bytes int
+	held  atomic.Int64 // len(m), read without the lock: most reads find no copies at all
 }
 
 func (b *bigCopies) get(rkey string) (stored, bool) {
+	if b.held.Load() == 0 {
+		return stored{}, false
+	}
 	b.mu.Lock()
 	st, ok := b.m[rkey]
 	b.mu.Unlock()
@@ -120,6 +127,7 @@ func (b *bigCopies) put(rkey string, st stored) {
 	}
 	b.m[rkey] = st
 	b.bytes += size
+	b.held.Store(int64(len(b.m)))
 }
 
 // drop forgets rkey's value (this gateway wrote or deleted the key).
@@ -133,5 +141,6 @@ func (b *bigCopies) dropLocked(rkey string) {
 	if old, ok := b.m[rkey]; ok {
 		b.bytes -= len(old.rec.Data)
 		delete(b.m, rkey)
+		b.held.Store(int64(len(b.m)))
 	}
 }
