@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/frontend/wire"
+	"github.com/aspstate/aspstate/internal/freeport"
 	"github.com/aspstate/aspstate/internal/stateclient"
 	"github.com/aspstate/aspstate/peering"
 	"github.com/aspstate/aspstate/peering/pki"
@@ -33,14 +33,14 @@ type peerFarm struct {
 	gws     []*gateway
 }
 
-// freePort returns a loopback address nobody listens on right now.
+// freePort returns a loopback address nobody listens on right now and that
+// no other gateway of this test binary was given.
 func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 func startPeerFarm(t *testing.T, backend string, extra ...string) *peerFarm {

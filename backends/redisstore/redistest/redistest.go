@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/freeport"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -244,14 +245,7 @@ func ping(addr string) error {
 	return nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return freeport.Port() }
 
 func readLog(path string) string {
 	b, err := os.ReadFile(path)
