@@ -75,3 +75,41 @@ func BenchMoverWalk(b *testing.B, m backends.Mover, settle func() error) {
 	}
 	b.ReportMetric(float64(b.N*records)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchMoverWalkBesideWrites is BenchMoverWalk while moverInstallers
+// goroutines keep rewriting 10,000 other records, as a listing or a
+// hand-off walks a store that serves traffic; it reports walked records/s.
+func BenchMoverWalkBesideWrites(b *testing.B, m backends.Mover) {
+	const records, busy = 100_000, 10_000
+	installMany(b, m, 0, records, time.Now().Add(time.Hour))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range moverInstallers {
+		wg.Go(func() {
+			rec := backends.Record{Data: moverValue, Timeout: 60}
+			for i := g; ; i += moverInstallers {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := m.Install(context.Background(), moverKey(records+i%busy), rec, time.Now().Add(time.Hour), true); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(stop)
+	walked := 0
+	for b.Loop() {
+		if err := m.Walk(context.Background(), func(string, *backends.Record, time.Time) error { walked++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if walked < b.N*records {
+		b.Fatalf("Walk saw %d records in %d walks, want at least %d each", walked, b.N, records)
+	}
+	b.ReportMetric(float64(walked)/b.Elapsed().Seconds(), "records/s")
+}

@@ -331,5 +331,9 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 			err = fmt.Errorf("bbolt panicked (corrupt file?): %v", r)
 		}
 	}()
-	return s.db.Update(fn)
+	if err := s.db.Update(fn); err != nil {
+		return err
+	}
+	s.commits.Add(1) // before the index drops pending records: see Walk
+	return nil
 }

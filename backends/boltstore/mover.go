@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -15,50 +16,121 @@ import (
 
 var _ backends.BatchMover = (*Store)(nil)
 
-// Walk implements backends.Mover. Index shard by index shard, it snapshots
-// the shard's keys, then reads them a page at a time, each under its key
-// lock as Apply reads it (pending record or bbolt), copying the live ones
-// into a page buffer; fn runs with no lock held and no Apply registered, so
-// Close is not held up between pages.
+// Walk implements backends.Mover. It snapshots the index's keys (a string
+// header each: 16 MB for a million sessions, for the walk's length), sorts
+// them, and reads them a page at a time, one bbolt read transaction per
+// page, copying the live records into a page buffer; fn runs with no
+// transaction open and no Apply registered, so Close and the checkpointer
+// are not held up between pages.
+//
+// Key order is what makes it fast: the trimmer keeps dropping bbolt's memory
+// map from RSS (see trimMap), so a read of a page not touched lately is a
+// page fault, and in key order neighbouring records share leaf pages (and
+// the kernel maps neighbouring file pages with each fault). In the index's
+// hash order, with a transaction per key, a million records took 145 s
+// beside traffic; see BENCHMARKS.md, "Operators' API".
+//
+// No key lock is taken: each record is read as the index and bbolt show it
+// at one moment (a pending record from the index, else bbolt's copy), and
+// bbolt's copy is taken from the page's transaction only while no commit
+// has ended since the transaction began (s.commits): the index drops a
+// pending record only after the checkpoint that wrote it has committed, so
+// a transaction older than that commit could miss it. After a commit the
+// page goes on in a fresh transaction. Holding no key lock inside a read
+// transaction is also what keeps this free of deadlock: a commit that must
+// grow the memory map waits for open read transactions.
 func (s *Store) Walk(ctx context.Context, fn func(key string, rec *backends.Record, expires time.Time) error) error {
-	var (
-		keys []string
-		page backends.WalkPage
-	)
+	var keys []string
 	for i := range s.ix.shards {
-		keys = s.ix.shardKeys(i, keys[:0])
-		for pos := 0; pos < len(keys); {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("boltstore: walk: %w", err)
-			}
-			if err := s.enter(); err != nil {
-				return err
-			}
-			now := s.now()
-			var err error
-			for ; pos < len(keys) && !page.Full(); pos++ {
-				k := keys[pos]
-				mu := s.locks.Lock(k)
-				_, err = s.readLive(k, now, func(rec *backends.Record, d int64) {
-					page.Add(k, rec, time.Unix(0, d).UTC())
-				})
-				mu.Unlock()
-				if err != nil {
-					err = fmt.Errorf("boltstore: walk: read a record in %s: %w", s.cfg.Path, err)
-					break
-				}
-			}
-			s.inflight.Done()
-			if err != nil {
-				return err
-			}
-			if err := page.Emit(fn); err != nil {
-				return err
-			}
+		keys = s.ix.shardKeys(i, keys)
+	}
+	slices.Sort(keys)
+	var page backends.WalkPage
+	for pos := 0; pos < len(keys); {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("boltstore: walk: %w", err)
 		}
-		clear(keys)
+		if err := s.enter(); err != nil {
+			return err
+		}
+		var err error
+		pos, err = s.readPage(keys, pos, &page)
+		s.inflight.Done()
+		if err != nil {
+			return fmt.Errorf("boltstore: walk: read a record in %s: %w", s.cfg.Path, err)
+		}
+		if err := page.Emit(fn); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// walkTxBegun, when set (by a test), runs after readPage begins a
+// transaction.
+var walkTxBegun func()
+
+// readPage adds the live records of keys[pos:] to page until it is full and
+// returns the position after the last key read. See Walk.
+func (s *Store) readPage(keys []string, pos int, page *backends.WalkPage) (next int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bbolt panicked (corrupt file?): %v", r)
+		}
+	}()
+	var (
+		tx   *bolt.Tx
+		sess *bolt.Bucket
+		seen uint64 // s.commits when tx began
+	)
+	defer func() {
+		if tx != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	now := s.now()
+	for ; pos < len(keys) && !page.Full(); pos++ {
+		k := keys[pos]
+		live, _, deadline, pending := s.ix.peek(k, now)
+		if !live {
+			continue
+		}
+		val := []byte(nil)
+		if pending != nil {
+			val = pending.val
+		} else {
+			if tx == nil || s.commits.Load() != seen {
+				if tx != nil {
+					_ = tx.Rollback()
+				}
+				seen = s.commits.Load() // before Begin: see Walk
+				if tx, err = s.db.Begin(false); err != nil {
+					tx = nil
+					return pos, err
+				}
+				sess = tx.Bucket(bucketSessions)
+				if walkTxBegun != nil {
+					walkTxBegun()
+				}
+				// The key may have been checkpointed and dropped from
+				// pending while the transaction was replaced: look again.
+				if live, _, deadline, pending = s.ix.peek(k, now); !live {
+					continue
+				}
+			}
+			if pending != nil {
+				val = pending.val
+			} else if val = sess.Get([]byte(k)); val == nil {
+				continue // deleted and checkpointed since the index was read
+			}
+		}
+		rec, err := decodeRecord(val)
+		if err != nil {
+			return pos, err
+		}
+		page.Add(k, &rec, time.Unix(0, deadline).UTC())
+	}
+	return pos, nil
 }
 
 // Peek implements backends.Mover.

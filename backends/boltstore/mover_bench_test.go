@@ -15,3 +15,9 @@ func BenchmarkMoverWalk(b *testing.B) {
 	s := openBench(b, SyncNone)
 	backendtest.BenchMoverWalk(b, s, s.checkpointNow)
 }
+
+// Walk while installs with sync "always" keep the writer and the
+// checkpointer busy (a listing or a drain on a gateway serving traffic).
+func BenchmarkMoverWalkBesideWrites(b *testing.B) {
+	backendtest.BenchMoverWalkBesideWrites(b, openBench(b, SyncAlways))
+}

@@ -1,6 +1,8 @@
 package boltstore
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +62,64 @@ func TestInstallSurvivesCrash(t *testing.T) {
 	check(c2, "after a crash after a checkpoint")
 	if err := c2.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWalkAfterCheckpointDuringPage: a record rewritten before the walk (its
+// new version still pending in the log) and checkpointed after the walk's
+// page transaction began is walked with its new version: the index has
+// dropped the pending copy by then, and the page's transaction predates the
+// commit that wrote it, so the walk must notice the commit (s.commits) and
+// read it again rather than hand out the version it replaced (an export
+// would write that old version).
+func TestWalkAfterCheckpointDuringPage(t *testing.T) {
+	e := newTestEnv(t, time.Hour, time.Hour)
+	s := e.open(e.path)
+	// Free pages in the file, so that the checkpoint below, run while the
+	// walk's read transaction is open, need not grow bbolt's memory map
+	// (which waits for read transactions to end).
+	filler := rec(strings.Repeat("f", 4096))
+	for i := range 100 {
+		if err := backends.Put(ctx, s, fmt.Sprint("filler", i), filler); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkpoint(t, s)
+	for i := range 100 {
+		if err := backends.Remove(ctx, s, fmt.Sprint("filler", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		if err := backends.Put(ctx, s, k, rec("old "+k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkpoint(t, s)
+	release := holdCheckpoints(t, s) // the rewrite of b stays pending
+	if err := backends.Put(ctx, s, "b", rec("new b")); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	began := 0
+	walkTxBegun = func() {
+		if began++; began == 1 {
+			checkpoint(t, s) // commits "new b" and drops it from pending
+		}
+	}
+	defer func() { walkTxBegun = nil }()
+	got := map[string]string{}
+	if err := s.Walk(ctx, func(key string, r *backends.Record, _ time.Time) error {
+		got[key] = string(r.Data)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"a": "old a", "b": "new b", "c": "old c"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Walk saw %v, want %v", got, want)
+	}
+	if began < 2 {
+		t.Fatalf("the walk began %d transactions; the checkpoint during its page should have made it begin another", began)
 	}
 }

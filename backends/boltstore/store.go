@@ -43,6 +43,10 @@ type Store struct {
 
 	stats storeCounts // stats.go
 
+	// commits counts bbolt write transactions committed since Open, for
+	// Walk's page transactions.
+	commits atomic.Uint64
+
 	// Owned by the writer goroutine (then by Close):
 	seg      *segment     // the live log segment
 	segKeys  []string     // keys logged in seg
@@ -308,6 +312,7 @@ func (s *Store) writeBatch(op *writeOp) error {
 	if err != nil {
 		return fmt.Errorf("boltstore: write to %s: %w", s.cfg.Path, err)
 	}
+	s.commits.Add(1) // see Walk
 	for i := range op.ops() {
 		op := &op.ops()[i]
 		if op.del {
