@@ -63,6 +63,13 @@ func (w tWriter) Write(p []byte) (int, error) {
 // newMemCluster starts n memory-backed nodes gw1..gwN.
 func newMemCluster(t *testing.T, n int) (*memNet, []*Node) {
 	t.Helper()
+	return newMemClusterWith(t, n, nil)
+}
+
+// newMemClusterWith is newMemCluster with each node's transport replaced by
+// wrap's answer before the nodes start (wrap may return tr unchanged).
+func newMemClusterWith(t *testing.T, n int, wrap func(mn *memNet, id string, tr Transport) Transport) (*memNet, []*Node) {
+	t.Helper()
 	mn := &memNet{nodes: map[string]*Node{}, cut: map[string]bool{}}
 	var list []string
 	for i := 1; i <= n; i++ {
@@ -71,6 +78,11 @@ func newMemCluster(t *testing.T, n int) (*memNet, []*Node) {
 	var nodes []*Node
 	for i := 1; i <= n; i++ {
 		nodes = append(nodes, mn.add(t, fmt.Sprintf("gw%d", i), list))
+	}
+	for _, nd := range nodes {
+		if wrap != nil {
+			nd.SetTransport(wrap(mn, nd.Self(), nd.tr))
+		}
 	}
 	for _, nd := range nodes {
 		if err := nd.Start(context.Background()); err != nil {

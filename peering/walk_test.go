@@ -127,8 +127,12 @@ func (o oldTransport) Call(ctx context.Context, peer string, kind byte, payload 
 }
 
 func TestMoverOldMemberIsNamed(t *testing.T) {
-	mn, nodes := newMemCluster(t, 3)
-	nodes[0].SetTransport(oldTransport{Transport: nodes[0].tr, net: mn})
+	_, nodes := newMemClusterWith(t, 3, func(mn *memNet, id string, tr Transport) Transport {
+		if id == "gw1" {
+			return oldTransport{Transport: tr, net: mn}
+		}
+		return tr
+	})
 	fillOwned(t, nodes[1], "old", 1)
 	err := nodes[0].Walk(context.Background(), func(string, *backends.Record, time.Time) error { return nil })
 	if err == nil || !strings.Contains(err.Error(), "member gw2 does not support walking") || !strings.Contains(err.Error(), "upgrade it") {
