@@ -123,15 +123,17 @@ func Releases(cur *backends.Record, ch backends.Change) bool {
 // Whoever applies a transition that Releases reports calls Notify after the
 // store has applied it: the front end, and peering for operations forwarded
 // to this gateway. A store shared by gateways (Redis) carries releases made
-// elsewhere to Notify (see cmd/aspstated). Notify costs one atomic load
-// while nobody waits.
+// elsewhere to Notify (see cmd/aspstated), for the keys that ExpectWith's
+// function was told are waited for. Notify costs one atomic load while
+// nobody waits.
 //
 // # Concurrency
 //
 // Safe for concurrent use. mu is never held while a request runs.
 type Waiters struct {
-	wait time.Duration
-	max  int
+	wait   time.Duration
+	max    int
+	expect ExpectFunc // nil: releases reach Notify without being asked for
 
 	waiting atomic.Int64 // requests queued, all keys: Notify's fast path
 
@@ -146,6 +148,16 @@ type queue struct {
 type waiter struct {
 	wake chan struct{} // buffered 1: a wake is never lost, never blocks
 }
+
+// ExpectFunc is told, before a request starts waiting up to d for key's
+// lock, to make sure that a release of key reaches Notify from then on; the
+// request runs again only after it returned. A shared store announces
+// releases to other gateways only on request (redisstore's ExpectRelease).
+// An error ends the wait with that error.
+type ExpectFunc func(ctx context.Context, key string, d time.Duration) error
+
+// ExpectWith sets the ExpectFunc; call it before the Waiters is used.
+func (w *Waiters) ExpectWith(fn ExpectFunc) { w.expect = fn }
 
 // NewWaiters returns the registry for cfg; a MaxWaiters of 0 means
 // DefaultMaxWaiters.
@@ -214,6 +226,13 @@ func (w *Waiters) Await(ctx context.Context, key string, op Op, try func() (int,
 	wt, ok := w.join(key)
 	if !ok {
 		return nil // queue full: the 423 stands
+	}
+	if w.expect != nil {
+		// Before the run below: a release after it is then announced.
+		if err := w.expect(ctx, key, w.wait); err != nil {
+			w.leave(key, wt, true)
+			return err
+		}
 	}
 	timer := time.NewTimer(w.wait)
 	defer timer.Stop()

@@ -2,6 +2,7 @@ package locking
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -94,5 +95,39 @@ func TestAwaitSkipsGoneAndPassesTheWake(t *testing.T) {
 	}
 	if w.Waiting() != 0 || len(w.queues) != 0 {
 		t.Errorf("%d waiting, %d queues left", w.Waiting(), len(w.queues))
+	}
+}
+
+// The ExpectFunc is told of a wait before the request runs again (so that a
+// release after that run is announced), with the key and the configured
+// wait; an error from it ends the wait with that error, without running the
+// request again, and the queue is left empty.
+func TestAwaitExpectsTheReleaseFirst(t *testing.T) {
+	w := NewWaiters(WaitConfig{Wait: 50 * time.Millisecond})
+	var order []string
+	w.ExpectWith(func(_ context.Context, key string, d time.Duration) error {
+		order = append(order, "expect "+key+" "+d.String())
+		return nil
+	})
+	err := w.Await(context.Background(), "k", OpGetExclusive, func() (int, error) {
+		order = append(order, "run")
+		return 200, nil
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 2 || order[0] != "expect k 50ms" || order[1] != "run" {
+		t.Fatalf("calls %q, want the expect (key k, 50ms) before the run", order)
+	}
+
+	failed := errors.New("store down")
+	w.ExpectWith(func(context.Context, string, time.Duration) error { return failed })
+	runs := 0
+	err = w.Await(context.Background(), "k", OpGet, func() (int, error) { runs++; return 423, nil }, nil)
+	if !errors.Is(err, failed) || runs != 0 {
+		t.Fatalf("with a failing expect: err %v after %d runs, want the expect's error and no run", err, runs)
+	}
+	if n := w.Waiting(); n != 0 {
+		t.Fatalf("%d still waiting after the failed wait", n)
 	}
 }

@@ -39,7 +39,8 @@ var errNotRecord = errors.New("value is not a session record")
 // the command after a network error hid the first reply. ARGV[5] is the new
 // value, ARGV[6] its deadline ("" for none). ARGV[7], when present, is a
 // channel to publish an empty message on once written: a lock release
-// (releases.go). It returns 1 when applied, 0 on
+// (releases.go), published only if KEYS[2], when given, exists (some gateway
+// waits for this key's release). It returns 1 when applied, 0 on
 // conflict (or expiry). It never copies the stored value into Lua: GETRANGE
 // reads only the write id.
 const casScript = `
@@ -61,7 +62,9 @@ else
 		redis.call('SET', KEYS[1], ARGV[5], 'PXAT', ARGV[6])
 	end
 end
-if ARGV[7] then redis.call('PUBLISH', ARGV[7], '') end
+if ARGV[7] and (not KEYS[2] or redis.call('EXISTS', KEYS[2]) == 1) then
+	redis.call('PUBLISH', ARGV[7], '')
+end
 return 1
 `
 

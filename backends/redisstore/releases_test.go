@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +33,7 @@ func TestReleaseNoticesWakeAWaiterAtAnotherGateway(t *testing.T) {
 	a := open(t, srv, func(c *Config) { c.KeyPrefix = prefix })
 	b := open(t, srv, func(c *Config) { c.KeyPrefix = prefix })
 	wa := locking.NewWaiters(locking.WaitConfig{Wait: 3 * time.Second})
+	wa.ExpectWith(a.ExpectRelease)
 	notices := make(chan string, 16)
 	if err := a.NotifyReleases(func(key string) { notices <- key; wa.Notify(key) }); err != nil {
 		t.Fatal(err)
@@ -40,6 +43,9 @@ func TestReleaseNoticesWakeAWaiterAtAnotherGateway(t *testing.T) {
 	}
 	// The subscription is asynchronous: wait until a release is heard.
 	key := "app(x)/s1"
+	if err := a.ExpectRelease(bg(t), key, time.Second); err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for heard := false; !heard; {
 		if time.Now().After(deadline) {
@@ -108,4 +114,113 @@ func TestReleaseNoticesWakeAWaiterAtAnotherGateway(t *testing.T) {
 func cookieOf(t *testing.T, s *Store, key string) int32 {
 	rec, _ := get(t, s, key)
 	return rec.LockCookie
+}
+
+// publishes is how many PUBLISH commands Redis has run (scripts' included).
+func publishes(t *testing.T, srv *redistest.Server) int {
+	t.Helper()
+	info, err := srv.Client().Info(bg(t), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, found := strings.Cut(info, "cmdstat_publish:calls=")
+	if !found {
+		return 0
+	}
+	n, err := strconv.Atoi(after[:strings.IndexByte(after, ',')])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// lockAndRelease locks key through s and releases it, and fails the test
+// unless both are answered 200.
+func lockAndRelease(t *testing.T, s *Store, key string) {
+	t.Helper()
+	decide(t, s, key, locking.Request{Op: locking.OpSet, Body: []byte("x")})
+	if st, err := decide(t, s, key, locking.Request{Op: locking.OpGetExclusive}); st != 200 {
+		t.Fatalf("acquire: %d, %v", st, err)
+	}
+	if st, err := decide(t, s, key, locking.Request{Op: locking.OpRelease, LockCookie: locking.N(cookieOf(t, s, key))}); st != 200 {
+		t.Fatalf("release: %d, %v", st, err)
+	}
+}
+
+// A release is published only while some gateway expects it: ordinary
+// traffic, which releases a lock on nearly every request, sends no notices.
+// The interest lasts twice the wait (at least 1 s); a gateway with a shorter
+// wait does not cut another's interest short; a Store that wrote the interest
+// recently enough does not write it again; and a key with braces, which has
+// no interest key of its own slot, is always published.
+func TestReleasesArePublishedOnlyWhenExpected(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := "test:" + t.Name() + ":"
+	a := open(t, srv, func(c *Config) { c.KeyPrefix = prefix })
+	b := open(t, srv, func(c *Config) { c.KeyPrefix = prefix })
+	for _, s := range []*Store{a, b} {
+		if err := s.NotifyReleases(func(string) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := srv.Client()
+	key := "app(x)/s1"
+	ik := prefix + "w:{" + prefix + "s:" + key + "}"
+
+	before := publishes(t, srv)
+	lockAndRelease(t, b, key)
+	if n := publishes(t, srv) - before; n != 0 {
+		t.Fatalf("a release nobody expects was published %d times", n)
+	}
+
+	if err := a.ExpectRelease(bg(t), key, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rc.PTTL(bg(t), ik).Val(); ttl < 5*time.Second || ttl > 6*time.Second {
+		t.Fatalf("interest key lives %v after a 3s wait, want 6s", ttl)
+	}
+	before = publishes(t, srv)
+	lockAndRelease(t, b, key)
+	if n := publishes(t, srv) - before; n != 1 {
+		t.Fatalf("an expected release was published %d times, want 1", n)
+	}
+
+	// B waits only 100 ms: its interest (1 s) leaves A's 6 s alone.
+	if err := b.ExpectRelease(bg(t), key, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rc.PTTL(bg(t), ik).Val(); ttl < 5*time.Second {
+		t.Fatalf("a shorter wait cut the interest to %v", ttl)
+	}
+	// A's own interest still covers a 3 s wait: not written again.
+	rc.Del(bg(t), ik)
+	if err := a.ExpectRelease(bg(t), key, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if rc.Exists(bg(t), ik).Val() != 0 {
+		t.Fatal("the interest was written again while the last write still covered the wait")
+	}
+
+	// The interest expires: releases are not published any more.
+	short := "app(x)/s2"
+	if err := a.ExpectRelease(bg(t), short, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	ttl := rc.PTTL(bg(t), prefix+"w:{"+prefix+"s:"+short+"}").Val()
+	if ttl <= 0 || ttl > time.Second {
+		t.Fatalf("interest of a 10ms wait lives %v, want at most the 1s floor", ttl)
+	}
+	time.Sleep(ttl + 50*time.Millisecond)
+	before = publishes(t, srv)
+	lockAndRelease(t, b, short)
+	if n := publishes(t, srv) - before; n != 0 {
+		t.Fatalf("a release after the interest expired was published %d times", n)
+	}
+
+	braces := "app{x}/s3"
+	before = publishes(t, srv)
+	lockAndRelease(t, b, braces)
+	if n := publishes(t, srv) - before; n != 1 {
+		t.Fatalf("a release of a key with braces was published %d times, want 1 (no interest key for it)", n)
+	}
 }

@@ -41,20 +41,21 @@ const (
 // several Stores (in one or several processes) may share one Redis and key
 // prefix: the compare-and-set keeps their transitions atomic.
 type Store struct {
-	cfg     Config
-	client  redis.UniversalClient
-	batch   batcher         // standalone and Sentinel
-	big     bigKeys         // keys whose last value was large: read outside the shared pipelines (bigreads.go)
-	bigs    bigCopies       // the last value read of large keys, sent again only when changed (bigreads.go)
-	nodes   clusterBatchers // Cluster: a batcher per master node
-	cache   writeCache
-	cas     *redis.Script
-	fix     *redis.Script
-	readS   *redis.Script // reads that a MULTI block cannot do (see read)
-	changed *redis.Script // reads of a large key whose last value this store holds (bigreads.go)
-	peekS   *redis.Script // Peek and Walk (mover.go)
-	install *redis.Script // Install (mover.go)
-	log     *slog.Logger
+	cfg       Config
+	client    redis.UniversalClient
+	batch     batcher         // standalone and Sentinel
+	big       bigKeys         // keys whose last value was large: read outside the shared pipelines (bigreads.go)
+	bigs      bigCopies       // the last value read of large keys, sent again only when changed (bigreads.go)
+	nodes     clusterBatchers // Cluster: a batcher per master node
+	cache     writeCache
+	cas       *redis.Script
+	fix       *redis.Script
+	readS     *redis.Script // reads that a MULTI block cannot do (see read)
+	changed   *redis.Script // reads of a large key whose last value this store holds (bigreads.go)
+	peekS     *redis.Script // Peek and Walk (mover.go)
+	install   *redis.Script // Install (mover.go)
+	interestS *redis.Script // ExpectRelease (releases.go)
+	log       *slog.Logger
 
 	// timeout is the timeout (minutes) of the record last read or written:
 	// a read slides the deadline by it before it sees the record, and most
@@ -131,17 +132,18 @@ func Open(cfg Config) (*Store, error) {
 	})
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Store{
-		cfg:     cfg,
-		client:  client,
-		cas:     redis.NewScript(casScript),
-		fix:     redis.NewScript(fixScript),
-		readS:   redis.NewScript(readScript),
-		changed: redis.NewScript(changedScript),
-		peekS:   redis.NewScript(peekScript),
-		install: redis.NewScript(installScript),
-		log:     cfg.Logger.With("component", "redisstore"),
-		stop:    stop,
-		recheck: make(chan struct{}, 1),
+		cfg:       cfg,
+		client:    client,
+		cas:       redis.NewScript(casScript),
+		fix:       redis.NewScript(fixScript),
+		readS:     redis.NewScript(readScript),
+		changed:   redis.NewScript(changedScript),
+		peekS:     redis.NewScript(peekScript),
+		install:   redis.NewScript(installScript),
+		interestS: redis.NewScript(interestScript),
+		log:       cfg.Logger.With("component", "redisstore"),
+		stop:      stop,
+		recheck:   make(chan struct{}, 1),
 	}
 	s.timeout.Store(locking.DefaultTimeout)
 	s.nodes.cluster, _ = client.(*redis.ClusterClient)
@@ -283,7 +285,8 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 			attempt--
 			continue
 		}
-		args, newID, err := s.casArgs(&ch, cur, wid, version, s.releaseChannel(key, cur, &ch))
+		notice := s.releaseChannel(key, cur, &ch)
+		args, newID, err := s.casArgs(&ch, cur, wid, version, notice)
 		if err != nil {
 			return err
 		}
@@ -291,7 +294,11 @@ func (s *Store) Apply(ctx context.Context, key string, fn backends.Transition) e
 			s.markUp()
 			return nil
 		}
-		applied, err := s.writeCAS(ctx, deadline, rkey, &ch, args, newID, version+1)
+		interest := ""
+		if notice != "" {
+			interest = s.interestKey(rkey)
+		}
+		applied, err := s.writeCAS(ctx, deadline, rkey, interest, &ch, args, newID, version+1)
 		if err != nil || applied {
 			return err
 		}
@@ -377,9 +384,10 @@ func (s *Store) casArgs(ch *backends.Change, cur *backends.Record, wid string, v
 // writeCAS is step 3: casScript applies ch (as args) unless someone wrote
 // the key since it was read. It reports whether the change was applied; on
 // success the write cache learns the record as written (write id newID,
-// write count version).
-func (s *Store) writeCAS(ctx context.Context, deadline time.Time, rkey string, ch *backends.Change, args []any, newID string, version int64) (applied bool, err error) {
-	n, err := s.script(ctx, deadline, s.cas, casScript, rkey, args).Int()
+// write count version). interest is the key whose presence makes a release
+// notice worth sending ("" to send it regardless; see interestKey).
+func (s *Store) writeCAS(ctx context.Context, deadline time.Time, rkey, interest string, ch *backends.Change, args []any, newID string, version int64) (applied bool, err error) {
+	n, err := s.script2(ctx, deadline, s.cas, casScript, rkey, interest, args).Int()
 	if err != nil && ch.Action == backends.Store && isOOM(err) {
 		// Redis at maxmemory with noeviction refused the write before
 		// doing anything: a full store, not an outage.
@@ -630,6 +638,16 @@ func newWriteID() string {
 // unless args carry a large value. The returned command holds the reply or
 // the error; it is the caller's alone.
 func (s *Store) script(ctx context.Context, deadline time.Time, sc *redis.Script, src, key string, args []any) *redis.Cmd {
+	return s.script2(ctx, deadline, sc, src, key, "", args)
+}
+
+// script2 is script with a second key, key2, when it is not "": one in
+// key's hash slot (interestKey), so that a Cluster node holds both.
+func (s *Store) script2(ctx context.Context, deadline time.Time, sc *redis.Script, src, key, key2 string, args []any) *redis.Cmd {
+	keys := 1
+	if key2 != "" {
+		keys = 2
+	}
 	size := 0
 	for _, a := range args {
 		if b, ok := a.([]byte); ok {
@@ -640,12 +658,12 @@ func (s *Store) script(ctx context.Context, deadline time.Time, sc *redis.Script
 		s.big.note(key, size)
 		ctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
-		return sc.Run(ctx, s.client, []string{key}, args...)
+		return sc.Run(ctx, s.client, []string{key, key2}[:keys], args...)
 	}
 	if s.cfg.goRedisOnly {
 		ctx, cancel := context.WithDeadline(ctx, deadline)
 		defer cancel()
-		return sc.Run(ctx, s.client, []string{key}, args...)
+		return sc.Run(ctx, s.client, []string{key, key2}[:keys], args...)
 	}
 	b, err := s.batcherFor(ctx, deadline, key)
 	if err != nil {
@@ -653,8 +671,11 @@ func (s *Store) script(ctx context.Context, deadline time.Time, sc *redis.Script
 		cmd.SetErr(err)
 		return cmd
 	}
-	cmdArgs := make([]any, 0, 4+len(args))
-	cmdArgs = append(cmdArgs, "evalsha", sc.Hash(), 1, key)
+	cmdArgs := make([]any, 0, 5+len(args))
+	cmdArgs = append(cmdArgs, "evalsha", sc.Hash(), keys, key)
+	if key2 != "" {
+		cmdArgs = append(cmdArgs, key2)
+	}
 	cmdArgs = append(cmdArgs, args...)
 	c := callPool.Get().(*call)
 	c.cmd = redis.NewCmd(ctx, cmdArgs...)

@@ -74,6 +74,39 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	// The release script reads the interest key beside the record: both
+	// must be in one hash slot, on every node, or the script is refused.
+	t.Run("ReleaseNoticesOnEveryNode", func(t *testing.T) {
+		cfg := func(c *Config) { c.Addrs = addrs; c.KeyPrefix = "notices:" }
+		a, b := open(t, nodes[0], cfg), open(t, nodes[0], cfg)
+		heard := make(chan string, 64)
+		if err := a.NotifyReleases(func(key string) { heard <- key }); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.NotifyReleases(func(string) {}); err != nil {
+			t.Fatal(err)
+		}
+		for k := range 24 {
+			key := "s" + strconv.Itoa(k)
+			if err := a.ExpectRelease(bg(t), key, time.Second); err != nil {
+				t.Fatalf("ExpectRelease(%s): %v", key, err)
+			}
+			// The first notices may go out before the subscription is
+			// made: release until one is heard.
+			deadline := time.Now().Add(5 * time.Second)
+			for got := ""; got != key; {
+				if time.Now().After(deadline) {
+					t.Fatalf("no release notice for %s within 5s", key)
+				}
+				lockAndRelease(t, b, key)
+				select {
+				case got = <-heard:
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
+	})
+
 	t.Run("ReadsNeedNoScript", func(t *testing.T) {
 		s := open(t, nodes[0], func(c *Config) { c.Addrs = addrs; c.KeyPrefix = "reads:" })
 		const keys = 48

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	"github.com/aspstate/aspstate/backends"
 	"github.com/aspstate/aspstate/locking"
 )
 
 // releaseNotifier is a store shared by gateways (redisstore) that can tell
 // this gateway about lock releases made through the others, and announce
-// its own.
+// its own, for the keys some gateway expects a release of.
 type releaseNotifier interface {
 	NotifyReleases(notify func(key string)) error
+	ExpectRelease(ctx context.Context, key string, d time.Duration) error
 }
 
 // lockWaits builds the lock-wait registry the front end and peering share,
@@ -24,6 +28,7 @@ func lockWaits(cfg *Config, be backends.Backend) (*locking.Waiters, error) {
 		if err := rn.NotifyReleases(w.Notify); err != nil {
 			return nil, err
 		}
+		w.ExpectWith(rn.ExpectRelease)
 	}
 	return w, nil
 }
