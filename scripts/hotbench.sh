@@ -47,9 +47,10 @@ for store in $stores; do
       port=$(free_port)
       extra=()
       case $mode in
-        w0) extra=(--locking.wait 0) ;;
+        # Damping is on by default: the undamped modes turn it off.
+        w0) extra=(--locking.wait 0 --locking.hot_423s 0) ;;
         w0-damped) extra=(--locking.wait 0 --locking.hot_423s 20) ;;
-        w2) extra=(--locking.wait 2s) ;;
+        w2) extra=(--locking.wait 2s --locking.hot_423s 0) ;;
         w2-damped) extra=(--locking.wait 2s --locking.hot_423s 20) ;;
       esac
       data=()
