@@ -38,9 +38,9 @@ var errNotRecord = errors.New("value is not a session record")
 // token of this very write, means the write already happened: go-redis resent
 // the command after a network error hid the first reply. ARGV[5] is the new
 // value, ARGV[6] its deadline ("" for none). ARGV[7], when present, is a
-// channel to publish an empty message on once written: a lock release
-// (releases.go), published only if KEYS[2], when given, exists (some gateway
-// waits for this key's release). It returns 1 when applied, 0 on
+// channel to publish ARGV[8], the publishing Store's name, on once written:
+// a lock release (releases.go), published only if KEYS[2], when given,
+// exists (some gateway waits for this key's release). It returns 1 when applied, 0 on
 // conflict (or expiry). It never copies the stored value into Lua: GETRANGE
 // reads only the write id.
 const casScript = `
@@ -63,7 +63,7 @@ else
 	end
 end
 if ARGV[7] and (not KEYS[2] or redis.call('EXISTS', KEYS[2]) == 1) then
-	redis.call('PUBLISH', ARGV[7], '')
+	redis.call('PUBLISH', ARGV[7], ARGV[8])
 end
 return 1
 `

@@ -16,11 +16,14 @@ import (
 // is woken through Redis pub/sub, without polling.
 //
 // Once NotifyReleases is called, a write that frees a lock (unlocks or
-// deletes a locked record) publishes an empty message on the channel
+// deletes a locked record) publishes the Store's random name on the channel
 // <prefix>r:<session key> from inside the compare-and-set script, so it
 // costs no extra round trip and is sent only if the write happened. Each
 // such Store holds one pattern subscription, <prefix>r:*, on a connection
-// of its own, and hands every notice's key to notify. A notice lost while
+// of its own, and hands the key of every notice another Store published to
+// notify: the gateway that made a release has woken its own waiters already,
+// and a second wake would only make the next waiter run for nothing (a read
+// and a 423 per hand-off on a hot session). A notice lost while
 // that connection reconnects only means a waiter waits until its wait ends,
 // then answers 423 as without the wait.
 //
@@ -40,6 +43,7 @@ type releaseNotices struct {
 	mu   sync.Mutex  // guards ps
 	ps   *redis.PubSub
 	done chan struct{} // closed when the reader goroutine ends
+	self string        // this Store's name, the message of its notices
 
 	imu       sync.Mutex           // guards interests and pruneAt
 	interests map[string]time.Time // interest key -> when this Store's last write of it expires at the latest
@@ -47,8 +51,9 @@ type releaseNotices struct {
 }
 
 // NotifyReleases makes this Store publish the lock releases it writes and
-// call notify with the session key of every release published under its key
-// prefix (by any gateway, this one included) until Close. Call it once.
+// call notify with the session key of every release another Store (another
+// gateway) published under its key prefix, until Close. Call it once,
+// before the Store is used.
 func (s *Store) NotifyReleases(notify func(key string)) error {
 	prefix := s.cfg.KeyPrefix + "r:"
 	ps := s.client.PSubscribe(context.Background(), prefix+"*")
@@ -56,12 +61,13 @@ func (s *Store) NotifyReleases(notify func(key string)) error {
 	n.mu.Lock()
 	n.ps, n.done = ps, make(chan struct{})
 	n.mu.Unlock()
+	n.self = newWriteID()
 	n.on.Store(true)
 	ch := ps.Channel()
 	go func() {
 		defer close(n.done)
 		for m := range ch {
-			if key, ok := strings.CutPrefix(m.Channel, prefix); ok {
+			if key, ok := strings.CutPrefix(m.Channel, prefix); ok && m.Payload != n.self {
 				notify(key)
 			}
 		}

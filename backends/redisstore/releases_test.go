@@ -64,6 +64,33 @@ func TestReleaseNoticesWakeAWaiterAtAnotherGateway(t *testing.T) {
 		<-notices
 	}
 
+	// A's own release is not handed to A (its front end has woken its
+	// waiters already): of A's, B's and B's on another key, in the order
+	// published, A hears only B's two.
+	other := "app(x)/s0"
+	if err := a.ExpectRelease(bg(t), other, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	before := publishes(t, srv)
+	lockAndRelease(t, a, key)
+	lockAndRelease(t, b, key)
+	lockAndRelease(t, b, other)
+	if n := publishes(t, srv) - before; n != 3 {
+		t.Fatalf("%d releases published, want 3", n)
+	}
+	var heardKeys []string
+	for len(heardKeys) == 0 || heardKeys[len(heardKeys)-1] != other {
+		select {
+		case k := <-notices:
+			heardKeys = append(heardKeys, k)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("heard %q, then nothing for 5s", heardKeys)
+		}
+	}
+	if len(heardKeys) != 2 || heardKeys[0] != key {
+		t.Fatalf("A heard %q, want B's releases of %q and %q only", heardKeys, key, other)
+	}
+
 	if st, _ := decide(t, b, key, locking.Request{Op: locking.OpGetExclusive}); st != 200 {
 		t.Fatalf("acquire at B: %d", st)
 	}

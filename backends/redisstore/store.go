@@ -357,7 +357,7 @@ func (s *Store) casArgs(ch *backends.Change, cur *backends.Record, wid string, v
 			liveAt = strconv.FormatInt(s.cfg.Now().UnixMilli(), 10)
 		}
 		if notice != "" {
-			return []any{wid, newID, "d", liveAt, "", "", notice}, newID, nil
+			return []any{wid, newID, "d", liveAt, "", "", notice, s.releases.self}, newID, nil
 		}
 		return []any{wid, newID, "d", liveAt}, newID, nil
 	case backends.Store:
@@ -374,7 +374,7 @@ func (s *Store) casArgs(ch *backends.Change, cur *backends.Record, wid string, v
 			dl = strconv.FormatInt(ms, 10)
 		}
 		if notice != "" {
-			return []any{wid, newID, "s", liveAt, encodeValue(&ch.Record, newID, version+1), dl, notice}, newID, nil
+			return []any{wid, newID, "s", liveAt, encodeValue(&ch.Record, newID, version+1), dl, notice, s.releases.self}, newID, nil
 		}
 		return []any{wid, newID, "s", liveAt, encodeValue(&ch.Record, newID, version+1), dl}, newID, nil
 	}
