@@ -40,14 +40,22 @@ return {e, redis.call('GET', KEYS[1])}
 
 // installScript stores ARGV[2] under the key with the deadline ARGV[3] (Unix
 // ms), unless ARGV[4] is not "1" (no replace) and the key holds a record
-// still live at ARGV[1] (the gateway's time, Unix ms). It returns 1 when it
-// stored, 0 when it did not.
+// still live at ARGV[1] (the gateway's time, Unix ms). A replace given a
+// channel (ARGV[5]) that replaces a key publishes ARGV[6] on it, as a
+// release is (casScript; KEYS[2], when given, must exist). It returns 1 when
+// it stored, 0 when it did not.
 const installScript = `
+local replaced = 0
 if ARGV[4] ~= '1' then
 	local e = redis.call('PEXPIRETIME', KEYS[1])
 	if e == -1 or e >= tonumber(ARGV[1]) then return 0 end
+elseif ARGV[5] then
+	replaced = redis.call('EXISTS', KEYS[1])
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
+if replaced == 1 and (not KEYS[2] or redis.call('EXISTS', KEYS[2]) == 1) then
+	redis.call('PUBLISH', ARGV[5], ARGV[6])
+end
 return 1
 `
 
@@ -136,7 +144,15 @@ func (s *Store) Install(ctx context.Context, key string, rec backends.Record, ex
 		rep = "1"
 	}
 	args := []any{now.UnixMilli(), encodeValue(&rec, newWriteID(), 1), dl, rep}
-	n, err := s.script(ctx, s.opDeadline(ctx), s.install, installScript, rkey, args).Int()
+	interest := ""
+	if replace && s.releases.on.Load() {
+		// The replaced record may have held a lock that requests wait for
+		// at other gateways: announced as a release (a woken waiter that
+		// finds the lock still held waits on).
+		args = append(args, s.noticeChannel(key), s.releases.self)
+		interest = s.interestKey(rkey)
+	}
+	n, err := s.script2(ctx, s.opDeadline(ctx), s.install, installScript, rkey, interest, args).Int()
 	if err != nil && isOOM(err) {
 		s.markFull()
 		return false, fmt.Errorf("redisstore: install: %w: %w", backends.ErrFull, err)

@@ -151,10 +151,13 @@ func (s *Store) releaseChannel(key string, cur *backends.Record, ch *backends.Ch
 		return ""
 	}
 	if ch.Action == backends.Delete || (ch.Action == backends.Store && !ch.Record.Locked) {
-		return s.cfg.KeyPrefix + "r:" + key
+		return s.noticeChannel(key)
 	}
 	return ""
 }
+
+// noticeChannel is the channel key's releases are published on.
+func (s *Store) noticeChannel(key string) string { return s.cfg.KeyPrefix + "r:" + key }
 
 func (n *releaseNotices) close() {
 	n.mu.Lock()

@@ -251,3 +251,67 @@ func TestReleasesArePublishedOnlyWhenExpected(t *testing.T) {
 		t.Fatalf("a release of a key with braces was published %d times, want 1 (no interest key for it)", n)
 	}
 }
+
+// An import that replaces a record (Install with replace) is announced as a
+// release, so that a request waiting at another gateway for the replaced
+// record's lock runs again and gets the imported record; one that stores
+// where nothing was, or a replace nobody waits for, publishes nothing.
+func TestReplacingInstallWakesWaitersElsewhere(t *testing.T) {
+	srv := redistest.Start(t)
+	prefix := "test:" + t.Name() + ":"
+	a := open(t, srv, func(c *Config) { c.KeyPrefix = prefix })
+	b := open(t, srv, func(c *Config) { c.KeyPrefix = prefix })
+	heard := make(chan string, 16)
+	if err := a.NotifyReleases(func(key string) { heard <- key }); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.NotifyReleases(func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	key, fresh, unwatched := "app(x)/locked", "app(x)/new", "app(x)/unwatched"
+	for _, k := range []string{key, fresh} {
+		if err := a.ExpectRelease(bg(t), k, 2*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decide(t, b, key, locking.Request{Op: locking.OpSet, Body: []byte("old")})
+	if st, _ := decide(t, b, key, locking.Request{Op: locking.OpGetExclusive}); st != 200 {
+		t.Fatalf("acquire: %d", st)
+	}
+	decide(t, b, unwatched, locking.Request{Op: locking.OpSet, Body: []byte("old")})
+	expires := time.Now().Add(time.Hour)
+	rec := backends.Record{Data: []byte("imported"), Timeout: 20}
+
+	before := publishes(t, srv)
+	for _, k := range []string{fresh, unwatched} {
+		if ok, err := b.Install(bg(t), k, rec, expires, true); !ok || err != nil {
+			t.Fatalf("Install(%s): %v, %v", k, ok, err)
+		}
+	}
+	if n := publishes(t, srv) - before; n != 0 {
+		t.Fatalf("installs over no record, or nobody waiting, published %d notices", n)
+	}
+	if ok, err := b.Install(bg(t), key, rec, expires, true); !ok || err != nil {
+		t.Fatalf("Install over the locked record: %v, %v", ok, err)
+	}
+	if n := publishes(t, srv) - before; n != 1 {
+		t.Fatalf("the replace published %d notices, want 1", n)
+	}
+	// The subscription may not be made yet: replace again until A hears.
+	deadline := time.Now().Add(5 * time.Second)
+	for got := ""; got != key; {
+		select {
+		case got = <-heard:
+		case <-time.After(100 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("A heard no notice of the replace within 5s")
+			}
+			if _, err := b.Install(bg(t), key, rec, expires, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got, _ := get(t, a, key); got.Locked || string(got.Data) != "imported" {
+		t.Fatalf("after the import: %+v", got)
+	}
+}

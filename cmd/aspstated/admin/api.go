@@ -455,7 +455,8 @@ func (s *Server) importStream(ctx context.Context, rd *recordcodec.Reader, m bac
 			c.Imported++
 			if replace && s.o.Node == nil {
 				// A replaced record may have dropped a lock that requests
-				// wait for here (peering's Install wakes them at the owner).
+				// wait for here (peering's Install wakes them at the owner;
+				// on Redis the store announces it to the other gateways).
 				s.o.Frontend.Notify(key)
 			}
 		default:
