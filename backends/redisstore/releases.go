@@ -31,11 +31,14 @@ import (
 // a request starts waiting, ExpectRelease makes sure an interest key
 // (interestKey) exists for at least the wait, and the script publishes only
 // if it does. Publishing every release cost ordinary traffic, which releases
-// a lock on nearly every request and is almost never waited for, 12 to 27%
+// a lock on nearly every request and is almost never waited for, about 20%
 // of its requests/s (a notice out of Redis and into every gateway per
 // request). Redis runs the scripts one at a time, so a release either comes
 // after the interest key was written and is published, or before, and then
-// the waiter's next run, which follows ExpectRelease, sees it.
+// the waiter's next run, which follows ExpectRelease, sees it. If Redis
+// loses the interest key (a restart, a flush) while this Store believes it
+// written, waiters until it is written again wait out their wait, as after
+// a lost notice.
 
 // releaseNotices is the Store's subscription; the zero value is off.
 type releaseNotices struct {
