@@ -40,9 +40,9 @@ var errNotRecord = errors.New("value is not a session record")
 // value, ARGV[6] its deadline ("" for none). ARGV[7], when present, is a
 // channel to publish ARGV[8], the publishing Store's name, on once written:
 // a lock release (releases.go), published only if KEYS[2], when given,
-// exists (some gateway waits for this key's release). It returns 1 when applied, 0 on
-// conflict (or expiry). It never copies the stored value into Lua: GETRANGE
-// reads only the write id.
+// exists (some gateway waits for this key's release). It returns 1 when
+// applied, 0 on conflict (or expiry). It never copies the stored value into
+// Lua: GETRANGE reads only the write id.
 const casScript = `
 local w = redis.call('GETRANGE', KEYS[1], 0, 15)
 if w ~= ARGV[1] then
