@@ -18,11 +18,31 @@ import (
 // lock wait is on and the answer is a 423 to a Get or GetExclusive. Each run
 // rebuilds the answer from c.mark, with the clock read again, so the answer
 // sent is the last run's, exactly as if the request had just arrived.
+//
+// A request for a session that others already wait for does not run at
+// once: it queues behind them (Waiters.AwaitBehind).
 func (c *conn) apply(key string) error {
 	w := c.s.cfg.Waits
 	arrived := c.now // a real clock's reading, monotonic; re-runs move c.now
 	if !c.s.cfg.realClock {
 		arrived = time.Now() // a test clock: the real time from here
+	}
+	retry := func() (int, error) {
+		c.now = c.s.cfg.Now()
+		err := c.runOnce(key)
+		return c.result.Status, err
+	}
+	if c.s.cfg.Router == nil { // with peering, requests wait at the owner
+		queued, err := w.AwaitBehind(c.s.ctx, key, c.lreq.Op, retry, c.clientGone)
+		if queued {
+			if waitEnded(err) {
+				err = nil // Shutdown: the answer of the run it made stands
+			}
+			if err != nil || c.result.Status != 423 {
+				return err
+			}
+			return c.damp(key, arrived)
+		}
 	}
 	err := c.runOnce(key)
 	if err != nil || c.result.Status != 423 {
@@ -30,12 +50,8 @@ func (c *conn) apply(key string) error {
 	}
 	if c.ran && w.Waits(c.lreq.Op, c.result.Status) {
 		// A forwarded request (!c.ran) has already waited at the owner.
-		err = w.Await(c.s.ctx, key, c.lreq.Op, func() (int, error) {
-			c.now = c.s.cfg.Now()
-			err := c.runOnce(key)
-			return c.result.Status, err
-		}, c.clientGone)
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		err = w.Await(c.s.ctx, key, c.lreq.Op, retry, c.clientGone)
+		if waitEnded(err) {
 			return nil // Shutdown gave up waiting: the last answer stands
 		}
 		if err != nil || c.result.Status != 423 {
@@ -43,6 +59,11 @@ func (c *conn) apply(key string) error {
 		}
 	}
 	return c.damp(key, arrived)
+}
+
+// waitEnded tells a wait given up by Shutdown.
+func waitEnded(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // damp holds the 423 just answered to a Get or GetExclusive when its

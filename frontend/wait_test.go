@@ -1,9 +1,11 @@
 package frontend_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -250,4 +252,47 @@ func TestLockWaitDurableStores(t *testing.T) {
 			waiter.finish()
 		})
 	}
+}
+
+// countApplies counts the store operations the server runs.
+type countApplies struct {
+	backends.Backend
+	n *atomic.Int64
+}
+
+func (c countApplies) Apply(ctx context.Context, key string, fn backends.Transition) error {
+	c.n.Add(1)
+	return c.Backend.Apply(ctx, key, fn)
+}
+
+// A request for a session that others already wait for joins behind them
+// without touching the store (it would find the lock held): it runs first
+// when its turn comes, and the turns go in arrival order.
+func TestLockWaitJoinsBehindWithoutRunning(t *testing.T) {
+	opt, w := withWait(3*time.Second, 0)
+	var applies atomic.Int64
+	h := newHarness(t, opt, withBackend(func(b backends.Backend) backends.Backend { return countApplies{b, &applies} }))
+	owner, first, second := h.dial(), h.dial(), h.dial()
+	row5(h, owner) // locked, cookie 2
+	first.send(acq1)
+	queued(t, w, 1)
+	before := applies.Load()
+	second.send(acq1)
+	queued(t, w, 2)
+	time.Sleep(50 * time.Millisecond) // a run would have been quick
+	if n := applies.Load() - before; n != 0 {
+		t.Fatalf("the request arriving behind a waiter ran %d store operations before its turn, want 0", n)
+	}
+	start := time.Now()
+	owner.do(release1(cookie(2)), t200)
+	first.expect(t200x(3, 20, B7, false))
+	queued(t, w, 1)
+	first.do(release1(cookie(3)), t200)
+	second.expect(t200x(4, 20, B7, false))
+	woken(t, start)
+	queued(t, w, 0)
+	second.do(release1(cookie(4)), t200)
+	owner.finish()
+	first.finish()
+	second.finish()
 }

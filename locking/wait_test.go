@@ -3,6 +3,8 @@ package locking
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,9 +65,7 @@ func TestAwaitSkipsGoneAndPassesTheWake(t *testing.T) {
 			return 423, nil
 		}, func() bool { return true })
 	}()
-	for w.Waiting() != 1 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, w, 1)
 	nextDone := make(chan error, 1)
 	go func() {
 		nextDone <- w.Await(context.Background(), "k", OpGetExclusive, func() (int, error) {
@@ -75,9 +75,7 @@ func TestAwaitSkipsGoneAndPassesTheWake(t *testing.T) {
 			return 423, nil
 		}, nil)
 	}()
-	for w.Waiting() != 2 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, w, 2)
 	start := time.Now()
 	close(lockFree)
 	w.Notify("k")
@@ -129,5 +127,149 @@ func TestAwaitExpectsTheReleaseFirst(t *testing.T) {
 	}
 	if n := w.Waiting(); n != 0 {
 		t.Fatalf("%d still waiting after the failed wait", n)
+	}
+}
+
+// A request arriving while others wait for the key joins behind them
+// without running: it runs first when its turn's wake comes, after the head
+// took the lock and released it. With nobody waiting, or a full queue, it
+// is not queued and does not run.
+func TestAwaitBehindJoinsWithoutRunning(t *testing.T) {
+	w := NewWaiters(WaitConfig{Wait: 3 * time.Second, MaxWaiters: 2})
+	noRun := func() (int, error) { t.Error("ran a request that was not queued"); return 0, nil }
+	if q, err := w.AwaitBehind(context.Background(), "k", OpGetExclusive, noRun, nil); q || err != nil {
+		t.Fatalf("nobody waiting: queued %v, %v", q, err)
+	}
+	var mu sync.Mutex
+	holder := "someone"
+	acquire := func(name string, runs *int) func() (int, error) {
+		return func() (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			*runs++
+			if holder != "" {
+				return 423, nil
+			}
+			holder = name
+			return 200, nil
+		}
+	}
+	release := func() { mu.Lock(); holder = ""; mu.Unlock(); w.Notify("k") }
+	var headRuns, behindRuns int
+	headDone := make(chan error, 1)
+	go func() {
+		headDone <- w.Await(context.Background(), "k", OpGetExclusive, acquire("head", &headRuns), nil)
+	}()
+	waitFor(t, w, 1)
+	behindDone := make(chan error, 1)
+	go func() {
+		q, err := w.AwaitBehind(context.Background(), "k", OpGetExclusive, acquire("behind", &behindRuns), nil)
+		if !q {
+			err = errors.New("not queued behind the head")
+		}
+		behindDone <- err
+	}()
+	waitFor(t, w, 2)
+	if q, _ := w.AwaitBehind(context.Background(), "k", OpGet, noRun, nil); q {
+		t.Fatal("queued beyond MaxWaiters")
+	}
+	release()
+	if err := <-headDone; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if holder != "head" || behindRuns != 0 {
+		t.Fatalf("after the first release: holder %q, the request behind ran %d times (want head, 0)", holder, behindRuns)
+	}
+	mu.Unlock()
+	start := time.Now()
+	release()
+	if err := <-behindDone; err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("the request behind was answered %v after the release: not woken", d)
+	}
+	if holder != "behind" || behindRuns != 1 || headRuns != 2 {
+		t.Errorf("holder %q, runs: behind %d (want 1), head %d (want 2)", holder, behindRuns, headRuns)
+	}
+}
+
+// A request queued behind others that never ran when the wait is given up
+// (shutdown) runs once, so that it has an answer.
+func TestAwaitBehindGivenUpRunsOnce(t *testing.T) {
+	w := NewWaiters(WaitConfig{Wait: 3 * time.Second})
+	headDone := make(chan error, 1)
+	go func() {
+		headDone <- w.Await(context.Background(), "k", OpGet, func() (int, error) { return 423, nil }, nil)
+	}()
+	waitFor(t, w, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	runs := 0
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.AwaitBehind(ctx, "k", OpGet, func() (int, error) { runs++; return 423, nil }, nil)
+		done <- err
+	}()
+	waitFor(t, w, 2)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || runs != 1 {
+		t.Fatalf("given up: %v after %d runs, want context.Canceled after 1", err, runs)
+	}
+	w.Notify("k")
+	<-headDone
+}
+
+// A release that comes between the head's last run and its leaving (its
+// wait ran out) is passed on: the next waiter is woken at once instead of
+// waiting out its own wait.
+func TestAwaitTimedOutHeadPassesALateWake(t *testing.T) {
+	w := NewWaiters(WaitConfig{Wait: 1500 * time.Millisecond})
+	var free atomic.Bool
+	headRuns := 0
+	headDone := make(chan error, 1)
+	go func() {
+		headDone <- w.Await(context.Background(), "k", OpGet, func() (int, error) {
+			headRuns++
+			if headRuns == 2 { // the run when its wait ran out
+				free.Store(true)
+				w.Notify("k") // released just after that run read it
+			}
+			return 423, nil
+		}, nil)
+	}()
+	waitFor(t, w, 1)
+	time.Sleep(700 * time.Millisecond)
+	nextDone := make(chan error, 1)
+	go func() {
+		nextDone <- w.Await(context.Background(), "k", OpGet, func() (int, error) {
+			if free.Load() {
+				return 200, nil
+			}
+			return 423, nil
+		}, nil)
+	}()
+	waitFor(t, w, 2)
+	joined := time.Now()
+	<-headDone
+	if err := <-nextDone; err != nil {
+		t.Fatal(err)
+	}
+	// The head's wait ends about 800 ms after the next one joined; the
+	// next one's own wait 1,500 ms after.
+	if d := time.Since(joined); d > 1300*time.Millisecond {
+		t.Errorf("the next waiter answered %v after joining: the late wake was lost", d)
+	}
+}
+
+// waitFor waits until n requests wait in w, failing after 5 s.
+func waitFor(t *testing.T, w *Waiters, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for w.Waiting() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting, want %d", w.Waiting(), n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
