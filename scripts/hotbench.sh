@@ -13,7 +13,12 @@
 # that what is measured is the gateway's isolation, not the load generators'
 # fight for CPU. PIN=0 lets everything share both cores.
 #
-# Usage: scripts/hotbench.sh [ROUNDS] [STORES]
+# Mode "apart" is a control: the hammer aims at a second gateway (memory
+# store) on the same machine, so what it costs the ordinary traffic is the
+# machine's share alone (the hammering client and a gateway answering it),
+# none of it the measured gateway's or its store's.
+#
+# Usage: [MODES="alone w0 ..."] scripts/hotbench.sh [ROUNDS] [STORES]
 #   scripts/hotbench.sh 3 "memory bbolt redis"
 # Output: one line per run, "store mode round" followed by the ordinary
 # load's bench JSON, then the hammer's JSON; scripts/hotsummary.py makes the
@@ -28,7 +33,7 @@ dur=${DURATION:-5s}
 
 on_cpu() { if [ "$pin" = 1 ]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
 
-modes="alone w0 w0-damped w2 w2-damped"
+modes=${MODES:-alone w0 w0-damped w2 w2-damped}
 redis_port=""
 for store in $stores; do
   backend=(--backend.type "$store")
@@ -61,8 +66,15 @@ for store in $stores; do
       wait_port "$port"
       hammer_out="$work/hammer.json"
       echo '{}' >"$hammer_out"
+      target=$port apart=""
+      if [ "$mode" = apart ]; then
+        target=$(free_port)
+        "$work/aspstated" --listen "127.0.0.1:$target" --log.level warn --backend.type memory &
+        apart=$!
+        wait_port "$target"
+      fi
       if [ "$mode" != alone ]; then
-        on_cpu 1 "$work/aspstate" bench --server "127.0.0.1:$port" --scenario contend --connections 200 --poll 1ms \
+        on_cpu 1 "$work/aspstate" bench --server "127.0.0.1:$target" --scenario contend --connections 200 --poll 1ms \
           --duration 7s --warmup 1s --json >"$hammer_out" 2>/dev/null &
         hammer=$!
         sleep 1.5
@@ -71,7 +83,7 @@ for store in $stores; do
         --duration "$dur" --json 2>/dev/null || true)
       if [ "$mode" != alone ]; then wait "$hammer" 2>/dev/null || true; fi
       echo "$store $mode $r $res $(cat "$hammer_out")"
-      kill "$gw"; wait "$gw" 2>/dev/null || true
+      kill "$gw" $apart; wait "$gw" $apart 2>/dev/null || true
     done
   done
 done

@@ -20,7 +20,7 @@ def acquire_p99(o):
     ops = o.get("ops", {})
     return ops.get("acquire", {}).get("p99_us", float("nan")) / 1000
 
-modes = ["alone", "w0", "w0-damped", "w2", "w2-damped"]
+modes = ["alone", "apart", "w0", "w0-damped", "w2", "w2-damped"]
 print("| store | mode | acquire p99 ms per round (median) | vs alone | ordinary requests/s (median) | errors | hammer 423s/s, lock cycles/s (median) |")
 print("|---|---|---|---|---|---|---|")
 for store in dict.fromkeys(s for s, _ in runs):
