@@ -258,6 +258,17 @@ func (w *Waiters) AwaitBehind(ctx context.Context, key string, op Op, try func()
 	return true, w.await(ctx, key, op, wt, try, gone, false)
 }
 
+// WaitsFor reports whether requests wait for key's lock now (AwaitBehind
+// would queue a request behind them, if there is room).
+func (w *Waiters) WaitsFor(key string) bool {
+	if !w.Enabled() || w.waiting.Load() == 0 {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.queues[key] != nil
+}
+
 // await waits in wt's place in key's queue, as Await's comment says; ran
 // tells whether the request has run yet (else it has not, and a wake is
 // what it waits for before its first run).
@@ -304,6 +315,10 @@ func (w *Waiters) await(ctx context.Context, key string, op Op, wt *waiter, try 
 			w.leave(key, wt, err != nil || (status != 423 && !(op == OpGetExclusive && status == 200)))
 			return err
 		case <-ctx.Done():
+			if !ran && gone != nil && gone() {
+				w.leave(key, wt, true)
+				return ErrClientGone
+			}
 			if !ran {
 				// Never run: there is no answer yet, so run it once (as
 				// if the wait were off) and let that answer stand.

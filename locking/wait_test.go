@@ -273,3 +273,28 @@ func waitFor(t *testing.T, w *Waiters, n int64) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A request queued behind others whose client is gone when the wait is
+// given up does not run: it would take a lock nobody releases.
+func TestAwaitBehindGivenUpAfterTheClientLeft(t *testing.T) {
+	w := NewWaiters(WaitConfig{Wait: 3 * time.Second})
+	headDone := make(chan error, 1)
+	go func() {
+		headDone <- w.Await(context.Background(), "k", OpGet, func() (int, error) { return 423, nil }, nil)
+	}()
+	waitFor(t, w, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	runs := 0
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.AwaitBehind(ctx, "k", OpGetExclusive, func() (int, error) { runs++; return 200, nil }, func() bool { return true })
+		done <- err
+	}()
+	waitFor(t, w, 2)
+	cancel()
+	if err := <-done; !errors.Is(err, ErrClientGone) || runs != 0 {
+		t.Fatalf("given up after its client left: %v after %d runs, want ErrClientGone and no run", err, runs)
+	}
+	w.Notify("k")
+	<-headDone
+}

@@ -31,6 +31,9 @@ func (n *Node) opWait(op locking.Op) time.Duration {
 // only runs that answered 423 came before). It returns the last run's
 // result and the view it ran in.
 //
+// A Get or GetExclusive arriving while others wait here for the key's lock
+// queues behind them without running first, as at a front end.
+//
 // A watched operation (cancel.go) that its sender gives up while it waits is
 // skipped like a waiter whose client left: it takes no lock and returns
 // locking.ErrClientGone.
@@ -58,11 +61,30 @@ func (n *Node) runOp(ctx context.Context, key string, req *locking.Request, watc
 		}
 		return res.Status, err
 	}
+	w := n.cfg.Waits
+	if (req.Op == locking.OpGet || req.Op == locking.OpGetExclusive) && w.WaitsFor(key) {
+		// Others wait for this lock here: queue behind them without
+		// running first (Waiters.AwaitBehind).
+		if queued, err := n.await(ctx, key, req.Op, watch, try, true); queued {
+			if view == nil { // given up before it ran
+				view = n.view.Load().v
+			}
+			return res, view, err
+		}
+	}
 	status, err := try()
-	if err != nil || !n.cfg.Waits.Waits(req.Op, status) {
+	if err != nil || !w.Waits(req.Op, status) {
 		return res, view, err
 	}
-	// A planned restart ends the wait early: the last answer (423) stands.
+	_, err = n.await(ctx, key, req.Op, watch, try, false)
+	return res, view, err
+}
+
+// await waits for key's lock (Waiters.Await, or with behind AwaitBehind,
+// whose report it returns) in a context that a planned restart ends (the
+// last answer, a 423, stands) and, for a watched operation, its sender's
+// giving up (locking.ErrClientGone).
+func (n *Node) await(ctx context.Context, key string, op locking.Op, watch *watchKey, try func() (int, error), behind bool) (bool, error) {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(n.rs.waits, cancel)()
@@ -73,12 +95,17 @@ func (n *Node) runOp(ctx context.Context, key string, req *locking.Request, watc
 		defer end()
 		gone = func() bool { return errors.Is(context.Cause(wctx), errSenderGone) }
 	}
-	err = n.cfg.Waits.Await(wctx, key, req.Op, try, gone)
+	queued, err := true, error(nil)
+	if behind {
+		queued, err = n.cfg.Waits.AwaitBehind(wctx, key, op, try, gone)
+	} else {
+		err = n.cfg.Waits.Await(wctx, key, op, try, gone)
+	}
 	if gone != nil && gone() && err != nil {
-		return res, view, locking.ErrClientGone
+		return queued, locking.ErrClientGone
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		err = nil // the last answer stands
 	}
-	return res, view, err
+	return queued, err
 }

@@ -1,10 +1,14 @@
 package peering_test
 
 import (
+	"context"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/backends"
+	"github.com/aspstate/aspstate/backends/memstore"
 	"github.com/aspstate/aspstate/frontend/wire"
 	"github.com/aspstate/aspstate/internal/stateclient"
 	"github.com/aspstate/aspstate/peering/peeringtest"
@@ -119,5 +123,91 @@ func TestLockWaitForwardedClientGone(t *testing.T) {
 	if r := mustDo(t, holder, stateclient.Acquire(u)); r.Status != 200 || r.LockCookie.Value != cookie+1 {
 		t.Fatalf("acquire after the release: status %d cookie %d; want 200 with cookie %d (the gone waiter took the lock)",
 			r.Status, r.LockCookie.Value, cookie+1)
+	}
+}
+
+// countingStore counts a memstore's Apply calls (the store operations the
+// lock rules run), keeping every other method the farm uses.
+type countingStore struct {
+	*memstore.Store
+	applies *atomic.Int64
+}
+
+func (s countingStore) Apply(ctx context.Context, key string, fn backends.Transition) error {
+	s.applies.Add(1)
+	return s.Store.Apply(ctx, key, fn)
+}
+
+// A forwarded request for a session that others already wait for at the
+// owner queues behind them there without running first: no store operation
+// before its turn, and the turns go in arrival order.
+func TestLockWaitForwardedQueuesBehind(t *testing.T) {
+	var applies atomic.Int64
+	c := peeringtest.New(t, 2, peeringtest.Options{Frontends: true, LockWait: 3 * time.Second,
+		Store: func(t testing.TB, id string, fresh bool) backends.Backend {
+			st, err := memstore.New(memstore.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id == "gw2" {
+				return countingStore{st, &applies}
+			}
+			return st
+		}})
+	u := targetOwnedBy(t, c, 1, "behind")
+	holder := &stateclient.Conn{Addr: c.Members[1].FrontAddr}
+	first := &stateclient.Conn{Addr: c.Members[0].FrontAddr}
+	second := &stateclient.Conn{Addr: c.Members[0].FrontAddr}
+	defer holder.Close()
+	defer first.Close()
+	defer second.Close()
+	if r := mustDo(t, holder, stateclient.Insert(u)); r.Status != 200 {
+		t.Fatalf("insert: %d", r.Status)
+	}
+	r := mustDo(t, holder, stateclient.Acquire(u))
+	if r.Status != 200 {
+		t.Fatalf("acquire: %d", r.Status)
+	}
+	cookie := r.LockCookie.Value
+	owner := c.Members[1].Waits
+	waiting := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(2 * time.Second)
+		for owner.Waiting() != n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d waiting at the owner, want %d", owner.Waiting(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	acquire := func(conn *stateclient.Conn, got chan<- wire.ClientResponse) {
+		r, err := conn.Do(stateclient.Acquire(u))
+		if err != nil {
+			t.Errorf("waiting acquire: %v", err)
+		}
+		got <- r
+	}
+	got1, got2 := make(chan wire.ClientResponse, 1), make(chan wire.ClientResponse, 1)
+	go acquire(first, got1)
+	waiting(1)
+	before := applies.Load()
+	go acquire(second, got2)
+	waiting(2)
+	time.Sleep(50 * time.Millisecond) // a run would have been quick
+	if n := applies.Load() - before; n != 0 {
+		t.Fatalf("the request arriving behind a waiter ran %d store operations at the owner before its turn, want 0", n)
+	}
+	if r := mustDo(t, holder, stateclient.Release(u, cookie)); r.Status != 200 {
+		t.Fatalf("release: %d", r.Status)
+	}
+	if r := <-got1; r.Status != 200 || r.LockCookie.Value != cookie+1 {
+		t.Fatalf("first waiter: status %d cookie %d, want 200 with %d", r.Status, r.LockCookie.Value, cookie+1)
+	}
+	waiting(1)
+	if r := mustDo(t, first, stateclient.Release(u, cookie+1)); r.Status != 200 {
+		t.Fatalf("release: %d", r.Status)
+	}
+	if r := <-got2; r.Status != 200 || r.LockCookie.Value != cookie+2 {
+		t.Fatalf("second waiter: status %d cookie %d, want 200 with %d", r.Status, r.LockCookie.Value, cookie+2)
 	}
 }
