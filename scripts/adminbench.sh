@@ -35,7 +35,7 @@ trap cleanup EXIT
 go build -o "$work/" ./cmd/aspstated ./cmd/aspstate ./scripts/gensessions
 echo adminbench-token >"$work/token"
 export ASPSTATE_ADMIN_TOKEN=adminbench-token
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/portlib.sh
 port=$(free_port) aport=$(free_port)
 A=127.0.0.1:$aport
 

@@ -18,8 +18,7 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 go build -o "$work/aspstated" ./cmd/aspstated
 go build -o "$work/hostilebench" ./internal/hostilebench
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.1; done; echo "port $1 not open" >&2; exit 1; }
+. scripts/portlib.sh
 for t in $TARGETS; do
   for attack in $ATTACKS; do
     port=$(free_port)
