@@ -64,3 +64,23 @@ func (c *Conn) PeerClosed() bool {
 	}
 	return c.peeker.peerClosed(c.nc)
 }
+
+// AsNetConn returns nc with its Read and Write done as Conn does them (raw
+// system calls on Linux) and everything else (deadlines, Close, addresses)
+// left to nc: for a layer that takes a net.Conn, such as crypto/tls on a
+// peer link. Where there is no raw path it returns nc itself.
+func AsNetConn(nc net.Conn) net.Conn {
+	c := New(nc)
+	if !c.Raw() {
+		return nc
+	}
+	return netConn{nc, c}
+}
+
+type netConn struct {
+	net.Conn
+	io *Conn
+}
+
+func (c netConn) Read(p []byte) (int, error)  { return c.io.Read(p) }
+func (c netConn) Write(p []byte) (int, error) { return c.io.Write(p) }

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/aspstate/aspstate/internal/rawconn"
 )
 
 // certReloadEvery bounds how often the PEM files are read to look for changes.
@@ -145,4 +147,4 @@ func (m *Mesh) memberOf(cs tls.ConnectionState) (string, error) {
 	return found[0], nil
 }
 
-func tlsClient(nc net.Conn, cfg *tls.Config) *tls.Conn { return tls.Client(nc, cfg) }
+func tlsClient(nc net.Conn, cfg *tls.Config) *tls.Conn { return tls.Client(rawconn.AsNetConn(nc), cfg) }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aspstate/aspstate/internal/rawconn"
 )
 
 // Handler answers one request from peer from. It runs on its own goroutine;
@@ -237,7 +239,7 @@ func isTemporary(err error) bool {
 // serveConn runs one accepted link until it closes.
 func (m *Mesh) serveConn(nc net.Conn) {
 	addr := nc.RemoteAddr().String()
-	tc := tls.Server(nc, m.serverTLS())
+	tc := tls.Server(rawconn.AsNetConn(nc), m.serverTLS())
 	ctx, cancel := context.WithTimeout(m.ctx, m.cfg.DeadAfter)
 	err := tc.HandshakeContext(ctx)
 	cancel()
