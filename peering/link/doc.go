@@ -9,6 +9,9 @@
 // back in any order. The peer's Calls to us arrive on the connection it
 // dialed, accepted by Serve. While a peer is down the link is redialled in the
 // background with backoff (100 ms doubling to 2 s), resolving DNS each time.
+// TLS reads and writes the socket with raw system calls on Linux
+// (rawconn.AsNetConn), so that a forward does not announce its system calls
+// to the scheduler (BENCHMARKS.md, "Peer links on raw system calls").
 //
 // # Security
 //
