@@ -166,9 +166,9 @@ func TestFailoverShortPartition(t *testing.T) {
 			}
 		}
 	}
-	// Through gw1 too, once its link to gw3 is back (it redials with
-	// backoff, up to 2 s; meanwhile a forward fails with a closed
-	// connection, never a 404).
+	// Through gw1 too, once its link to gw3 is back: a forward within
+	// 100 ms of a failed dial fails at once (a dead peer costs callers
+	// nothing), with a closed connection, never a 404.
 	waitFor(t, 10*time.Second, "gw1 forwards to the minority again", func() bool { return status(addrs[0], k, false) != -1 })
 	cl2 := &stateclient.Conn{Addr: addrs[0]}
 	defer cl2.Close()
