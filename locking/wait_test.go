@@ -196,28 +196,41 @@ func TestAwaitBehindJoinsWithoutRunning(t *testing.T) {
 }
 
 // A request queued behind others that never ran when the wait is given up
-// (shutdown) runs once, so that it has an answer.
-func TestAwaitBehindGivenUpRunsOnce(t *testing.T) {
-	w := NewWaiters(WaitConfig{Wait: 3 * time.Second})
-	headDone := make(chan error, 1)
-	go func() {
-		headDone <- w.Await(context.Background(), "k", OpGet, func() (int, error) { return 423, nil }, nil)
-	}()
-	waitFor(t, w, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	runs := 0
-	done := make(chan error, 1)
-	go func() {
-		_, err := w.AwaitBehind(ctx, "k", OpGet, func() (int, error) { runs++; return 423, nil }, nil)
-		done <- err
-	}()
-	waitFor(t, w, 2)
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) || runs != 1 {
-		t.Fatalf("given up: %v after %d runs, want context.Canceled after 1", err, runs)
+// (shutdown) runs once, so that it has an answer; unless its client is gone:
+// then it does not run, as it would take a lock nobody releases.
+func TestAwaitBehindGivenUp(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		gone     func() bool
+		wantErr  error
+		wantRuns int
+	}{
+		{"runs once", nil, context.Canceled, 1},
+		{"client gone", func() bool { return true }, ErrClientGone, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := NewWaiters(WaitConfig{Wait: 3 * time.Second})
+			headDone := make(chan error, 1)
+			go func() {
+				headDone <- w.Await(context.Background(), "k", OpGet, func() (int, error) { return 423, nil }, nil)
+			}()
+			waitFor(t, w, 1)
+			ctx, cancel := context.WithCancel(context.Background())
+			runs := 0
+			done := make(chan error, 1)
+			go func() {
+				_, err := w.AwaitBehind(ctx, "k", OpGetExclusive, func() (int, error) { runs++; return 423, nil }, tc.gone)
+				done <- err
+			}()
+			waitFor(t, w, 2)
+			cancel()
+			if err := <-done; !errors.Is(err, tc.wantErr) || runs != tc.wantRuns {
+				t.Fatalf("given up: %v after %d runs, want %v after %d", err, runs, tc.wantErr, tc.wantRuns)
+			}
+			w.Notify("k")
+			<-headDone
+		})
 	}
-	w.Notify("k")
-	<-headDone
 }
 
 // A release that comes between the head's last run and its leaving (its
@@ -272,29 +285,4 @@ func waitFor(t *testing.T, w *Waiters, n int64) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-// A request queued behind others whose client is gone when the wait is
-// given up does not run: it would take a lock nobody releases.
-func TestAwaitBehindGivenUpAfterTheClientLeft(t *testing.T) {
-	w := NewWaiters(WaitConfig{Wait: 3 * time.Second})
-	headDone := make(chan error, 1)
-	go func() {
-		headDone <- w.Await(context.Background(), "k", OpGet, func() (int, error) { return 423, nil }, nil)
-	}()
-	waitFor(t, w, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	runs := 0
-	done := make(chan error, 1)
-	go func() {
-		_, err := w.AwaitBehind(ctx, "k", OpGetExclusive, func() (int, error) { runs++; return 200, nil }, func() bool { return true })
-		done <- err
-	}()
-	waitFor(t, w, 2)
-	cancel()
-	if err := <-done; !errors.Is(err, ErrClientGone) || runs != 0 {
-		t.Fatalf("given up after its client left: %v after %d runs, want ErrClientGone and no run", err, runs)
-	}
-	w.Notify("k")
-	<-headDone
 }

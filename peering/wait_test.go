@@ -29,14 +29,7 @@ func TestLockWaitAtTheOwner(t *testing.T) {
 	defer holder.Close()
 	defer waiter.Close()
 	defer local.Close()
-	if r := mustDo(t, holder, stateclient.Insert(u)); r.Status != 200 {
-		t.Fatalf("insert: %d", r.Status)
-	}
-	r := mustDo(t, holder, stateclient.Acquire(u))
-	if r.Status != 200 {
-		t.Fatalf("acquire: %d", r.Status)
-	}
-	cookie := r.LockCookie.Value
+	cookie := insertLocked(t, holder, u)
 
 	for _, via := range []*stateclient.Conn{holder, local} {
 		got := make(chan int32, 1)
@@ -93,14 +86,7 @@ func TestLockWaitForwardedClientGone(t *testing.T) {
 	u := targetOwnedBy(t, c, 1, "gone")
 	holder := &stateclient.Conn{Addr: c.Members[1].FrontAddr}
 	defer holder.Close()
-	if r := mustDo(t, holder, stateclient.Insert(u)); r.Status != 200 {
-		t.Fatalf("insert: %d", r.Status)
-	}
-	r := mustDo(t, holder, stateclient.Acquire(u))
-	if r.Status != 200 {
-		t.Fatalf("acquire: %d", r.Status)
-	}
-	cookie := r.LockCookie.Value
+	cookie := insertLocked(t, holder, u)
 
 	// The web server at gw1 asks for the lock, then hangs up while its
 	// request waits at gw2.
@@ -161,14 +147,7 @@ func TestLockWaitForwardedQueuesBehind(t *testing.T) {
 	defer holder.Close()
 	defer first.Close()
 	defer second.Close()
-	if r := mustDo(t, holder, stateclient.Insert(u)); r.Status != 200 {
-		t.Fatalf("insert: %d", r.Status)
-	}
-	r := mustDo(t, holder, stateclient.Acquire(u))
-	if r.Status != 200 {
-		t.Fatalf("acquire: %d", r.Status)
-	}
-	cookie := r.LockCookie.Value
+	cookie := insertLocked(t, holder, u)
 	owner := c.Members[1].Waits
 	waiting := func(n int64) {
 		t.Helper()
@@ -210,4 +189,18 @@ func TestLockWaitForwardedQueuesBehind(t *testing.T) {
 	if r := <-got2; r.Status != 200 || r.LockCookie.Value != cookie+2 {
 		t.Fatalf("second waiter: status %d cookie %d, want 200 with %d", r.Status, r.LockCookie.Value, cookie+2)
 	}
+}
+
+// insertLocked stores session u through conn and takes its lock, returning
+// the lock's cookie.
+func insertLocked(t *testing.T, conn *stateclient.Conn, u string) int32 {
+	t.Helper()
+	if r := mustDo(t, conn, stateclient.Insert(u)); r.Status != 200 {
+		t.Fatalf("insert: %d", r.Status)
+	}
+	r := mustDo(t, conn, stateclient.Acquire(u))
+	if r.Status != 200 {
+		t.Fatalf("acquire: %d", r.Status)
+	}
+	return r.LockCookie.Value
 }
