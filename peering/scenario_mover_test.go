@@ -221,6 +221,7 @@ func TestMoverWalkManyUnderLoad(t *testing.T) {
 	var (
 		stop     atomic.Bool
 		ops      atomic.Int64
+		created  atomic.Int64 // web servers whose session exists
 		failures atomic.Int64
 		wg       sync.WaitGroup
 		firstErr atomic.Value
@@ -240,6 +241,7 @@ func TestMoverWalkManyUnderLoad(t *testing.T) {
 				fail("create", err, resp.Status)
 				return
 			}
+			created.Add(1)
 			for !stop.Load() {
 				resp, err := cl.Do(stateclient.Acquire(u))
 				if err != nil || resp.Status != 200 {
@@ -254,7 +256,9 @@ func TestMoverWalkManyUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	for ops.Load() < 20 && failures.Load() == 0 {
+	// Every web server's session exists before the walk starts (it must
+	// see all six), and some requests have completed.
+	for (created.Load() < 6 || ops.Load() < 20) && failures.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	before := ops.Load()
