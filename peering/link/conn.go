@@ -19,92 +19,6 @@ import (
 // stop heartbeats and take the link down.
 const maxHandlers = 256
 
-// outMsg is a message waiting to be written, possibly in several chunks.
-type outMsg struct {
-	typ, kind byte
-	id        uint64
-	payload   []byte
-	off       int  // bytes already handed to the writer
-	started   bool // first chunk written: the peer may see it; guarded by sendQueue.mu
-}
-
-// sendQueue is the writer's round-robin queue: a large message goes back to
-// the tail after each chunk, so a small one waits for at most one chunk.
-type sendQueue struct {
-	mu     sync.Mutex // guards q and closed
-	q      []*outMsg
-	closed bool
-	wake   chan struct{} // cap 1: something was queued
-}
-
-func (sq *sendQueue) push(m *outMsg) bool {
-	sq.mu.Lock()
-	if sq.closed {
-		sq.mu.Unlock()
-		return false
-	}
-	sq.q = append(sq.q, m)
-	sq.mu.Unlock()
-	select {
-	case sq.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-// cancel removes m if no byte of it was written; it reports whether it did.
-func (sq *sendQueue) cancel(m *outMsg) bool {
-	sq.mu.Lock()
-	defer sq.mu.Unlock()
-	if m.started {
-		return false
-	}
-	for i, x := range sq.q {
-		if x == m {
-			sq.q = append(sq.q[:i], sq.q[i+1:]...)
-			break
-		}
-	}
-	return true
-}
-
-// wasStarted reports whether any of m was written.
-func (sq *sendQueue) wasStarted(m *outMsg) bool {
-	sq.mu.Lock()
-	defer sq.mu.Unlock()
-	return m.started
-}
-
-// pop takes the head of the queue and marks it started; empty reports
-// whether nothing else is waiting (time to flush).
-func (sq *sendQueue) pop() (m *outMsg, empty bool) {
-	sq.mu.Lock()
-	defer sq.mu.Unlock()
-	if sq.closed || len(sq.q) == 0 {
-		return nil, true
-	}
-	m = sq.q[0]
-	sq.q[0] = nil
-	sq.q = sq.q[1:]
-	m.started = true
-	return m, len(sq.q) == 0
-}
-
-func (sq *sendQueue) requeue(m *outMsg) {
-	sq.mu.Lock()
-	defer sq.mu.Unlock()
-	if !sq.closed {
-		sq.q = append(sq.q, m)
-	}
-}
-
-func (sq *sendQueue) close() {
-	sq.mu.Lock()
-	sq.closed = true
-	sq.q = nil
-	sq.mu.Unlock()
-}
-
 // call is one Call waiting for its reply on a dialed link.
 type call struct {
 	msg   *outMsg
@@ -123,8 +37,8 @@ type conn struct {
 	tc     *tls.Conn
 	dialed bool
 	out    sendQueue
-	wmu    sync.Mutex // guards bw: held by whoever writes (the writer, or a sender on the fast path)
-	bw     *bufio.Writer
+	bw     *bufio.Writer   // used only by the holder of the writer's role (writer.go)
+	inBuf  []bufFrame      // what bw holds since its last flush; the role holder's too
 	ctx    context.Context // handlers' context, cancelled when the link closes
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // reader, writer, pinger and handlers
@@ -144,7 +58,7 @@ type conn struct {
 func newConn(m *Mesh, peer string, raw net.Conn, tc *tls.Conn, dialed bool) *conn {
 	c := &conn{m: m, peer: peer, raw: raw, tc: tc, dialed: dialed,
 		closed: make(chan struct{}), pending: make(map[uint64]*call)}
-	c.out.wake = make(chan struct{}, 1)
+	c.out.handoff = make(chan struct{}, 1)
 	c.ctx, c.cancel = context.WithCancel(m.ctx)
 	if !dialed {
 		c.sem = make(chan struct{}, maxHandlers)
@@ -162,23 +76,24 @@ func (c *conn) start(fr *frameReader, bw *bufio.Writer) {
 	go c.heartbeatLoop()
 }
 
-// close ends the link once, failing pending calls: ErrNotSent for those not
-// yet written, ErrLost for the rest.
+// close ends the link once, failing pending calls: ErrLost for those the
+// peer may have received whole, ErrNotSent for the rest.
 func (c *conn) close(err error) {
 	c.closeOnce.Do(func() {
 		c.err = err
 		close(c.closed)
 		c.cancel()
 		c.raw.Close()
-		// Closing the queue first freezes the started flags: nothing more
-		// is written, so ErrNotSent below is certain.
+		// Closing the queue first: nothing more is handed to the writer,
+		// so a request not yet marked sent never will be (ErrNotSent is
+		// certain).
 		c.out.close()
 		c.pmu.Lock()
 		calls := c.pending
 		c.pending = nil
 		c.pmu.Unlock()
 		for _, cl := range calls {
-			if c.out.wasStarted(cl.msg) {
+			if c.out.wasSent(cl.msg) {
 				cl.err = lost(c.peer, err)
 			} else {
 				cl.err = notSent(c.peer, err)
@@ -201,74 +116,6 @@ func (c *conn) isClosed() bool {
 func (c *conn) wait() {
 	<-c.closed
 	c.wg.Wait()
-}
-
-// send writes m: at once from the calling goroutine when nothing is queued
-// and m fits in one chunk (no wake-up of the writer, which costs a request
-// tens of microseconds on an idle machine), else through the writer's queue.
-// It reports false when the link is closed.
-func (c *conn) send(m *outMsg) bool {
-	if len(m.payload) <= chunkSize && c.wmu.TryLock() {
-		c.out.mu.Lock()
-		if c.out.closed {
-			c.out.mu.Unlock()
-			c.wmu.Unlock()
-			return false
-		}
-		if len(c.out.q) == 0 {
-			m.started = true
-			c.out.mu.Unlock()
-			_, err := writeChunk(c.bw, m)
-			if err == nil {
-				err = c.bw.Flush()
-			}
-			if err != nil {
-				// m was one frame, written alone into an empty buffer, and a
-				// peer acts on a frame only once all of it has arrived: a
-				// failed write means it certainly did not run (ErrNotSent).
-				c.out.mu.Lock()
-				m.started = false
-				c.out.mu.Unlock()
-			}
-			c.wmu.Unlock()
-			if err != nil {
-				c.close(fmt.Errorf("write: %w", err))
-			}
-			return true
-		}
-		c.out.mu.Unlock()
-		c.wmu.Unlock()
-	}
-	return c.out.push(m)
-}
-
-func (c *conn) writeLoop() {
-	defer c.wg.Done()
-	for {
-		m, empty := c.out.pop()
-		if m == nil {
-			select {
-			case <-c.out.wake:
-				continue
-			case <-c.closed:
-				return
-			}
-		}
-		c.wmu.Lock()
-		more, err := writeChunk(c.bw, m)
-		if err == nil && more {
-			c.out.requeue(m)
-			empty = false
-		}
-		if err == nil && empty {
-			err = c.bw.Flush()
-		}
-		c.wmu.Unlock()
-		if err != nil {
-			c.close(fmt.Errorf("write: %w", err))
-			return
-		}
-	}
 }
 
 // heartbeatLoop pings the peer every HeartbeatInterval (dialer's side) and
@@ -296,9 +143,9 @@ func (c *conn) heartbeatLoop() {
 				return
 			}
 			if c.dialed {
-				// Through the writer's queue, never send's fast path: a
-				// write that blocks on a stuck peer must not stop this loop.
-				c.out.push(&outMsg{typ: tPing, id: uint64(now.UnixNano())})
+				// Never written from here: a write that blocks on a
+				// stuck peer must not stop this loop.
+				c.send(&outMsg{typ: tPing, id: uint64(now.UnixNano())}, sendBackground)
 			}
 		case <-c.closed:
 			return
@@ -375,7 +222,7 @@ func (c *conn) fromAcceptor(msg message) error {
 func (c *conn) fromDialer(msg message) error {
 	switch msg.typ {
 	case tPing:
-		c.send(&outMsg{typ: tPong, id: msg.id})
+		c.send(&outMsg{typ: tPong, id: msg.id}, sendNow)
 	default:
 		return fmt.Errorf("%w: unexpected type %d from dialer", errMalformed, msg.typ)
 	}
@@ -388,7 +235,7 @@ func (c *conn) takeRequest(msg message) bool {
 	case c.sem <- struct{}{}:
 		return true
 	default:
-		c.send(&outMsg{typ: tBusy, id: msg.id})
+		c.send(&outMsg{typ: tBusy, id: msg.id}, sendNow)
 		return false
 	}
 }
@@ -400,16 +247,22 @@ func (c *conn) handle(msg message) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.m.log.Error("link: handler panicked", "peer", c.peer, "kind", msg.kind, "panic", r, "stack", string(debug.Stack()))
-			c.send(&outMsg{typ: tFail, id: msg.id, payload: []byte("handler panicked")})
+			c.send(&outMsg{typ: tFail, id: msg.id, payload: []byte("handler panicked")}, sendNow)
 		}
 	}()
 	kind, reply := c.m.cfg.Handler(c.ctx, c.peer, msg.kind, msg.payload)
 	if len(reply) > c.m.cfg.MaxFrame {
 		c.m.log.Error("link: reply exceeds MaxFrame, not sent", "peer", c.peer, "kind", msg.kind, "bytes", len(reply))
-		c.send(&outMsg{typ: tFail, id: msg.id, payload: []byte("reply exceeds MaxFrame")})
+		c.send(&outMsg{typ: tFail, id: msg.id, payload: []byte("reply exceeds MaxFrame")}, sendNow)
 		return
 	}
-	c.send(&outMsg{typ: tReply, kind: kind, id: msg.id, payload: reply})
+	// More replies are on their way when more requests arrived with this
+	// one or other handlers run: let them join this one's write.
+	mode := sendNow
+	if msg.more || len(c.sem) > 1 {
+		mode = sendBatched
+	}
+	c.send(&outMsg{typ: tReply, kind: kind, id: msg.id, payload: reply}, mode)
 }
 
 func (c *conn) finish(id uint64, kind byte, reply []byte, err error) {
@@ -434,8 +287,14 @@ func (c *conn) call(ctx context.Context, kind byte, payload []byte) (byte, []byt
 		return 0, nil, notSent(c.peer, errLinkDown)
 	}
 	c.pending[id] = cl
+	// Other calls in flight on this link: more requests are likely on
+	// their way, and can leave in this one's write.
+	mode := sendNow
+	if len(c.pending) > 1 {
+		mode = sendBatched
+	}
 	c.pmu.Unlock()
-	if !c.send(cl.msg) {
+	if !c.send(cl.msg, mode) {
 		// close is failing pending calls; it will fail this one too.
 		<-cl.done
 		return cl.kind, cl.reply, cl.err

@@ -43,7 +43,9 @@
 // Length-prefixed binary frames (see frame.go); every length is checked
 // against MaxFrame before allocating. Messages over 64 KiB go out in chunks
 // interleaved round-robin with other messages, so a 20 MiB transfer delays a
-// small request by one chunk, not by the whole transfer.
+// small request by one chunk, not by the whole transfer. Messages sent while
+// a write is under way leave together in the next write (writer.go): under
+// load, one system call carries several; a lone request is written at once.
 //
 // # Concurrency
 //

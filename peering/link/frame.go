@@ -23,6 +23,8 @@ import (
 const (
 	headerSize = 15
 	chunkSize  = 64 << 10
+	// readBuffer holds a TLS record's plaintext (16 KiB) and more.
+	readBuffer = 32 << 10
 )
 
 // Frame types.
@@ -50,12 +52,13 @@ type message struct {
 	typ, kind byte
 	id        uint64
 	payload   []byte
+	more      bool // bytes of a further frame had already arrived with it
 }
 
 // frameReader reads frames and reassembles chunked messages. Every length is
 // checked against max before anything is allocated for it.
 type frameReader struct {
-	r        io.Reader
+	r        *bufio.Reader // tells, by what it holds, whether more frames came in the same read
 	max      int
 	hdr      [headerSize]byte
 	partials map[uint64]*message
@@ -64,7 +67,7 @@ type frameReader struct {
 }
 
 func newFrameReader(r io.Reader, max int) *frameReader {
-	return &frameReader{r: r, max: max}
+	return &frameReader{r: bufio.NewReaderSize(r, readBuffer), max: max}
 }
 
 // next returns the next complete message.
@@ -101,7 +104,7 @@ func (fr *frameReader) next() (message, error) {
 			if _, err := io.ReadFull(fr.r, buf); err != nil {
 				return message{}, unexpected(err)
 			}
-			return message{typ: typ, kind: kind, id: id, payload: buf}, nil
+			return message{typ: typ, kind: kind, id: id, payload: buf, more: fr.r.Buffered() > 0}, nil
 		}
 		if p == nil {
 			if len(fr.partials) >= maxPartials {
@@ -124,6 +127,7 @@ func (fr *frameReader) next() (message, error) {
 		}
 		if flags&flagMore == 0 {
 			delete(fr.partials, id)
+			p.more = fr.r.Buffered() > 0
 			return *p, nil
 		}
 	}

@@ -19,6 +19,27 @@ func encode(msgs ...*outMsg) []byte {
 	return b.Bytes()
 }
 
+// TestFrameMore: a frame says whether bytes of another had arrived with it,
+// which lets a handler's reply wait for its neighbours' (writer.go).
+func TestFrameMore(t *testing.T) {
+	in := encode(&outMsg{typ: tRequest, id: 1, payload: []byte("a")},
+		&outMsg{typ: tRequest, id: 2, payload: bytes.Repeat([]byte{7}, chunkSize+10)},
+		&outMsg{typ: tRequest, id: 3, payload: []byte("c")})
+	fr := newFrameReader(bytes.NewReader(in), 1<<20)
+	for i, want := range []bool{true, true, false} {
+		got, err := fr.next()
+		if err != nil || got.more != want {
+			t.Fatalf("message %d: more = %v, %v; want %v", i, got.more, err, want)
+		}
+	}
+	// Apart: each frame in its own read.
+	half := len(encode(&outMsg{typ: tRequest, id: 1, payload: []byte("a")}))
+	fr = newFrameReader(io.MultiReader(bytes.NewReader(in[:half]), bytes.NewReader(in[half:])), 1<<20)
+	if got, err := fr.next(); err != nil || got.more {
+		t.Fatalf("a frame read alone: more = %v, %v", got.more, err)
+	}
+}
+
 func TestFrameRoundTripAndChunks(t *testing.T) {
 	big := bytes.Repeat([]byte{1, 2, 3}, chunkSize) // three chunks
 	in := encode(&outMsg{typ: tRequest, kind: 9, id: 1, payload: []byte("small")},
@@ -28,7 +49,7 @@ func TestFrameRoundTripAndChunks(t *testing.T) {
 	// must not care how bytes arrive.
 	for _, split := range []int{0, 1, 7, 14, 15, 16, 20} {
 		fr := newFrameReader(io.MultiReader(bytes.NewReader(in[:split]), bytes.NewReader(in[split:])), 1<<20)
-		for i, want := range []message{{tRequest, 9, 1, []byte("small")}, {tReply, 2, 2, big}, {tPing, 0, 3, []byte{}}} {
+		for i, want := range []message{{typ: tRequest, kind: 9, id: 1, payload: []byte("small")}, {typ: tReply, kind: 2, id: 2, payload: big}, {typ: tPing, id: 3, payload: []byte{}}} {
 			got, err := fr.next()
 			if err != nil {
 				t.Fatalf("split %d msg %d: %v", split, i, err)
