@@ -19,6 +19,9 @@ import (
 // stop heartbeats and take the link down.
 const maxHandlers = 256
 
+// maxIdleReaders bounds the handler goroutines one link keeps for reuse.
+const maxIdleReaders = 16
+
 // call is one Call waiting for its reply on a dialed link.
 type call struct {
 	msg   *outMsg
@@ -43,8 +46,12 @@ type conn struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // reader, writer, pinger and handlers
 	sem    chan struct{}  // acceptor: running handlers
-	onRTT  func(time.Duration)
-	heard  atomic.Bool // a frame arrived since heartbeatLoop last looked
+	// readTurn passes the frame reader to a handler goroutine that has
+	// finished (passReading); idleReaders counts those waiting.
+	readTurn    chan *frameReader
+	idleReaders atomic.Int32
+	onRTT       func(time.Duration)
+	heard       atomic.Bool // a frame arrived since heartbeatLoop last looked
 
 	nextID  atomic.Uint64
 	pmu     sync.Mutex // guards pending
@@ -62,6 +69,7 @@ func newConn(m *Mesh, peer string, raw net.Conn, tc *tls.Conn, dialed bool) *con
 	c.ctx, c.cancel = context.WithCancel(m.ctx)
 	if !dialed {
 		c.sem = make(chan struct{}, maxHandlers)
+		c.readTurn = make(chan *frameReader)
 	}
 	return c
 }
@@ -170,10 +178,12 @@ func (c *conn) readLoop(fr *frameReader) {
 			if c.takeRequest(msg) {
 				// A successor reads on; this goroutine runs the handler
 				// at once, sparing the request a wake-up.
-				c.wg.Add(1)
-				go c.readLoop(fr)
+				c.passReading(fr)
 				c.handle(msg)
-				return
+				if fr = c.awaitReading(); fr == nil {
+					return
+				}
+				continue
 			}
 		} else {
 			err = c.fromDialer(msg)
@@ -182,6 +192,34 @@ func (c *conn) readLoop(fr *frameReader) {
 			c.readFailed(err)
 			return
 		}
+	}
+}
+
+// passReading hands fr to an idle handler goroutine, or to a new one. Idle
+// ones are reused because a new goroutine's stack grows, by copying, to what
+// a handler needs, which cost more than the rest of a forwarded read.
+func (c *conn) passReading(fr *frameReader) {
+	select {
+	case c.readTurn <- fr:
+	default:
+		c.wg.Add(1)
+		go c.readLoop(fr)
+	}
+}
+
+// awaitReading waits, after a handler, to be handed the reader; nil when
+// the link closed or enough goroutines wait already (this one exits).
+func (c *conn) awaitReading() *frameReader {
+	if c.idleReaders.Add(1) > maxIdleReaders {
+		c.idleReaders.Add(-1)
+		return nil
+	}
+	defer c.idleReaders.Add(-1)
+	select {
+	case fr := <-c.readTurn:
+		return fr
+	case <-c.closed:
+		return nil
 	}
 }
 

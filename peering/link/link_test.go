@@ -520,3 +520,56 @@ func BenchmarkCall(b *testing.B) {
 		})
 	})
 }
+
+// TestIdleHandlersBounded: handler goroutines wait to be reused after a
+// burst, but no more than maxIdleReaders of them per link.
+func TestIdleHandlersBounded(t *testing.T) {
+	f := newFarm(t)
+	lns, members := listeners(t, "gw1", "gw2")
+	release := make(chan struct{})
+	hold := func(ctx context.Context, from string, kind byte, p []byte) (byte, []byte) {
+		if kind == 1 {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return kind + 1, p
+	}
+	a := f.start(t, lns["gw1"], members, "gw1", hold, nil)
+	f.start(t, lns["gw2"], members, "gw2", hold, nil)
+	callOK(t, a, "gw2", "up")
+	before := runtime.NumGoroutine()
+	const burst = 100
+	var wg sync.WaitGroup
+	for range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := a.Call(context.Background(), "gw2", 1, nil); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// All handlers running at once: one goroutine each on gw2's side
+	// (one of them the goroutine left idle by the first call).
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() < before+2*burst-1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, want at least %d", runtime.NumGoroutine(), before+2*burst-1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	for range 50 {
+		callOK(t, a, "gw2", "after")
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+maxIdleReaders {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines before the burst, %d after: more than %d kept idle", before, runtime.NumGoroutine(), maxIdleReaders)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
