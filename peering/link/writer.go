@@ -93,9 +93,12 @@ func (sq *sendQueue) next() *outMsg {
 	if sq.closed || len(sq.q) == 0 {
 		return nil
 	}
+	// Shift rather than reslice, so the queue keeps its capacity and a
+	// send does not allocate (the queue is a few messages long).
 	m := sq.q[0]
-	sq.q[0] = nil
-	sq.q = sq.q[1:]
+	n := copy(sq.q, sq.q[1:])
+	sq.q[n] = nil
+	sq.q = sq.q[:n]
 	m.started = true
 	return m
 }
