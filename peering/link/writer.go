@@ -22,10 +22,12 @@ import (
 // for a timer or for a reply, so a request that waits for a lock at the
 // owner delays nobody's write.
 //
-// The role passes to the link's writer goroutine for messages of more than
-// one chunk, for senders that must not block (the heartbeat), and once a
-// sender has flushed callerFlushes times (its own message went in the
-// first).
+// The role goes to the link's writer goroutine when it is taken for a
+// message of more than one chunk or by a sender that must not block (the
+// heartbeat), and once a sender has flushed callerFlushes times (its own
+// message went in the first; the others may include chunks of a large
+// message queued meanwhile, so a sender writes at most that many chunks
+// for others).
 
 // sendMode says who may write a message.
 type sendMode int
