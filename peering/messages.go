@@ -102,7 +102,7 @@ func readKey(b []byte) (string, []byte, bool) {
 
 // encodeOp: view, op, the three numeric headers, key, then the body to the end.
 func encodeOp(v *View, key string, req *locking.Request) []byte {
-	b := make([]byte, 0, 1+5*len(v.Entries)+1+15+4+len(key)+len(req.Body))
+	b := make([]byte, 0, viewSize(v)+1+3*5+4+len(key)+len(req.Body))
 	return appendOp(appendView(b, v), key, req)
 }
 
@@ -158,7 +158,7 @@ const (
 // encodeResult: view, status, flags, cookie, timeout, lock date, lock age,
 // reason, then the body to the end.
 func encodeResult(v *View, r *locking.Result) []byte {
-	b := make([]byte, 0, 1+5*len(v.Entries)+2+1+4+4+8+8+4+len(r.Reason)+len(r.Body))
+	b := make([]byte, 0, viewSize(v)+2+1+4+4+8+8+4+len(r.Reason)+len(r.Body))
 	b = appendView(b, v)
 	b = binary.BigEndian.AppendUint16(b, uint16(r.Status))
 	var f byte

@@ -1,6 +1,7 @@
 package peering
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -100,6 +101,9 @@ type Stats struct {
 type viewState struct {
 	v     *View
 	epoch Epoch
+	// enc is v as appendView writes it: a peer message that starts with
+	// these bytes carries this very view, so it needs no decoding or merge.
+	enc []byte
 	// gate is read-locked by every local operation under this view. A view
 	// change write-locks the old gate once, to wait for operations that
 	// started under it, before records move.
@@ -168,8 +172,8 @@ func (n *Node) Members() []Member { return n.members }
 func (n *Node) Self() string { return n.members[n.self].ID }
 
 func (n *Node) newViewState(v *View, prev *viewState) *viewState {
-	vs := &viewState{v: v, epoch: v.Epoch(), drained: make(chan struct{}), pending: make([]atomic.Bool, len(v.Entries)),
-		changed: make(chan struct{})}
+	vs := &viewState{v: v, epoch: v.Epoch(), enc: appendView(nil, v), drained: make(chan struct{}),
+		pending: make([]atomic.Bool, len(v.Entries)), changed: make(chan struct{})}
 	vs.restartAt, vs.backAt = restartTimes(v, prev)
 	if prev != nil {
 		if prev.complete() {
@@ -560,12 +564,26 @@ func (n *Node) call(ctx context.Context, i int, kind byte, payload []byte) (byte
 		return 0, nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, n.members[i].ID, err)
 	}
 	n.hear(i)
-	v, rest, err := readView(reply, len(n.members))
+	_, _, rest, err := n.hearView(reply)
 	if err != nil {
 		return 0, nil, fmt.Errorf("peering: answer from %s: %w", n.members[i].ID, err)
 	}
-	n.merge(v)
 	return rk, rest, nil
+}
+
+// hearView reads the view that starts every peer message and merges it into
+// this node's. It returns the view read, the node's view after the merge, and
+// the rest of the message. A message carrying the node's own view (the
+// usual case) is recognised by its bytes and costs no decoding.
+func (n *Node) hearView(b []byte) (*View, *viewState, []byte, error) {
+	if cur := n.view.Load(); bytes.HasPrefix(b, cur.enc) {
+		return cur.v, cur, b[len(cur.enc):], nil
+	}
+	v, rest, err := readView(b, len(n.members))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return v, n.merge(v), rest, nil
 }
 
 // hello is the payload of a link handshake: the view, and whether this
@@ -613,12 +631,15 @@ func (n *Node) index(id string) int {
 // view, merged first, so the decision below uses the newer of the two.
 func (n *Node) handle(ctx context.Context, from string, kind byte, payload []byte) (byte, []byte) {
 	src := n.index(from)
-	v, rest, err := readView(payload, len(n.members))
-	if src < 0 || src == n.self || err != nil {
+	if src < 0 || src == n.self {
+		return kindFailed, encodeFailed(n.view.Load().v, failOther, "malformed request")
+	}
+	v, cur, rest, err := n.hearView(payload)
+	if err != nil {
 		return kindFailed, encodeFailed(n.view.Load().v, failOther, "malformed request")
 	}
 	n.hear(src)
-	if cur := n.merge(v); cur.v.Entries[src].State == Down && (kind == kindMove || kind == kindPull) {
+	if cur.v.Entries[src].State == Down && (kind == kindMove || kind == kindPull) {
 		// A member declared down never hands its old records to anyone.
 		return kindFailed, encodeFailed(cur.v, failNotServing, "sender was declared down")
 	}

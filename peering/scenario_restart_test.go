@@ -77,8 +77,12 @@ func restartUnderLoad(t *testing.T, c *peeringtest.Cluster, i int, prefix string
 	targets := cycleTargets(t, c, prefix, 6)
 	done := make(chan lockcheck.Result)
 	go func() {
+		// Think paces the cycles so that the load still runs when the
+		// restart comes, however fast the machine: 120 cycles a client
+		// take at least 1.2 s, the restart starts at 0.5 s.
 		done <- lockcheck.RunCycles(lockcheck.Load{Addrs: addrs, Targets: targets, Clients: 6,
-			Duration: 2500 * time.Millisecond, MaxCycles: 120, Backoff: 5 * time.Millisecond, Base: base})
+			Duration: 2500 * time.Millisecond, MaxCycles: 120, Backoff: 5 * time.Millisecond,
+			Think: 10 * time.Millisecond, Base: base})
 	}()
 	time.Sleep(500 * time.Millisecond)
 	st := c.Members[i].Node.Status()

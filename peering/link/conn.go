@@ -24,7 +24,7 @@ const maxIdleReaders = 16
 
 // call is one Call waiting for its reply on a dialed link.
 type call struct {
-	msg   *outMsg
+	msg   outMsg // in the same allocation as the call
 	done  chan struct{}
 	kind  byte
 	reply []byte
@@ -101,7 +101,7 @@ func (c *conn) close(err error) {
 		c.pending = nil
 		c.pmu.Unlock()
 		for _, cl := range calls {
-			if c.out.wasSent(cl.msg) {
+			if c.out.wasSent(&cl.msg) {
 				cl.err = lost(c.peer, err)
 			} else {
 				cl.err = notSent(c.peer, err)
@@ -318,7 +318,7 @@ func (c *conn) finish(id uint64, kind byte, reply []byte, err error) {
 // call sends one request and waits for its reply.
 func (c *conn) call(ctx context.Context, kind byte, payload []byte) (byte, []byte, error) {
 	id := c.nextID.Add(1)
-	cl := &call{msg: &outMsg{typ: tRequest, kind: kind, id: id, payload: payload}, done: make(chan struct{})}
+	cl := &call{msg: outMsg{typ: tRequest, kind: kind, id: id, payload: payload}, done: make(chan struct{})}
 	c.pmu.Lock()
 	if c.pending == nil {
 		c.pmu.Unlock()
@@ -332,7 +332,7 @@ func (c *conn) call(ctx context.Context, kind byte, payload []byte) (byte, []byt
 		mode = sendBatched
 	}
 	c.pmu.Unlock()
-	if !c.send(cl.msg, mode) {
+	if !c.send(&cl.msg, mode) {
 		// close is failing pending calls; it will fail this one too.
 		<-cl.done
 		return cl.kind, cl.reply, cl.err
@@ -353,7 +353,7 @@ func (c *conn) call(ctx context.Context, kind byte, payload []byte) (byte, []byt
 		<-cl.done
 		return cl.kind, cl.reply, cl.err
 	}
-	if c.out.cancel(cl.msg) {
+	if c.out.cancel(&cl.msg) {
 		return 0, nil, notSent(c.peer, ctx.Err())
 	}
 	return 0, nil, lost(c.peer, ctx.Err())

@@ -156,8 +156,9 @@ func writeChunk(w *bufio.Writer, m *outMsg) (more bool, err error) {
 	if n < len(rest) {
 		flags = flagMore
 	}
-	var hdr [headerSize]byte
-	if _, err := w.Write(appendHeader(hdr[:0], n, m.typ, flags, m.kind, m.id)); err != nil {
+	// Built in the buffer's free space: a local array would escape
+	// through Write and cost an allocation per frame.
+	if _, err := w.Write(appendHeader(w.AvailableBuffer(), n, m.typ, flags, m.kind, m.id)); err != nil {
 		return false, err
 	}
 	if _, err := w.Write(rest[:n]); err != nil {
