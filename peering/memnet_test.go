@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aspstate/aspstate/backends/memstore"
 	"github.com/aspstate/aspstate/peering/link"
@@ -28,7 +29,12 @@ type memTransport struct {
 	self string
 }
 
-func (t memTransport) Call(ctx context.Context, peer string, kind byte, payload []byte) (byte, []byte, error) {
+func (t memTransport) Call(ctx context.Context, deadline time.Time, peer string, kind byte, payload []byte) (byte, []byte, error) {
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	t.net.mu.Lock()
 	n, cut := t.net.nodes[peer], t.net.cut[peer] || t.net.cut[t.self]
 	if allow := t.net.allow; allow != nil && !allow(t.self, peer, kind) {

@@ -29,10 +29,11 @@ var (
 	ErrUnreachable = errors.New("peering: owner unreachable")
 )
 
-// Transport carries calls between members: *link.Mesh in production. Its
-// errors wrap link.ErrNotSent or link.ErrLost.
+// Transport carries calls between members: *link.Mesh in production. A call
+// ends with ctx or, when it is not zero, at deadline. Its errors wrap
+// link.ErrNotSent or link.ErrLost.
 type Transport interface {
-	Call(ctx context.Context, peer string, kind byte, payload []byte) (byte, []byte, error)
+	Call(ctx context.Context, deadline time.Time, peer string, kind byte, payload []byte) (byte, []byte, error)
 }
 
 // Node is one gateway's peering: it routes each operation to the key's owner,
@@ -488,8 +489,8 @@ func (n *Node) applyLocal(ctx context.Context, vs *viewState, key string, fn bac
 // forward sends the operation to member owner and decodes its answer.
 func (n *Node) forward(ctx context.Context, vs *viewState, owner int, key string, req *locking.Request) (*locking.Result, error) {
 	n.stats.Forwards.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout+n.opWait(req.Op))
-	defer cancel()
+	// The link keeps the deadline without a timer of its own (link.Mesh.Call).
+	deadline := time.Now().Add(n.cfg.RequestTimeout + n.opWait(req.Op))
 	var kind byte
 	var body []byte
 	var err error
@@ -500,7 +501,7 @@ func (n *Node) forward(ctx context.Context, vs *viewState, owner int, key string
 		defer stop()
 		ctx = wctx
 		id := n.watchIDs.Add(1)
-		kind, body, err = n.call(ctx, owner, kindOpWatched, encodeWatchedOp(vs.v, id, key, req))
+		kind, body, err = n.callBy(ctx, deadline, owner, kindOpWatched, encodeWatchedOp(vs.v, id, key, req))
 		if err != nil && clientGone(ctx) {
 			n.sendCancel(owner, id)
 			return nil, fmt.Errorf("%w (forwarded to %s)", locking.ErrClientGone, n.members[owner].ID)
@@ -508,10 +509,10 @@ func (n *Node) forward(ctx context.Context, vs *viewState, owner int, key string
 		if err == nil && kind == kindFailed && len(body) > 0 && body[0] == failOther && string(body[1:]) == unknownKind {
 			// A member from before kindOpWatched: nothing ran there.
 			n.unwatched[owner].Store(true)
-			kind, body, err = n.call(ctx, owner, kindOp, encodeOp(vs.v, key, req))
+			kind, body, err = n.callBy(ctx, deadline, owner, kindOp, encodeOp(vs.v, key, req))
 		}
 	} else {
-		kind, body, err = n.call(ctx, owner, kindOp, encodeOp(vs.v, key, req))
+		kind, body, err = n.callBy(ctx, deadline, owner, kindOp, encodeOp(vs.v, key, req))
 	}
 	if err != nil {
 		n.stats.ForwardFailures.Add(1)
@@ -556,10 +557,15 @@ func (n *Node) failure(from int, kind byte, body []byte) error {
 // call sends a request to member i, merges the view that starts every
 // answer, and returns the kind and the rest of the answer.
 func (n *Node) call(ctx context.Context, i int, kind byte, payload []byte) (byte, []byte, error) {
+	return n.callBy(ctx, time.Time{}, i, kind, payload)
+}
+
+// callBy is call bounded also by deadline, when it is not zero.
+func (n *Node) callBy(ctx context.Context, deadline time.Time, i int, kind byte, payload []byte) (byte, []byte, error) {
 	if n.tr == nil {
 		return 0, nil, fmt.Errorf("%w: peering not started", ErrUnreachable)
 	}
-	rk, reply, err := n.tr.Call(ctx, n.members[i].ID, kind, payload)
+	rk, reply, err := n.tr.Call(ctx, deadline, n.members[i].ID, kind, payload)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, n.members[i].ID, err)
 	}
@@ -647,8 +653,9 @@ func (n *Node) handle(ctx context.Context, from string, kind byte, payload []byt
 	if kind == kindOp || kind == kindOpWatched {
 		timeout += n.cfg.Waits.Duration() // a forwarded Get may wait for the lock (wait.go)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	lctx := withLazyDeadline(ctx, time.Now().Add(timeout))
+	defer lctx.stop()
+	ctx = lctx
 	switch kind {
 	case kindOp:
 		return n.serveOp(ctx, rest, nil)

@@ -116,14 +116,14 @@ type oldTransport struct {
 	net *memNet
 }
 
-func (o oldTransport) Call(ctx context.Context, peer string, kind byte, payload []byte) (byte, []byte, error) {
+func (o oldTransport) Call(ctx context.Context, deadline time.Time, peer string, kind byte, payload []byte) (byte, []byte, error) {
 	if kind == kindWalk || kind == kindPeek || kind == kindInstall {
 		o.net.mu.Lock()
 		n := o.net.nodes[peer]
 		o.net.mu.Unlock()
 		return kindFailed, encodeFailed(n.view.Load().v, failOther, "unknown request kind"), nil
 	}
-	return o.Transport.Call(ctx, peer, kind, payload)
+	return o.Transport.Call(ctx, deadline, peer, kind, payload)
 }
 
 func TestMoverOldMemberIsNamed(t *testing.T) {

@@ -24,11 +24,12 @@ const maxIdleReaders = 16
 
 // call is one Call waiting for its reply on a dialed link.
 type call struct {
-	msg   outMsg // in the same allocation as the call
-	done  chan struct{}
-	kind  byte
-	reply []byte
-	err   error
+	msg      outMsg // in the same allocation as the call
+	done     chan struct{}
+	deadline time.Time // zero: none; the sweep fails the call by then (deadline.go)
+	kind     byte
+	reply    []byte
+	err      error
 }
 
 // conn is one established link, either direction. The dialer's side sends
@@ -53,9 +54,11 @@ type conn struct {
 	onRTT       func(time.Duration)
 	heard       atomic.Bool // a frame arrived since heartbeatLoop last looked
 
-	nextID  atomic.Uint64
-	pmu     sync.Mutex // guards pending
-	pending map[uint64]*call
+	nextID   atomic.Uint64
+	pmu      sync.Mutex // guards pending, sweep and sweeping
+	pending  map[uint64]*call
+	sweep    *time.Timer // fails calls past their deadline (deadline.go)
+	sweeping bool        // sweep is armed
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -315,16 +318,20 @@ func (c *conn) finish(id uint64, kind byte, reply []byte, err error) {
 	close(cl.done)
 }
 
-// call sends one request and waits for its reply.
-func (c *conn) call(ctx context.Context, kind byte, payload []byte) (byte, []byte, error) {
+// call sends one request and waits for its reply, until ctx ends or, when
+// deadline is not zero, until deadline.
+func (c *conn) call(ctx context.Context, deadline time.Time, kind byte, payload []byte) (byte, []byte, error) {
 	id := c.nextID.Add(1)
-	cl := &call{msg: outMsg{typ: tRequest, kind: kind, id: id, payload: payload}, done: make(chan struct{})}
+	cl := &call{msg: outMsg{typ: tRequest, kind: kind, id: id, payload: payload}, done: make(chan struct{}), deadline: deadline}
 	c.pmu.Lock()
 	if c.pending == nil {
 		c.pmu.Unlock()
 		return 0, nil, notSent(c.peer, errLinkDown)
 	}
 	c.pending[id] = cl
+	if !deadline.IsZero() {
+		c.armSweepLocked(deadline)
+	}
 	// Other calls in flight on this link: more requests are likely on
 	// their way, and can leave in this one's write.
 	mode := sendNow

@@ -37,6 +37,9 @@
 // none was. Every error from Call wraps exactly one of ErrNotSent (the peer
 // certainly did not get the request: retrying elsewhere is safe) and ErrLost
 // (it may have run: never retry blindly), and names the peer and the cause.
+// A Call ends with its context or at its deadline; the deadline is kept by a
+// sweep of the link's pending calls every 10 ms (deadline.go), not by a
+// timer per call, and ends the call up to 10 ms before it, never after.
 //
 // # Frames
 //

@@ -127,7 +127,7 @@ func callOK(t *testing.T, n *node, peer string, payload string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	k, r, err := n.Call(ctx, peer, 7, []byte(payload))
+	k, r, err := n.Call(ctx, time.Time{}, peer, 7, []byte(payload))
 	if err != nil {
 		t.Fatalf("%s -> %s: %v", n.id, peer, err)
 	}
@@ -142,7 +142,7 @@ func eventually(t *testing.T, n *node, peer string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, _, err := n.Call(ctx, peer, 7, []byte("x"))
+		_, _, err := n.Call(ctx, time.Time{}, peer, 7, []byte("x"))
 		cancel()
 		if err == nil {
 			return

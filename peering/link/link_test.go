@@ -50,9 +50,9 @@ func TestCallAndConcurrentCalls(t *testing.T) {
 	if len(ls) != 2 || ls[0].Peer != "gw2" || !ls[0].Up || ls[0].Calls != 68 || ls[0].Failures != 0 || ls[0].Addr != members["gw2"] {
 		t.Errorf("gw1 links = %+v", ls)
 	}
-	_, _, err := a.Call(context.Background(), "nobody", 1, nil)
+	_, _, err := a.Call(context.Background(), time.Time{}, "nobody", 1, nil)
 	mustFail(t, err, ErrNotSent)
-	_, _, err = a.Call(context.Background(), "gw1", 1, nil)
+	_, _, err = a.Call(context.Background(), time.Time{}, "gw1", 1, nil)
 	mustFail(t, err, ErrNotSent)
 }
 
@@ -74,14 +74,14 @@ func TestRepliesOutOfOrder(t *testing.T) {
 	callOK(t, a, "gw2", "warm up")
 	slow := make(chan error, 1)
 	go func() {
-		_, r, err := a.Call(context.Background(), "gw2", 1, []byte("slow"))
+		_, r, err := a.Call(context.Background(), time.Time{}, "gw2", 1, []byte("slow"))
 		if err == nil && string(r) != "slow" {
 			err = fmt.Errorf("reply %q", r)
 		}
 		slow <- err
 	}()
 	for i := range 20 { // each answered while the slow one waits
-		k, r, err := a.Call(context.Background(), "gw2", 2, []byte{byte(i)})
+		k, r, err := a.Call(context.Background(), time.Time{}, "gw2", 2, []byte{byte(i)})
 		if err != nil || k != 3 || !bytes.Equal(r, []byte{byte(i)}) {
 			t.Fatalf("fast call %d: %v %d %v", i, err, k, r)
 		}
@@ -108,14 +108,68 @@ func TestContextEndsCall(t *testing.T) {
 	f.start(t, lns["gw2"], members, "gw2", h, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, _, err := a.Call(ctx, "gw2", 1, nil)
+	_, _, err := a.Call(ctx, time.Time{}, "gw2", 1, nil)
 	mustFail(t, err, ErrNotSent)
 	ctx, cancel = context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, _, err = a.Call(ctx, "gw2", 1, nil) // the handler never answers
+	_, _, err = a.Call(ctx, time.Time{}, "gw2", 1, nil) // the handler never answers
 	mustFail(t, err, ErrLost)
 	if !strings.Contains(err.Error(), "gw2") || !errorsIsDeadline(err) {
 		t.Errorf("err = %v, want the peer and the deadline", err)
+	}
+}
+
+// A deadline ends a call without a context timer (deadline.go): within
+// sweepEvery before it and never after, as ErrLost once the request left;
+// a later call on the same link is not held up by the sweep; and once no
+// call with a deadline is pending, the sweep stops.
+func TestDeadlineEndsCall(t *testing.T) {
+	f := newFarm(t)
+	lns, members := listeners(t, "gw1", "gw2")
+	h := func(ctx context.Context, from string, kind byte, p []byte) (byte, []byte) {
+		if kind == 1 {
+			<-ctx.Done() // never answers
+		}
+		return kind + 1, p
+	}
+	a := f.start(t, lns["gw1"], members, "gw1", nil, nil)
+	f.start(t, lns["gw2"], members, "gw2", h, nil)
+	callOK(t, a, "gw2", "up")
+	for _, wait := range []time.Duration{3 * time.Millisecond, 150 * time.Millisecond} {
+		// The context is only a backstop, should the deadline not work.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		start := time.Now()
+		deadline := start.Add(wait)
+		_, _, err := a.Call(ctx, deadline, "gw2", 1, nil)
+		ended := time.Now()
+		cancel()
+		mustFail(t, err, ErrLost)
+		if !errorsIsDeadline(err) {
+			t.Errorf("err = %v, want the deadline", err)
+		}
+		// Never before deadline - sweepEvery; after it only by a late
+		// timer, which a loaded machine (the race detector) may make.
+		if ended.After(deadline.Add(100*time.Millisecond)) || ended.Before(deadline.Add(-sweepEvery)) {
+			t.Errorf("a call with a deadline %v away ended after %v", wait, ended.Sub(start))
+		}
+		// The link is fine: a call with a far deadline is answered.
+		if k, r, err := a.Call(context.Background(), time.Now().Add(5*time.Second), "gw2", 2, []byte("x")); err != nil || k != 3 || string(r) != "x" {
+			t.Fatalf("after a deadline: %d %q %v", k, r, err)
+		}
+	}
+	c := a.peers["gw2"].c
+	deadline := time.Now().Add(time.Second)
+	for {
+		c.pmu.Lock()
+		sweeping := c.sweeping
+		c.pmu.Unlock()
+		if !sweeping {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the sweep still runs with no call pending")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -159,11 +213,11 @@ func TestBadCertificatesRefused(t *testing.T) {
 			cert, key := f.write("bad-"+strings.ReplaceAll(tc.name, " ", "-"), tc.kp)
 			bad := f.start(t, lns["gw2"], members, "gw2", nil, func(c *Config) { c.CertFile, c.KeyFile = cert, key })
 			// The dialer refuses the bad server...
-			_, _, err := good.Call(context.Background(), "gw2", 1, nil)
+			_, _, err := good.Call(context.Background(), time.Time{}, "gw2", 1, nil)
 			mustFail(t, err, ErrNotSent)
 			waitLog(t, good, "cannot link to peer")
 			// ...and the acceptor refuses the bad client.
-			_, _, err = bad.Call(context.Background(), "gw1", 1, nil)
+			_, _, err = bad.Call(context.Background(), time.Time{}, "gw1", 1, nil)
 			mustFail(t, err, ErrNotSent)
 			line := waitLog(t, good, "refused peer")
 			if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "addr=127.0.0.1:") || strings.Contains(line, "PRIVATE") {
@@ -194,7 +248,7 @@ func TestMemberListsDiffer(t *testing.T) {
 	a := f.start(t, lns["gw1"], members, "gw1", nil, nil)
 	theirs := map[string]string{"gw1": members["gw1"], "gw2": members["gw2"], "gw9": "10.9.9.9:42425"}
 	f.start(t, lns["gw2"], theirs, "gw2", nil, nil)
-	_, _, err := a.Call(context.Background(), "gw2", 1, nil)
+	_, _, err := a.Call(context.Background(), time.Time{}, "gw2", 1, nil)
 	mustFail(t, err, ErrNotSent)
 	line := waitLog(t, a, "member lists differ")
 	if !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "gw9=10.9.9.9:42425") {
@@ -235,10 +289,10 @@ func TestCertificateRotation(t *testing.T) {
 	// gw2 presents the new certificate without a restart).
 	rotate("gw2")
 	faults.Drop()
-	_, _, err = a.Call(context.Background(), "gw2", 1, nil)
+	_, _, err = a.Call(context.Background(), time.Time{}, "gw2", 1, nil)
 	for err == nil { // a call may still find the old link before the drop is noticed
 		time.Sleep(20 * time.Millisecond)
-		_, _, err = a.Call(context.Background(), "gw2", 1, nil)
+		_, _, err = a.Call(context.Background(), time.Time{}, "gw2", 1, nil)
 	}
 	mustFail(t, err, ErrNotSent)
 	rotate("gw1")
@@ -268,7 +322,7 @@ func TestPeerKilledFailsPendingCalls(t *testing.T) {
 	callOK(t, a, "gw2", "up")
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := a.Call(context.Background(), "gw2", 1, nil)
+		_, _, err := a.Call(context.Background(), time.Time{}, "gw2", 1, nil)
 		errc <- err
 	}()
 	<-started
@@ -282,7 +336,7 @@ func TestPeerKilledFailsPendingCalls(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("pending call still waiting 10 s after the peer died")
 	}
-	_, _, err := a.Call(context.Background(), "gw2", 7, nil)
+	_, _, err := a.Call(context.Background(), time.Time{}, "gw2", 7, nil)
 	mustFail(t, err, ErrNotSent)
 	b.Close()
 	<-b.done // Serve reports the listener closed under it; expected here
@@ -323,7 +377,7 @@ func TestSilentPeer(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a web client's deadline
 		defer cancel()
-		_, _, err := a.Call(ctx, "gw2", 1, nil)
+		_, _, err := a.Call(ctx, time.Time{}, "gw2", 1, nil)
 		errc <- err
 	}()
 	<-started
@@ -335,7 +389,7 @@ func TestSilentPeer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _, err = a.Call(ctx, "gw2", 7, nil)
+	_, _, err = a.Call(ctx, time.Time{}, "gw2", 7, nil)
 	mustFail(t, err, ErrNotSent)
 	if ctx.Err() != nil {
 		t.Fatal("a call on a dead link waited for its whole deadline")
@@ -396,7 +450,7 @@ func TestLargePayloadDoesNotBlockSmallCalls(t *testing.T) {
 			if kind == 1 {
 				payload = big
 			}
-			k, r, err := a.Call(context.Background(), "gw2", kind, payload)
+			k, r, err := a.Call(context.Background(), time.Time{}, "gw2", kind, payload)
 			if err == nil && (k != kind || kind == 1 && string(r) != "ok" || kind == 3 && !bytes.Equal(r, big)) {
 				err = fmt.Errorf("big call %d: bad reply kind %d, %d bytes", kind, k, len(r))
 			}
@@ -433,7 +487,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	callOK(t, nodes[2], "gw1", "x")
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := nodes[0].Call(context.Background(), "gw3", 1, nil)
+		_, _, err := nodes[0].Call(context.Background(), time.Time{}, "gw3", 1, nil)
 		errc <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
@@ -447,7 +501,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := <-errc; err == nil {
 		t.Fatal("pending call succeeded across Close")
 	}
-	_, _, err := nodes[0].Call(context.Background(), "gw2", 1, nil)
+	_, _, err := nodes[0].Call(context.Background(), time.Time{}, "gw2", 1, nil)
 	mustFail(t, err, ErrNotSent)
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before {
@@ -497,13 +551,13 @@ func BenchmarkCall(b *testing.B) {
 	f.start(b, lns["gw2"], members, "gw2", nil, nil)
 	payload := bytes.Repeat([]byte("x"), 1024)
 	ctx := context.Background()
-	if _, _, err := a.Call(ctx, "gw2", 1, payload); err != nil {
+	if _, _, err := a.Call(ctx, time.Time{}, "gw2", 1, payload); err != nil {
 		b.Fatal(err)
 	}
 	b.Run("serial", func(b *testing.B) {
 		b.SetBytes(1024)
 		for b.Loop() {
-			if _, _, err := a.Call(ctx, "gw2", 1, payload); err != nil {
+			if _, _, err := a.Call(ctx, time.Time{}, "gw2", 1, payload); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -512,7 +566,7 @@ func BenchmarkCall(b *testing.B) {
 		b.SetBytes(1024)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, _, err := a.Call(ctx, "gw2", 1, payload); err != nil {
+				if _, _, err := a.Call(ctx, time.Time{}, "gw2", 1, payload); err != nil {
 					b.Error(err)
 					return
 				}
@@ -546,7 +600,7 @@ func TestIdleHandlersBounded(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, _, err := a.Call(context.Background(), "gw2", 1, nil); err != nil {
+			if _, _, err := a.Call(context.Background(), time.Time{}, "gw2", 1, nil); err != nil {
 				t.Error(err)
 			}
 		}()

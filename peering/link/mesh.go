@@ -357,9 +357,11 @@ func (m *Mesh) readHello(fr *frameReader, peerID string) (hello, error) {
 	return h, nil
 }
 
-// Call sends a request to peer and waits for the reply. ctx bounds the whole
-// call. Errors wrap ErrNotSent or ErrLost (see there) and the cause.
-func (m *Mesh) Call(ctx context.Context, peer string, kind byte, payload []byte) (byte, []byte, error) {
+// Call sends a request to peer and waits for the reply. ctx and, when it is
+// not zero, deadline bound the whole call: a deadline costs no timer of its
+// own (deadline.go), where ctx's would. Errors wrap ErrNotSent or ErrLost
+// (see there) and the cause (context.DeadlineExceeded past the deadline).
+func (m *Mesh) Call(ctx context.Context, deadline time.Time, peer string, kind byte, payload []byte) (byte, []byte, error) {
 	p := m.peers[peer]
 	if p == nil {
 		if peer == m.cfg.Self {
@@ -368,14 +370,14 @@ func (m *Mesh) Call(ctx context.Context, peer string, kind byte, payload []byte)
 		return 0, nil, notSent(peer, errors.New("not a member"))
 	}
 	p.calls.Add(1)
-	k, r, err := m.call(ctx, p, kind, payload)
+	k, r, err := m.call(ctx, deadline, p, kind, payload)
 	if err != nil {
 		p.failures.Add(1)
 	}
 	return k, r, err
 }
 
-func (m *Mesh) call(ctx context.Context, p *peer, kind byte, payload []byte) (byte, []byte, error) {
+func (m *Mesh) call(ctx context.Context, deadline time.Time, p *peer, kind byte, payload []byte) (byte, []byte, error) {
 	if m.ctx.Err() != nil {
 		return 0, nil, notSent(p.id, errClosed)
 	}
@@ -385,11 +387,14 @@ func (m *Mesh) call(ctx context.Context, p *peer, kind byte, payload []byte) (by
 	if err := ctx.Err(); err != nil {
 		return 0, nil, notSent(p.id, err)
 	}
-	c, err := p.link(ctx)
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		return 0, nil, notSent(p.id, context.DeadlineExceeded)
+	}
+	c, err := p.link(ctx, deadline)
 	if err != nil {
 		return 0, nil, err
 	}
-	return c.call(ctx, kind, payload)
+	return c.call(ctx, deadline, kind, payload)
 }
 
 // Links reports the state of the link to every other member, sorted by ID.

@@ -40,9 +40,9 @@ func newPeer(m *Mesh, id, addr string) *peer {
 }
 
 // link returns the up link, waiting for at most one dial attempt (bounded by
-// ctx). While the peer is down, Calls within minBackoff of the last failure
+// ctx and deadline). While the peer is down, Calls within minBackoff of the last failure
 // fail at once, so a dead peer costs callers nothing and is not hammered.
-func (p *peer) link(ctx context.Context) (*conn, error) {
+func (p *peer) link(ctx context.Context, deadline time.Time) (*conn, error) {
 	p.mu.Lock()
 	if c := p.c; c != nil {
 		p.mu.Unlock()
@@ -75,6 +75,11 @@ func (p *peer) link(ctx context.Context) (*conn, error) {
 		}
 	}
 	p.mu.Unlock()
+	if !deadline.IsZero() { // rare: waiting for a link
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
 	select {
 	case <-ch:
 	case <-ctx.Done():
