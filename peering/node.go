@@ -709,7 +709,7 @@ func (n *Node) serveOp(ctx context.Context, b []byte, watch *watchKey) (byte, []
 	if err := n.canServe(); err != nil {
 		return kindFailed, encodeFailed(n.view.Load().v, failNotServing, err.Error())
 	}
-	res, v, err := n.runOp(ctx, key, &req, watch)
+	reply, v, err := n.runOp(ctx, key, &req, watch)
 	if errors.Is(err, errNotOwner) {
 		return kindNotOwner, appendView(nil, n.view.Load().v)
 	}
@@ -727,7 +727,11 @@ func (n *Node) serveOp(ctx context.Context, b []byte, watch *watchKey) (byte, []
 		// sender closes its client's connection (failOther: not retried).
 		return kindFailed, encodeFailed(v, failOther, err.Error())
 	}
-	return kindResult, encodeResult(v, &res)
+	if reply == nil {
+		// Queued behind other waiters, it never ran before its wait ended.
+		return kindFailed, encodeFailed(v, failOther, "the operation did not run before its wait ended")
+	}
+	return kindResult, reply
 }
 
 // Close stops the node's links and workers. It does not close the store.

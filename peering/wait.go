@@ -1,7 +1,6 @@
 package peering
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -29,7 +28,7 @@ func (n *Node) opWait(op locking.Op) time.Duration {
 // enters the current view and checks ownership again, so a wait never holds
 // a view change up; errNotOwner means the key moved (nothing was changed:
 // only runs that answered 423 came before). It returns the last run's
-// result and the view it ran in.
+// result, encoded for the answer (encodeResult), and the view it ran in.
 //
 // A Get or GetExclusive arriving while others wait here for the key's lock
 // queues behind them without running first, as at a front end.
@@ -37,47 +36,55 @@ func (n *Node) opWait(op locking.Op) time.Duration {
 // A watched operation (cancel.go) that its sender gives up while it waits is
 // skipped like a waiter whose client left: it takes no lock and returns
 // locking.ErrClientGone.
-func (n *Node) runOp(ctx context.Context, key string, req *locking.Request, watch *watchKey) (locking.Result, *View, error) {
-	var res locking.Result
-	var view *View
+func (n *Node) runOp(ctx context.Context, key string, req *locking.Request, watch *watchKey) ([]byte, *View, error) {
+	// One allocation for what the closures below share, rather than one
+	// for each variable they capture.
+	var st struct {
+		reply    []byte
+		status   int
+		view     *View
+		now      time.Time
+		released bool
+	}
+	decide := func(cur *backends.Record) backends.Change {
+		r, ch := locking.Decide(cur, req, st.now)
+		// Encoded here, while the body (which aliases the record) is
+		// valid: one copy of it, into the answer.
+		st.reply, st.status, st.released = encodeResult(st.view, &r), r.Status, locking.Releases(cur, ch)
+		return ch
+	}
 	try := func() (int, error) {
 		vs := n.enter()
-		view = vs.v
+		st.view = vs.v
 		if n.owner(vs, key) != n.self {
 			vs.gate.RUnlock()
 			return 0, errNotOwner
 		}
-		now := n.cfg.Now()
-		released := false
-		err := n.applyLocal(ctx, vs, key, func(cur *backends.Record) backends.Change {
-			r, ch := locking.Decide(cur, req, now)
-			r.Body = bytes.Clone(r.Body) // it aliases the record
-			res, released = r, locking.Releases(cur, ch)
-			return ch
-		})
+		st.now, st.released = n.cfg.Now(), false
+		err := n.applyLocal(ctx, vs, key, decide)
 		vs.gate.RUnlock()
-		if err == nil && released {
+		if err == nil && st.released {
 			n.cfg.Waits.Notify(key)
 		}
-		return res.Status, err
+		return st.status, err
 	}
 	w := n.cfg.Waits
 	if (req.Op == locking.OpGet || req.Op == locking.OpGetExclusive) && w.WaitsFor(key) {
 		// Others wait for this lock here: queue behind them without
 		// running first (Waiters.AwaitBehind).
 		if queued, err := n.await(ctx, key, req.Op, watch, try, true); queued {
-			if view == nil { // given up before it ran
-				view = n.view.Load().v
+			if st.view == nil { // given up before it ran
+				st.view = n.view.Load().v
 			}
-			return res, view, err
+			return st.reply, st.view, err
 		}
 	}
 	status, err := try()
 	if err != nil || !w.Waits(req.Op, status) {
-		return res, view, err
+		return st.reply, st.view, err
 	}
 	_, err = n.await(ctx, key, req.Op, watch, try, false)
-	return res, view, err
+	return st.reply, st.view, err
 }
 
 // await waits for key's lock (Waiters.Await, or with behind AwaitBehind,
