@@ -17,7 +17,7 @@ type lazyDeadline struct {
 	deadline time.Time
 
 	mu     sync.Mutex
-	real   context.Context // nil until Done, AfterFunc or stop
+	real   context.Context // nil until Done is first called
 	cancel context.CancelFunc
 }
 

@@ -100,10 +100,11 @@ func readKey(b []byte) (string, []byte, bool) {
 	return string(b[4 : 4+n]), b[4+n:], true
 }
 
-// encodeOp: view, op, the three numeric headers, key, then the body to the end.
-func encodeOp(v *View, key string, req *locking.Request) []byte {
-	b := make([]byte, 0, viewSize(v)+1+3*5+4+len(key)+len(req.Body))
-	return appendOp(appendView(b, v), key, req)
+// encodeOp: view, op, the three numeric headers, key, then the body to the
+// end. view is the view as appendView encodes it (viewState.enc).
+func encodeOp(view []byte, key string, req *locking.Request) []byte {
+	b := make([]byte, 0, len(view)+1+3*5+4+len(key)+len(req.Body))
+	return appendOp(append(b, view...), key, req)
 }
 
 // appendOp appends what encodeOp writes after the view.
@@ -156,10 +157,10 @@ const (
 )
 
 // encodeResult: view, status, flags, cookie, timeout, lock date, lock age,
-// reason, then the body to the end.
-func encodeResult(v *View, r *locking.Result) []byte {
-	b := make([]byte, 0, viewSize(v)+2+1+4+4+8+8+4+len(r.Reason)+len(r.Body))
-	b = appendView(b, v)
+// reason, then the body to the end. view is encoded, as for encodeOp.
+func encodeResult(view []byte, r *locking.Result) []byte {
+	b := make([]byte, 0, len(view)+2+1+4+4+8+8+4+len(r.Reason)+len(r.Body))
+	b = append(b, view...)
 	b = binary.BigEndian.AppendUint16(b, uint16(r.Status))
 	var f byte
 	if r.ActionFlags {

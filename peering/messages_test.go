@@ -14,7 +14,7 @@ func TestOpRoundTrips(t *testing.T) {
 	v := &View{Entries: []Entry{{1, Active}, {2, Leaving}}}
 	req := locking.Request{Op: locking.OpSet, Timeout: locking.N(20), LockCookie: locking.Num{Value: -1, Present: true},
 		ExtraFlags: locking.N(1), Body: []byte("blob")}
-	b := encodeOp(v, "/LM/W3SVC/1/ROOT(abc)", &req)
+	b := encodeOp(appendView(nil, v), "/LM/W3SVC/1/ROOT(abc)", &req)
 	got, rest, err := readView(b, 2)
 	if err != nil || !equalViews(got, v) {
 		t.Fatal(err)
@@ -30,17 +30,17 @@ func TestOpRoundTrips(t *testing.T) {
 func TestOnlyIfLockedRoundTrips(t *testing.T) {
 	v := &View{Entries: []Entry{{1, Active}}}
 	req := locking.Request{Op: locking.OpRelease, LockCookie: locking.N(7), OnlyIfLocked: true, Body: []byte{}}
-	_, rest, _ := readView(encodeOp(v, "k", &req), 1)
+	_, rest, _ := readView(encodeOp(appendView(nil, v), "k", &req), 1)
 	if _, req2, err := decodeOp(rest); err != nil || !reflect.DeepEqual(req, req2) {
 		t.Fatalf("got %+v %v, want %+v", req2, err, req)
 	}
 	req.Op = locking.OpGet
-	_, rest, _ = readView(encodeOp(v, "k", &req), 1)
+	_, rest, _ = readView(encodeOp(appendView(nil, v), "k", &req), 1)
 	if _, _, err := decodeOp(rest); err == nil {
 		t.Fatal("OnlyIfLocked on a Get decoded")
 	}
 	res := locking.Result{Status: locking.StatusNotLocked}
-	_, rest, _ = readView(encodeResult(v, &res), 1)
+	_, rest, _ = readView(encodeResult(appendView(nil, v), &res), 1)
 	if got, err := decodeResult(rest); err != nil || got.Status != locking.StatusNotLocked {
 		t.Fatalf("StatusNotLocked: %+v %v", got, err)
 	}
@@ -55,7 +55,7 @@ func TestResultRoundTrips(t *testing.T) {
 		{Status: 404},
 		{Status: 400, Reason: "Timeout must be 1..525600 minutes"},
 	} {
-		b := encodeResult(v, &r)
+		b := encodeResult(appendView(nil, v), &r)
 		_, rest, _ := readView(b, 1)
 		got, err := decodeResult(rest)
 		if err != nil {
@@ -159,8 +159,8 @@ func TestMoverMessagesRoundTrip(t *testing.T) {
 func FuzzPeerMessages(f *testing.F) {
 	v := &View{Entries: []Entry{{1, Active}, {1, Active}}}
 	req := locking.Request{Op: locking.OpGet}
-	f.Add(encodeOp(v, "k", &req))
-	f.Add(encodeResult(v, &locking.Result{Status: 200, HasBody: true, Body: []byte("b")}))
+	f.Add(encodeOp(appendView(nil, v), "k", &req))
+	f.Add(encodeResult(appendView(nil, v), &locking.Result{Status: 200, HasBody: true, Body: []byte("b")}))
 	f.Add(encodeMove(v, []movedRecord{{key: "k", rec: backends.Record{Data: []byte("d"), Timeout: 1}, remaining: time.Second}}))
 	rec := backends.Record{Data: []byte("d"), Timeout: 1, Locked: true, LockCookie: 3}
 	f.Add(append(appendView(nil, v), appendWalkReq(nil, 42, 1, 0)...))
@@ -173,7 +173,7 @@ func FuzzPeerMessages(f *testing.F) {
 			return
 		}
 		if key, req, err := decodeOp(rest); err == nil {
-			if got := encodeOp(v, key, &req); !bytes.Equal(got[len(appendView(nil, v)):], rest) {
+			if got := encodeOp(appendView(nil, v), key, &req); !bytes.Equal(got[len(appendView(nil, v)):], rest) {
 				t.Fatalf("op does not re-encode to its input")
 			}
 		}

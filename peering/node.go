@@ -509,10 +509,10 @@ func (n *Node) forward(ctx context.Context, vs *viewState, owner int, key string
 		if err == nil && kind == kindFailed && len(body) > 0 && body[0] == failOther && string(body[1:]) == unknownKind {
 			// A member from before kindOpWatched: nothing ran there.
 			n.unwatched[owner].Store(true)
-			kind, body, err = n.callBy(ctx, deadline, owner, kindOp, encodeOp(vs.v, key, req))
+			kind, body, err = n.callBy(ctx, deadline, owner, kindOp, encodeOp(vs.enc, key, req))
 		}
 	} else {
-		kind, body, err = n.callBy(ctx, deadline, owner, kindOp, encodeOp(vs.v, key, req))
+		kind, body, err = n.callBy(ctx, deadline, owner, kindOp, encodeOp(vs.enc, key, req))
 	}
 	if err != nil {
 		n.stats.ForwardFailures.Add(1)

@@ -283,22 +283,6 @@ func appendView(dst []byte, v *View) []byte {
 	return dst
 }
 
-// viewSize is the length of appendView's encoding of v, to size buffers.
-func viewSize(v *View) int {
-	n := 1 + 2 + 5*len(v.Entries) + 1
-	for _, c := range v.Votes {
-		if c != 0 {
-			n += 6
-		}
-	}
-	for _, c := range v.Restarts {
-		if c != 0 {
-			n += 5
-		}
-	}
-	return n
-}
-
 var errBadView = errors.New("peering: malformed view")
 
 // readView decodes a view for n members from the start of b.

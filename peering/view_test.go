@@ -86,26 +86,6 @@ func TestViewCodecRoundTrips(t *testing.T) {
 	}
 }
 
-// viewSize sizes the buffers of encodeOp and encodeResult: it must be the
-// encoding's exact length, with votes and restarts or without.
-func TestViewSizeIsTheEncodingsLength(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	for i := range 200 {
-		v := randomView(r, 1+i%16)
-		if i%2 == 0 {
-			n := len(v.Entries)
-			v.Votes = make([]uint32, n*n)
-			for range r.IntN(n + 1) {
-				v.Votes[r.IntN(n*n)] = uint32(1 + r.IntN(3))
-			}
-		}
-		v = randomRestarts(r, v)
-		if got, want := viewSize(v), len(appendView(nil, v)); got != want {
-			t.Fatalf("view %d (%d votes, %d restarts): viewSize %d, encoding %d bytes", i, len(v.Votes), len(v.Restarts), got, want)
-		}
-	}
-}
-
 func randomRestarts(r *rand.Rand, v *View) *View {
 	out := &View{Entries: v.Entries, Votes: v.Votes}
 	if r.IntN(3) > 0 {

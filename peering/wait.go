@@ -43,6 +43,7 @@ func (n *Node) runOp(ctx context.Context, key string, req *locking.Request, watc
 		reply    []byte
 		status   int
 		view     *View
+		enc      []byte // view, encoded (viewState.enc)
 		now      time.Time
 		released bool
 	}
@@ -50,12 +51,12 @@ func (n *Node) runOp(ctx context.Context, key string, req *locking.Request, watc
 		r, ch := locking.Decide(cur, req, st.now)
 		// Encoded here, while the body (which aliases the record) is
 		// valid: one copy of it, into the answer.
-		st.reply, st.status, st.released = encodeResult(st.view, &r), r.Status, locking.Releases(cur, ch)
+		st.reply, st.status, st.released = encodeResult(st.enc, &r), r.Status, locking.Releases(cur, ch)
 		return ch
 	}
 	try := func() (int, error) {
 		vs := n.enter()
-		st.view = vs.v
+		st.view, st.enc = vs.v, vs.enc
 		if n.owner(vs, key) != n.self {
 			vs.gate.RUnlock()
 			return 0, errNotOwner
