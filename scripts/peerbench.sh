@@ -6,12 +6,15 @@
 #             gateway; the new-session sequence (and its 404) through a non-owner
 #   aggregate load spread over the three gateways vs one gateway on Redis,
 #             read and cycle, alternating round by round
+#   (latency and aggregate run the farm once per FARM_GOMAXPROCS entry:
+#   "default 1" unless set, see below)
 #   drain     SIGTERM of one gateway holding a third of N sessions: its log's
 #             drain time and records moved (memory, bbolt, badger)
 #   rss       RSS of one gateway holding 1,000,000 sessions, peering on vs off
 #
 #   scripts/peerbench.sh [PARTS] [ROUNDS] [DURATION]
-#   e.g. scripts/peerbench.sh "latency aggregate drain rss" 3 10s
+#   e.g. scripts/peerbench.sh "latency aggregate drain rss" 3 10s | tee p.jsonl
+#   scripts/peersummary.py p.jsonl    # latency and aggregate against the goals
 set -euo pipefail
 PARTS=${1:-latency aggregate drain rss}
 ROUNDS=${2:-3}
@@ -25,9 +28,9 @@ D="$work/aspstated"
 
 # farm BACKEND [FLAGS...]: starts gw1..gw3 with BACKEND (and FLAGS), sets G1
 # G2 G3 (protocol ports), A1 A2 A3 (admin ports) and pid_gwN; members are the
-# peer ports.
+# peer ports. With GMP set, each gateway runs with GOMAXPROCS=$GMP.
 farm() {
-  local backend=$1 i peers=() members
+  local backend=$1 i peers=() members tag=$1${GMP:+-gomaxprocs$GMP}
   shift
   for i in 1 2 3; do peers[$i]=$(free_port); done
   members="gw1=127.0.0.1:${peers[1]},gw2=127.0.0.1:${peers[2]},gw3=127.0.0.1:${peers[3]}"
@@ -35,25 +38,35 @@ farm() {
     local p a
     p=$(free_port); a=$(free_port)
     eval "G$i=$p A$i=$a"
-    "$D" --listen 127.0.0.1:$p --admin.listen 127.0.0.1:$a --backend.type "$backend" \
-      --backend.bbolt.path "$work/$backend-gw$i.db" --backend.badger.path "$work/$backend-gw$i" \
+    env ${GMP:+GOMAXPROCS=$GMP} "$D" --listen 127.0.0.1:$p --admin.listen 127.0.0.1:$a --backend.type "$backend" \
+      --backend.bbolt.path "$work/$tag-gw$i.db" --backend.badger.path "$work/$tag-gw$i" \
       --peering.self gw$i --peering.listen 127.0.0.1:${peers[$i]} --peering.members "$members" \
       --peering.tls.ca_file "$work/certs/ca.pem" --peering.tls.cert_file "$work/certs/gw$i.pem" \
       --peering.tls.key_file "$work/certs/gw$i-key.pem" --peering.drain_timeout 120s "$@" \
-      >"$work/$backend-gw$i.log" 2>&1 &
-    pids+=($!); eval "pid_gw$i=$!"
+      >"$work/$tag-gw$i.log" 2>&1 &
+    pids+=($!); farm_pids+=($!); eval "pid_gw$i=$!"
   done
   for i in 1 2 3; do eval wait_port "\$G$i"; done
   sleep 1 # links up
 }
-stop_farm() {
-  for i in 1 2 3; do eval "kill \$pid_gw$i 2>/dev/null || true"; done
-  for i in 1 2 3; do eval "wait \$pid_gw$i 2>/dev/null || true"; done
+farm_pids=()
+stop_farm() { # every farm started since the last stop_farm
+  local p
+  for p in "${farm_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${farm_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  farm_pids=()
 }
 
-bench() { # label port args...
-  local label=$1 port=$2; shift 2
-  "$B" bench --server 127.0.0.1:$port --payload 1024 --duration "$DURATION" --warmup 1s --json "$@" 2>>"$work/bench.err" \
+# The farm runs once per entry of FARM_GOMAXPROCS: "default" leaves the Go
+# runtime's choice (one P per core), a number sets GOMAXPROCS for each of
+# the three gateways (what the README advises when gateways share a host);
+# its targets' labels end in -gomaxprocsN.
+FARM_GOMAXPROCS=${FARM_GOMAXPROCS:-default 1}
+
+bench() { # label port|host:port[,host:port...] args...
+  local label=$1 server=$2; shift 2
+  [[ $server == *:* ]] || server=127.0.0.1:$server
+  "$B" bench --server "$server" --payload 1024 --duration "$DURATION" --warmup 1s --json "$@" 2>>"$work/bench.err" \
     | sed "s/^{/{\"target\":\"$label\",\"round\":${ROUND:-0},/"
 }
 
@@ -62,18 +75,29 @@ echo "# parts=$PARTS rounds=$ROUNDS duration=$DURATION"
 M="--members gw1,gw2,gw3"
 
 if [[ " $PARTS " == *" latency "* ]]; then
-  farm memory
-  for ROUND in $(seq "$ROUNDS"); do
-    bench local-read "$G1" --scenario read --connections 1 --sessions 1000 --owner gw1 $M
-    bench remote-read "$G1" --scenario read --connections 1 --sessions 1000 --owner gw2 $M
-    bench local-new "$G1" --scenario new --connections 1 --owner gw1 $M
-    bench remote-new "$G1" --scenario new --connections 1 --owner gw2 $M
+  for g in $FARM_GOMAXPROCS; do
+    GMP=${g#default} sfx=${GMP:+-gomaxprocs$GMP}
+    farm memory
+    for ROUND in $(seq "$ROUNDS"); do
+      bench local-read$sfx "$G1" --scenario read --connections 1 --sessions 1000 --owner gw1 $M
+      bench remote-read$sfx "$G1" --scenario read --connections 1 --sessions 1000 --owner gw2 $M
+      bench local-new$sfx "$G1" --scenario new --connections 1 --owner gw1 $M
+      bench remote-new$sfx "$G1" --scenario new --connections 1 --owner gw2 $M
+    done
+    stop_farm
   done
-  stop_farm
+  GMP=
 fi
 
 if [[ " $PARTS " == *" aggregate "* ]]; then
-  farm memory
+  command -v redis-server >/dev/null || { echo "peerbench: the aggregate part compares with a Redis gateway and needs redis-server (make test-deps installs it)" >&2; exit 2; }
+  declare -A farm_servers
+  for g in $FARM_GOMAXPROCS; do
+    GMP=${g#default}
+    farm memory
+    farm_servers[$g]="127.0.0.1:$G1,127.0.0.1:$G2,127.0.0.1:$G3"
+  done
+  GMP=
   P_RDS=$(free_port)
   redis-server --port "$P_RDS" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
   pids+=($!); wait_port "$P_RDS"
@@ -82,15 +106,13 @@ if [[ " $PARTS " == *" aggregate "* ]]; then
   pids+=($!); wait_port "$P_GWR"
   for ROUND in $(seq "$ROUNDS"); do
     for sc in read cycle; do
-      # The farm: one bench per gateway at once, 16 connections each, on
-      # disjoint session sets (--app differs), summed by the summary.
-      bp=()
-      for i in 1 2 3; do
-        eval port=\$G$i
-        bench "peered3-gw$i" "$port" --scenario $sc --connections 16 --sessions 3000 --app "/LM/W3SVC/1/ROOT/app$i" &
-        bp+=($!)
+      # The farm (each configuration in turn) and the Redis gateway get
+      # the same load generator: 48 connections, which on the farm take
+      # the three gateways in turn.
+      for g in $FARM_GOMAXPROCS; do
+        GMP=${g#default}
+        bench "peered3${GMP:+-gomaxprocs$GMP}" "${farm_servers[$g]}" --scenario $sc --connections 48 --sessions 9000
       done
-      wait "${bp[@]}"
       bench redis1 "$P_GWR" --scenario $sc --connections 48 --sessions 9000
     done
   done
