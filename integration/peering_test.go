@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -173,6 +175,30 @@ func TestPeeringBinariesServeEverySessionEverywhere(t *testing.T) {
 		}
 		if r := at(2).do(stateclient.Get(u)); r.Status != 200 || string(r.Body) != "state" {
 			t.Fatalf("get: %d %q", r.Status, r.Body)
+		}
+	}
+	checkSharedCores(t, f)
+}
+
+var sharedCoresRE = regexp.MustCompile(`members_here=(\d+) gomaxprocs=(\d+) of=(\d+)`)
+
+// checkSharedCores: the three members listen on this host, so each gateway
+// took its share of the processors (cmd/aspstated/cores.go) and said so,
+// unless GOMAXPROCS is in the environment or there was nothing to share.
+func checkSharedCores(t *testing.T, f *peerFarm) {
+	for i, g := range f.gws {
+		m := sharedCoresRE.FindStringSubmatch(g.Logs())
+		switch {
+		case m != nil && os.Getenv("GOMAXPROCS") != "":
+			t.Errorf("gw%d changed GOMAXPROCS that the environment set: %s", i+1, m[0])
+		case m != nil:
+			var here, share, of int
+			fmt.Sscan(m[1]+" "+m[2]+" "+m[3], &here, &share, &of)
+			if here != 3 || share != max(1, of/3) || share >= of {
+				t.Errorf("gw%d: %s, want members_here=3 and gomaxprocs max(1, of/3) below of", i+1, m[0])
+			}
+		case os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) >= 2:
+			t.Errorf("gw%d did not take its share of %d processors with two other members here:\n%s", i+1, runtime.GOMAXPROCS(0), g.Logs())
 		}
 	}
 }

@@ -7,7 +7,7 @@
 #   aggregate load spread over the three gateways vs one gateway on Redis,
 #             read and cycle, alternating round by round
 #   (latency and aggregate run the farm once per FARM_GOMAXPROCS entry:
-#   "default 1" unless set, see below)
+#   "default $(nproc)" unless set, see below)
 #   drain     SIGTERM of one gateway holding a third of N sessions: its log's
 #             drain time and records moved (memory, bbolt, badger)
 #   rss       RSS of one gateway holding 1,000,000 sessions, peering on vs off
@@ -57,11 +57,12 @@ stop_farm() { # every farm started since the last stop_farm
   farm_pids=()
 }
 
-# The farm runs once per entry of FARM_GOMAXPROCS: "default" leaves the Go
-# runtime's choice (one P per core), a number sets GOMAXPROCS for each of
-# the three gateways (what the README advises when gateways share a host);
-# its targets' labels end in -gomaxprocsN.
-FARM_GOMAXPROCS=${FARM_GOMAXPROCS:-default 1}
+# The farm runs once per entry of FARM_GOMAXPROCS: "default" leaves the
+# choice to the gateways (three members on this host: each takes its share
+# of the cores, see peering/cores.go), a number sets GOMAXPROCS for each of
+# the three (the default list adds every core each, which is what they did
+# before they shared); those targets' labels end in -gomaxprocsN.
+FARM_GOMAXPROCS=${FARM_GOMAXPROCS:-default $(nproc)}
 
 bench() { # label port|host:port[,host:port...] args...
   local label=$1 server=$2; shift 2

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarize scripts/peerbench.sh output against issue 11's goals, round by
-round, for each farm configuration in the run (the default and each
-GOMAXPROCS entry): the remote hit's p50 over the local read's, its p99, the
+round, for each farm configuration in the run (the gateways' own choice
+and each GOMAXPROCS entry): the remote hit's p50 over the local read's, its p99, the
 miss p99 and the new-session sequence p50 through a non-owner, and the
 farm's aggregate read and cycle over the Redis gateway's in the same round.
 
@@ -32,7 +32,7 @@ def fmt(vals, f="{:.3f}"):
     return " ".join(f.format(v) for v in vals) + (f" (median {f.format(statistics.median(vals))})" if vals else "-")
 
 for sfx in configs:
-    name = "default GOMAXPROCS" if not sfx else sfx.lstrip("-").replace("gomaxprocs", "GOMAXPROCS=")
+    name = "the gateways' own GOMAXPROCS" if not sfx else sfx.lstrip("-").replace("gomaxprocs", "GOMAXPROCS=")
     rounds = sorted(rd for (s, rd) in rows if s == sfx)
     gap, p99, miss, seq, ratio = [], [], [], [], defaultdict(list)
     for rd in rounds:

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -29,7 +30,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, runEnv{args: os.Args[1:], environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr}))
+	os.Exit(run(ctx, runEnv{args: os.Args[1:], environ: os.Environ(), stdout: os.Stdout, stderr: os.Stderr, gomaxprocs: runtime.GOMAXPROCS}))
 }
 
 // runEnv is everything run takes from the process, so tests can run the real
@@ -47,6 +48,9 @@ type runEnv struct {
 	adminReady func(net.Addr)
 	// hup delivers reload requests; nil: SIGHUP.
 	hup <-chan os.Signal
+	// gomaxprocs is runtime.GOMAXPROCS, for shareCores; nil (tests that run
+	// the server in their own process) leaves the runtime alone.
+	gomaxprocs func(int) int
 }
 
 // run starts the gateway and serves until ctx is cancelled; it returns the
@@ -81,6 +85,7 @@ func run(ctx context.Context, env runEnv) int {
 	defer logOut.Close(2 * time.Second)
 	level := new(slog.LevelVar)
 	log := newLogger(cfg, level, logOut)
+	shareCores(ctx, env, cfg, log)
 	if cfg.Debug.Listen != "" {
 		if cfg.Admin.Listen == "" {
 			cfg.Admin.Listen = cfg.Debug.Listen

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 	"unsafe"
@@ -282,7 +283,7 @@ func runService(args []string) int {
 	}
 	_ = makeDataDir(dataDir()) // the default paths live there; run reports a failure to open
 	runFn := func(ctx context.Context, ready func(net.Addr)) int {
-		return run(ctx, runEnv{args: args, environ: os.Environ(), stdout: logs, stderr: logs, ready: ready})
+		return run(ctx, runEnv{args: args, environ: os.Environ(), stdout: logs, stderr: logs, ready: ready, gomaxprocs: runtime.GOMAXPROCS})
 	}
 	if !isService {
 		ctx, stop := consoleContext()
