@@ -137,10 +137,10 @@ func watchClient(ctx context.Context, gone func() bool) (context.Context, func()
 }
 
 // encodeWatchedOp is kindOpWatched's payload: the view, the ID, then what
-// encodeOp writes after the view.
-func encodeWatchedOp(v *View, id uint64, key string, req *locking.Request) []byte {
-	b := make([]byte, 0, 1+5*len(v.Entries)+8+1+15+4+len(key)+len(req.Body))
-	b = appendView(b, v)
+// encodeOp writes after the view. view is encoded, as for encodeOp.
+func encodeWatchedOp(view []byte, id uint64, key string, req *locking.Request) []byte {
+	b := make([]byte, 0, len(view)+8+1+3*5+4+len(key)+len(req.Body))
+	b = append(b, view...)
 	b = binary.BigEndian.AppendUint64(b, id)
 	return appendOp(b, key, req)
 }

@@ -501,7 +501,7 @@ func (n *Node) forward(ctx context.Context, vs *viewState, owner int, key string
 		defer stop()
 		ctx = wctx
 		id := n.watchIDs.Add(1)
-		kind, body, err = n.callBy(ctx, deadline, owner, kindOpWatched, encodeWatchedOp(vs.v, id, key, req))
+		kind, body, err = n.callBy(ctx, deadline, owner, kindOpWatched, encodeWatchedOp(vs.enc, id, key, req))
 		if err != nil && clientGone(ctx) {
 			n.sendCancel(owner, id)
 			return nil, fmt.Errorf("%w (forwarded to %s)", locking.ErrClientGone, n.members[owner].ID)
