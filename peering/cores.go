@@ -10,8 +10,8 @@ import (
 // limit; three gateways on one host that each size themselves to all of it
 // run more threads than there are cores, and each runtime's idle threads
 // spin looking for work and hand woken goroutines between threads. On a
-// 2-core machine, three gateways at one core each served as many requests
-// or more and answered a forwarded request 0.05 ms sooner (BENCHMARKS.md,
+// 2-core machine, three gateways at one core each served more requests
+// and answered a forwarded request 0.03 to 0.05 ms sooner (BENCHMARKS.md,
 // "Gateways sharing a host").
 
 // MembersHere counts the members whose address is on this host: a loopback
