@@ -35,12 +35,7 @@ func (t memTransport) Call(ctx context.Context, deadline time.Time, peer string,
 		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
-	t.net.mu.Lock()
-	n, cut := t.net.nodes[peer], t.net.cut[peer] || t.net.cut[t.self]
-	if allow := t.net.allow; allow != nil && !allow(t.self, peer, kind) {
-		cut = true
-	}
-	t.net.mu.Unlock()
+	n, cut := t.route(peer, kind)
 	if n == nil || cut {
 		return 0, nil, fmt.Errorf("%s: %w", peer, link.ErrNotSent)
 	}
@@ -48,7 +43,25 @@ func (t memTransport) Call(ctx context.Context, deadline time.Time, peer string,
 		return 0, nil, fmt.Errorf("%s: %w", peer, link.ErrNotSent)
 	}
 	k, r := n.handle(ctx, t.self, kind, append([]byte(nil), payload...))
+	if _, cut := t.route(peer, kind); cut {
+		// Cut while the request ran: the reply is lost with the link (and
+		// so is the view it carries, which a test may mean this side to
+		// miss).
+		return 0, nil, fmt.Errorf("%s: reply lost: %w", peer, link.ErrLost)
+	}
 	return k, r, nil
+}
+
+// route returns peer's node and whether a call of kind from this member to
+// it is cut.
+func (t memTransport) route(peer string, kind byte) (*Node, bool) {
+	t.net.mu.Lock()
+	defer t.net.mu.Unlock()
+	cut := t.net.cut[peer] || t.net.cut[t.self]
+	if allow := t.net.allow; allow != nil && !allow(t.self, peer, kind) {
+		cut = true
+	}
+	return t.net.nodes[peer], cut
 }
 
 // testLogger sends a member's log to the test's log when -v is given.
